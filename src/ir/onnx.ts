@@ -1,0 +1,347 @@
+import onnxProto from 'onnx-proto';
+import type { Attribute, Dim, Graph, Node, ValueInfo } from './graph.js';
+import { GraphError } from './graph.js';
+import type { DType, Tensor } from './tensor.js';
+import { allocate, DTYPE_BYTES, dtypeFromOnnx, numel, ONNX_DTYPE } from './tensor.js';
+import { upgradeOpset } from './opset.js';
+
+const { onnx } = onnxProto;
+type Long = { toNumber(): number };
+
+/** Where a model came from, for error messages. */
+export interface ReadOptions {
+  /** File name used in error messages. */
+  file?: string;
+}
+
+/** An ONNX file that cannot be read; the message names the file and the fault. */
+export class OnnxFormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OnnxFormatError';
+  }
+}
+
+function num(x: number | Long | null | undefined): number {
+  if (x === null || x === undefined) return 0;
+  return typeof x === 'number' ? x : x.toNumber();
+}
+
+/** Opsets accepted on input; older ones are upgraded in `upgradeOpset`. */
+export const MIN_OPSET = 11;
+export const MAX_OPSET = 21;
+/** The IR's canonical opset: ops are kept in this version's form (e.g. Reduce* axes as inputs). */
+export const CANONICAL_OPSET = 18;
+
+/**
+ * Decodes ONNX protobuf bytes into the IR. Constant nodes holding weights become initializers,
+ * initializers duplicated as graph inputs are removed from the inputs, and the opset is
+ * upgraded to at least `CANONICAL_OPSET`.
+ */
+export function decodeModel(bytes: Uint8Array, { file = '<buffer>' }: ReadOptions = {}): Graph {
+  let model: onnxProto.onnx.ModelProto;
+  try {
+    model = onnx.ModelProto.decode(bytes);
+  } catch (e) {
+    throw new OnnxFormatError(
+      `${file}: not a valid ONNX model (${(e as Error).message.split('\n')[0]}); check that the file is a complete .onnx export`,
+    );
+  }
+  const g = model.graph;
+  if (!g || (g.node?.length ?? 0) === 0) {
+    throw new OnnxFormatError(`${file}: no graph or an empty graph; is this an ONNX model file?`);
+  }
+  let opset = 0;
+  for (const o of model.opsetImport ?? []) {
+    if (!o.domain || o.domain === 'ai.onnx') opset = num(o.version);
+  }
+  if (opset < MIN_OPSET || opset > MAX_OPSET) {
+    throw new OnnxFormatError(
+      `${file}: opset ${opset} is not supported (supported: ${MIN_OPSET}–${MAX_OPSET}); re-export the model with an opset in that range`,
+    );
+  }
+  const initializers = new Map<string, Tensor>();
+  for (const t of g.initializer ?? []) {
+    initializers.set(t.name ?? '', readTensor(t, file));
+  }
+  const nodes: Node[] = [];
+  const usedNodeNames = new Set<string>();
+  let anon = 0;
+  for (const n of g.node ?? []) {
+    let name = n.name || `${n.opType}_${anon++}`;
+    while (usedNodeNames.has(name)) name = `${name}_${anon++}`;
+    usedNodeNames.add(name);
+    const attrs: Record<string, Attribute> = {};
+    for (const a of n.attribute ?? []) attrs[a.name ?? ''] = readAttribute(a, file, name);
+    const node: Node = {
+      name,
+      opType: n.opType ?? '',
+      domain: n.domain === 'ai.onnx' ? '' : (n.domain ?? ''),
+      inputs: [...(n.input ?? [])],
+      outputs: [...(n.output ?? [])],
+      attrs,
+    };
+    // Weights given as Constant nodes become initializers, so every pass sees one form.
+    if (node.opType === 'Constant' && node.domain === '' && node.outputs.length === 1) {
+      const t = constantValue(node, file);
+      if (t) {
+        initializers.set(node.outputs[0]!, t);
+        continue;
+      }
+    }
+    nodes.push(node);
+  }
+  const metadata: Record<string, string> = {};
+  for (const p of model.metadataProps ?? []) metadata[p.key ?? ''] = p.value ?? '';
+  const graph: Graph = {
+    name: g.name || 'graph',
+    nodes,
+    inputs: (g.input ?? [])
+      .filter((v) => !initializers.has(v.name ?? ''))
+      .map((v) => readValueInfo(v, file)),
+    outputs: (g.output ?? []).map((v) => readValueInfo(v, file)),
+    initializers,
+    opset,
+    metadata,
+  };
+  return upgradeOpset(graph, CANONICAL_OPSET);
+}
+
+function constantValue(n: Node, file: string): Tensor | undefined {
+  const a = Object.entries(n.attrs)[0];
+  if (!a) return undefined;
+  const [key, attr] = a;
+  switch (key) {
+    case 'value':
+      return attr.type === 'tensor' ? attr.value : undefined;
+    case 'value_float':
+      return { dtype: 'float32', dims: [], data: Float32Array.of(attr.value as number) };
+    case 'value_floats':
+      return {
+        dtype: 'float32',
+        dims: [(attr.value as number[]).length],
+        data: Float32Array.from(attr.value as number[]),
+      };
+    case 'value_int':
+      return { dtype: 'int64', dims: [], data: BigInt64Array.of(BigInt(attr.value as number)) };
+    case 'value_ints':
+      return {
+        dtype: 'int64',
+        dims: [(attr.value as number[]).length],
+        data: BigInt64Array.from((attr.value as number[]).map((v) => BigInt(v))),
+      };
+    default:
+      throw new OnnxFormatError(
+        `${file}: Constant node '${n.name}' uses ${key}, which is not supported`,
+      );
+  }
+}
+
+function readValueInfo(v: onnxProto.onnx.IValueInfoProto, file: string): ValueInfo {
+  const tt = v.type?.tensorType;
+  if (!tt)
+    throw new OnnxFormatError(
+      `${file}: value '${v.name}' is not a tensor; only tensor inputs and outputs are supported`,
+    );
+  const dtype = dtypeFromOnnx(tt.elemType ?? 0);
+  if (!dtype) {
+    throw new OnnxFormatError(
+      `${file}: value '${v.name}' has unsupported element type ${tt.elemType}`,
+    );
+  }
+  const shape: Dim[] = (tt.shape?.dim ?? []).map((d, i) =>
+    d.dimParam
+      ? d.dimParam
+      : d.dimValue !== null && d.dimValue !== undefined && num(d.dimValue) > 0
+        ? num(d.dimValue)
+        : `${v.name}_d${i}`,
+  );
+  return { name: v.name ?? '', dtype, shape };
+}
+
+/** Decodes a TensorProto into an IR tensor (data copied into an aligned typed array). */
+export function readTensor(t: onnxProto.onnx.ITensorProto, file: string): Tensor {
+  const name = t.name ?? '';
+  if (
+    t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL ||
+    (t.externalData?.length ?? 0) > 0
+  ) {
+    throw new OnnxFormatError(
+      `${file}: tensor '${name}' stores its data in an external file, which is not supported; re-save the model with all weights inside the .onnx file`,
+    );
+  }
+  const dtype = dtypeFromOnnx(t.dataType ?? 0);
+  if (!dtype)
+    throw new OnnxFormatError(`${file}: tensor '${name}' has unsupported data type ${t.dataType}`);
+  const dims = (t.dims ?? []).map(num);
+  if (dims.some((d) => d < 0 || !Number.isSafeInteger(d))) {
+    throw new OnnxFormatError(`${file}: tensor '${name}' has an invalid shape [${dims.join(',')}]`);
+  }
+  const n = numel(dims);
+  const raw = t.rawData;
+  if (raw && raw.length > 0) {
+    const bytes = n * DTYPE_BYTES[dtype];
+    if (raw.length !== bytes) {
+      throw new OnnxFormatError(
+        `${file}: tensor '${name}' holds ${raw.length} bytes but shape [${dims.join(',')}] needs ${bytes}`,
+      );
+    }
+    const data = allocate(dtype, n);
+    new Uint8Array(data.buffer).set(raw);
+    return { dtype, dims, data };
+  }
+  const data = allocate(dtype, n);
+  let src: ArrayLike<number | Long> = [];
+  switch (dtype) {
+    case 'float32':
+      src = t.floatData ?? [];
+      break;
+    case 'float64':
+      src = t.doubleData ?? [];
+      break;
+    case 'int64':
+      src = t.int64Data ?? [];
+      break;
+    default:
+      src = t.int32Data ?? []; // int32, int8, uint8, bool and float16 bits live in int32_data
+  }
+  if (src.length !== n) {
+    throw new OnnxFormatError(
+      `${file}: tensor '${name}' holds ${src.length} values but shape [${dims.join(',')}] needs ${n}`,
+    );
+  }
+  if (data instanceof BigInt64Array) {
+    for (let i = 0; i < n; i++) {
+      const v = src[i]!;
+      data[i] =
+        typeof v === 'number'
+          ? BigInt(v)
+          : BigInt((v as unknown as { toString(): string }).toString());
+    }
+  } else {
+    for (let i = 0; i < n; i++) (data as Float32Array)[i] = num(src[i]);
+  }
+  return { dtype, dims, data };
+}
+
+function readAttribute(a: onnxProto.onnx.IAttributeProto, file: string, node: string): Attribute {
+  const T = onnx.AttributeProto.AttributeType;
+  switch (a.type) {
+    case T.INT:
+      return { type: 'int', value: num(a.i) };
+    case T.FLOAT:
+      return { type: 'float', value: a.f ?? 0 };
+    case T.STRING:
+      return { type: 'string', value: new TextDecoder().decode(a.s ?? new Uint8Array()) };
+    case T.INTS:
+      return { type: 'ints', value: (a.ints ?? []).map(num) };
+    case T.FLOATS:
+      return { type: 'floats', value: [...(a.floats ?? [])] };
+    case T.STRINGS:
+      return { type: 'strings', value: (a.strings ?? []).map((s) => new TextDecoder().decode(s)) };
+    case T.TENSOR:
+      return { type: 'tensor', value: readTensor(a.t ?? {}, file) };
+    default:
+      throw new OnnxFormatError(
+        `${file}: node '${node}' has attribute '${a.name}' of a kind quadranet does not support (subgraphs and sparse tensors are not supported)`,
+      );
+  }
+}
+
+function writeTensor(name: string, t: Tensor): onnxProto.onnx.ITensorProto {
+  return {
+    name,
+    dims: t.dims,
+    dataType: ONNX_DTYPE[t.dtype],
+    rawData: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+  };
+}
+
+function writeAttribute(name: string, a: Attribute): onnxProto.onnx.IAttributeProto {
+  const T = onnx.AttributeProto.AttributeType;
+  switch (a.type) {
+    case 'int':
+      return { name, type: T.INT, i: a.value };
+    case 'float':
+      return { name, type: T.FLOAT, f: a.value };
+    case 'string':
+      return { name, type: T.STRING, s: new TextEncoder().encode(a.value) };
+    case 'ints':
+      return { name, type: T.INTS, ints: a.value };
+    case 'floats':
+      return { name, type: T.FLOATS, floats: a.value };
+    case 'strings':
+      return { name, type: T.STRINGS, strings: a.value.map((s) => new TextEncoder().encode(s)) };
+    case 'tensor':
+      return { name, type: T.TENSOR, t: writeTensor('', a.value) };
+  }
+}
+
+function writeValueInfo(v: ValueInfo): onnxProto.onnx.IValueInfoProto {
+  return {
+    name: v.name,
+    type: {
+      tensorType: {
+        elemType: ONNX_DTYPE[v.dtype],
+        shape: {
+          dim: v.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })),
+        },
+      },
+    },
+  };
+}
+
+/** ONNX IR version matching an opset (what onnx's checker expects). */
+function irVersionFor(opset: number): number {
+  if (opset <= 18) return 8;
+  if (opset <= 20) return 9;
+  return 10;
+}
+
+/** Opset needed by ops that are newer than the canonical one. */
+const OP_MIN_OPSET: Record<string, number> = { Gelu: 20 };
+
+/** Encodes the IR as ONNX protobuf bytes runnable by stock onnxruntime. */
+export function encodeModel(
+  g: Graph,
+  { producer = 'quadranet' }: { producer?: string } = {},
+): Uint8Array {
+  let opset = Math.max(g.opset, 17);
+  const domains = new Set<string>();
+  for (const n of g.nodes) {
+    opset = Math.max(opset, OP_MIN_OPSET[n.opType] ?? 0);
+    if (n.domain) domains.add(n.domain);
+  }
+  const model: onnxProto.onnx.IModelProto = {
+    irVersion: irVersionFor(opset),
+    producerName: producer,
+    opsetImport: [
+      { domain: '', version: opset },
+      ...[...domains].map((d) => ({ domain: d, version: 1 })),
+    ],
+    metadataProps: Object.entries(g.metadata).map(([key, value]) => ({ key, value })),
+    graph: {
+      name: g.name,
+      node: g.nodes.map((n) => ({
+        name: n.name,
+        opType: n.opType,
+        domain: n.domain,
+        input: n.inputs,
+        output: n.outputs,
+        attribute: Object.entries(n.attrs).map(([k, a]) => writeAttribute(k, a)),
+      })),
+      initializer: [...g.initializers].map(([k, t]) => writeTensor(k, t)),
+      input: g.inputs.map(writeValueInfo),
+      output: g.outputs.map(writeValueInfo),
+    },
+  };
+  return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
+}
+
+/** Throws a GraphError-based message as an OnnxFormatError for a file (used by importers). */
+export function inFile(file: string, e: unknown): Error {
+  if (e instanceof GraphError) return new OnnxFormatError(`${file}: ${e.message}`);
+  return e as Error;
+}
+
+export type { DType };

@@ -1,0 +1,119 @@
+/** Element types the IR carries (ONNX names in lower case). */
+export type DType =
+  'float32' | 'float64' | 'float16' | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool';
+
+/** Typed array backing each dtype (float16 is kept as raw bits). */
+export type TypedArray =
+  Float32Array | Float64Array | Uint16Array | BigInt64Array | Int32Array | Int8Array | Uint8Array;
+
+/** A dense constant tensor: an initializer, a Constant's value or a tensor attribute. */
+export interface Tensor {
+  dtype: DType;
+  dims: number[];
+  data: TypedArray;
+}
+
+/** ONNX TensorProto.DataType codes. */
+export const ONNX_DTYPE: Record<DType, number> = {
+  float32: 1,
+  uint8: 2,
+  int8: 3,
+  int32: 6,
+  int64: 7,
+  bool: 9,
+  float16: 10,
+  float64: 11,
+};
+
+const FROM_ONNX = new Map<number, DType>(
+  Object.entries(ONNX_DTYPE).map(([k, v]) => [v, k as DType]),
+);
+
+/** The IR dtype for an ONNX data-type code, or undefined when unsupported. */
+export function dtypeFromOnnx(code: number): DType | undefined {
+  return FROM_ONNX.get(code);
+}
+
+/** Bytes per element. */
+export const DTYPE_BYTES: Record<DType, number> = {
+  float32: 4,
+  float64: 8,
+  float16: 2,
+  int64: 8,
+  int32: 4,
+  int8: 1,
+  uint8: 1,
+  bool: 1,
+};
+
+/** Allocates a zeroed typed array of `n` elements for `dtype`. */
+export function allocate(dtype: DType, n: number): TypedArray {
+  switch (dtype) {
+    case 'float32':
+      return new Float32Array(n);
+    case 'float64':
+      return new Float64Array(n);
+    case 'float16':
+      return new Uint16Array(n);
+    case 'int64':
+      return new BigInt64Array(n);
+    case 'int32':
+      return new Int32Array(n);
+    case 'int8':
+      return new Int8Array(n);
+    case 'uint8':
+    case 'bool':
+      return new Uint8Array(n);
+  }
+}
+
+/** Number of elements of a shape. */
+export function numel(dims: readonly number[]): number {
+  let n = 1;
+  for (const d of dims) n *= d;
+  return n;
+}
+
+/** A tensor from numbers (int64 converted to bigint). */
+export function tensor(
+  dtype: DType,
+  dims: number[],
+  values: ArrayLike<number> | TypedArray,
+): Tensor {
+  const n = numel(dims);
+  if (values.length !== n) {
+    throw new Error(`tensor: ${values.length} values for shape [${dims.join(',')}]`);
+  }
+  const data = allocate(dtype, n);
+  if (data instanceof BigInt64Array) {
+    for (let i = 0; i < n; i++) data[i] = BigInt(Math.trunc(Number(values[i])));
+  } else {
+    for (let i = 0; i < n; i++) (data as Float32Array)[i] = Number(values[i]);
+  }
+  return { dtype, dims: [...dims], data };
+}
+
+/** A 1-D int64 tensor (shapes, axes, pads). */
+export function int64s(values: readonly number[]): Tensor {
+  return tensor('int64', [values.length], values);
+}
+
+/** A scalar tensor. */
+export function scalar(value: number, dtype: DType = 'float32'): Tensor {
+  return tensor(dtype, [], [value]);
+}
+
+/** Reads element `i` of a tensor as a JS number. */
+export function at(t: Tensor, i: number): number {
+  return Number(t.data[i]);
+}
+
+/** All elements of a tensor as JS numbers. */
+export function toNumbers(t: Tensor): number[] {
+  return Array.from(t.data as ArrayLike<number | bigint>, (v) => Number(v));
+}
+
+/** A deep copy. */
+export function cloneTensor(t: Tensor): Tensor {
+  return { dtype: t.dtype, dims: [...t.dims], data: t.data.slice() as TypedArray };
+}
