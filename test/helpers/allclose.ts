@@ -21,7 +21,11 @@ export function expectAllClose(
   expected: NumArray,
   { rtol = 1e-5, atol = 1e-8, what = 'values' }: AllCloseOptions = {},
 ): void {
-  assert.equal(actual.length, expected.length, `${what}: length ${actual.length} != ${expected.length}`);
+  assert.equal(
+    actual.length,
+    expected.length,
+    `${what}: length ${actual.length} != ${expected.length}`,
+  );
   let worst = -1;
   let worstExcess = 0;
   let bad = 0;
