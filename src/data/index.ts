@@ -1,0 +1,63 @@
+/** The data layer: IDX files, datasets and batching, MNIST-format loaders, shifts, data specs. */
+
+export { DataError } from './errors.js';
+export {
+  encodeIdx,
+  isGzip,
+  parseIdx,
+  readIdx,
+  type IdxArray,
+  type IdxData,
+  type IdxDtype,
+} from './idx.js';
+export {
+  batches,
+  channelStats,
+  createDataset,
+  imageSize,
+  normalize,
+  numBatches,
+  permutation,
+  split,
+  subset,
+  take,
+  type Batch,
+  type BatchOptions,
+  type Dataset,
+  type DatasetFields,
+  type NormalizeOptions,
+  type SplitOptions,
+} from './dataset.js';
+export {
+  findIdxFiles,
+  loadIdx,
+  loadMnist,
+  mnistDataDir,
+  type IdxDirOptions,
+  type IdxFiles,
+  type MnistOptions,
+  type Split,
+} from './mnist.js';
+export {
+  applyShift,
+  gaussianKernel,
+  isShiftKind,
+  SHIFT_KINDS,
+  type ShiftKind,
+  type ShiftOptions,
+} from './shifts.js';
+export {
+  DATA_SCHEMES,
+  DEFAULT_SHIFT_STRENGTH,
+  formatDataSpec,
+  loadDataset,
+  parseDataSpec,
+  type CsvSpec,
+  type DataScheme,
+  type DataSpec,
+  type FolderSpec,
+  type IdxSpec,
+  type LoadDatasetOptions,
+  type MnistSpec,
+  type ShiftSpec,
+} from './spec.js';
