@@ -604,6 +604,56 @@ def gen_quadratic():
     return c
 
 
+# --------------------------------------------------------------------------- optimizers
+
+
+def optim_case(name, make_opt, steps=3, lr_seq=None):
+    """A parameter, a fixed gradient per step and the parameter after each torch optimizer step."""
+    p0 = randn(3, 4)
+    grads = [randn(3, 4) for _ in range(steps)]
+    lrs = lr_seq or [0.1] * steps
+    p = p0.clone().requires_grad_(True)
+    opt, hyper = make_opt([p])
+    after = []
+    for g, lr in zip(grads, lrs):
+        for group in opt.param_groups:
+            group["lr"] = lr
+        p.grad = g.clone()
+        opt.step()
+        after.append(T(p))
+    return {"name": name, "hyper": hyper, "p0": T(p0), "grads": [T(g) for g in grads], "lrs": lrs, "after": after}
+
+
+def gen_optim():
+    torch.manual_seed(3)
+    return [
+        optim_case("sgd_plain", lambda ps: (torch.optim.SGD(ps, lr=0.1), {"kind": "sgd"})),
+        optim_case(
+            "sgd_momentum_wd",
+            lambda ps: (
+                torch.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01),
+                {"kind": "sgd", "momentum": 0.9, "weightDecay": 0.01},
+            ),
+        ),
+        optim_case(
+            "sgd_nesterov",
+            lambda ps: (
+                torch.optim.SGD(ps, lr=0.1, momentum=0.8, nesterov=True),
+                {"kind": "sgd", "momentum": 0.8, "nesterov": True},
+            ),
+        ),
+        optim_case(
+            "adamw",
+            lambda ps: (
+                torch.optim.AdamW(ps, lr=0.01, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.05),
+                {"kind": "adamw", "beta1": 0.9, "beta2": 0.99, "eps": 1e-8, "weightDecay": 0.05},
+            ),
+            steps=4,
+            lr_seq=[0.01, 0.02, 0.015, 0.005],
+        ),
+    ]
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -622,6 +672,7 @@ def main():
     os.makedirs(OUT_DIR, exist_ok=True)
     write("ops.json", gen_ops())
     write("quadratic.json", gen_quadratic())
+    write("optim.json", gen_optim())
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ export interface Batch {
   y: Int32Array;
   /** The number of examples in this batch (below the batch size only for a last partial batch). */
   size: number;
+  /** Regression targets (MSE/L1 losses), shaped like the model's output; absent for classification. */
+  target?: Float32Array;
 }
 
 /** The fields of a dataset to be checked by `createDataset`; `n` is derived from the labels. */

@@ -28,7 +28,6 @@ const FLOAT_ATTRS = new Set([
   'ratio',
   'min',
   'max',
-  'seed',
 ]);
 
 function isAttribute(v: AttrInput): v is Attribute {

@@ -3,3 +3,8 @@ import './elementwise.js';
 import './linalg.js';
 import './reduce.js';
 import './shape.js';
+import './activation.js';
+import './norm.js';
+import './conv.js';
+import './pool.js';
+import './spatial.js';

@@ -1,0 +1,273 @@
+/**
+ * `npm run bench`: quadranet and the PyTorch peer (bench/torch_peer.py, Debian python3-torch)
+ * time the same networks on the same shapes, alternating round by round so that machine noise
+ * hits both alike. Writes bench/results/latest.json and latest.md (quoted by the README).
+ *
+ *   npm run bench -- [--json FILE] [--threads N] [--rounds N] [--quick]
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { Graph } from '../src/ir/graph.js';
+import { NetBuilder } from '../src/models/net-builder.js';
+import { cnn, mlp } from '../src/models/zoo.js';
+import { Session } from '../src/runtime/session.js';
+import { Trainer } from '../src/runtime/trainer.js';
+import { Rng } from '../src/util/random.js';
+import { VERSION } from '../src/version.js';
+
+const { values: args } = parseArgs({
+  options: {
+    json: { type: 'string' },
+    threads: { type: 'string', default: '2' },
+    rounds: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+  },
+});
+const threads = Number(args.threads);
+const rounds = Number(args.rounds ?? (args.quick ? 3 : 7));
+const iters = args.quick ? 3 : 5;
+
+/** The benchmark CNN of the performance issue: conv 3→32, dilated conv 32→64, pool, dense. */
+function benchCnn(): Graph {
+  return new NetBuilder([3, 32, 32], 0, 'bench_cnn')
+    .conv('conv1', 3, 32, 3)
+    .relu()
+    .conv('conv2', 32, 64, 3, { dilation: 2 })
+    .relu()
+    .maxPool(2)
+    .flatten()
+    .linear('head', 64 * 16 * 16, 10)
+    .finish(10);
+}
+
+interface Case {
+  name: string;
+  /** Name of the same network in torch_peer.py, with _train or _infer. */
+  peer: string;
+  model: () => Graph;
+  shape: [number, number, number];
+  batch: number;
+  mode: 'train' | 'infer';
+}
+
+const CASES: Case[] = [
+  {
+    name: 'cnn_train',
+    peer: 'cnn_train',
+    model: benchCnn,
+    shape: [3, 32, 32],
+    batch: 64,
+    mode: 'train',
+  },
+  {
+    name: 'mnist_cnn_train',
+    peer: 'mnist_cnn_train',
+    model: () => cnn(),
+    shape: [1, 28, 28],
+    batch: 64,
+    mode: 'train',
+  },
+  {
+    name: 'mlp_train',
+    peer: 'mlp_train',
+    model: () => mlp(),
+    shape: [1, 28, 28],
+    batch: 64,
+    mode: 'train',
+  },
+  {
+    name: 'cnn_infer_b1',
+    peer: 'cnn_infer',
+    model: benchCnn,
+    shape: [3, 32, 32],
+    batch: 1,
+    mode: 'infer',
+  },
+  {
+    name: 'cnn_infer_b64',
+    peer: 'cnn_infer',
+    model: benchCnn,
+    shape: [3, 32, 32],
+    batch: 64,
+    mode: 'infer',
+  },
+];
+
+/** A runner of one case in quadranet: returns per-iteration times in ms. */
+async function quadranetRunner(
+  c: Case,
+): Promise<{ run: (n: number) => Promise<number[]>; release: () => Promise<void> }> {
+  const rng = new Rng(0);
+  const n = c.batch * c.shape[0] * c.shape[1] * c.shape[2];
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) x[i] = rng.normal();
+  const y = Int32Array.from({ length: c.batch }, () => rng.int(10));
+  const model = c.model();
+  if (c.mode === 'train') {
+    const trainer = await Trainer.create(model, {
+      batchSize: c.batch,
+      loss: { kind: 'cross_entropy' },
+      optimizer: { kind: 'sgd', momentum: 0.9 },
+      groups: [{ name: 'all', params: [...model.initializers.keys()], lr: 0.01 }],
+      session: { threads },
+    });
+    const batch = { x, y, size: c.batch };
+    return {
+      run: async (k) => {
+        const t: number[] = [];
+        for (let i = 0; i < k; i++) {
+          const t0 = performance.now();
+          await trainer.trainStep(batch);
+          t.push(performance.now() - t0);
+        }
+        return t;
+      },
+      release: () => trainer.release(),
+    };
+  }
+  const session = await Session.create(model, { threads });
+  const feeds = {
+    [model.inputs[0]!.name]: { dtype: 'float32' as const, dims: [c.batch, ...c.shape], data: x },
+  };
+  return {
+    run: async (k) => {
+      const t: number[] = [];
+      for (let i = 0; i < k; i++) {
+        const t0 = performance.now();
+        await session.run(feeds);
+        t.push(performance.now() - t0);
+      }
+      return t;
+    },
+    release: () => session.release(),
+  };
+}
+
+/** The PyTorch peer process, or undefined (with a reason) when torch is not installed. */
+async function startPeer(): Promise<
+  | {
+      ask: (req: object) => Promise<{ times_ms?: number[]; error?: string }>;
+      stop: () => void;
+      torch: string;
+    }
+  | string
+> {
+  const py = '/usr/bin/python3';
+  const probe = spawnSync(py, ['-c', 'import torch'], { encoding: 'utf8' });
+  if (probe.status !== 0) {
+    return 'PyTorch not found: install it with `apt-get install -y python3-torch libopenblas0-pthread` to benchmark side by side';
+  }
+  const script = fileURLToPath(new URL('./torch_peer.py', import.meta.url));
+  const child = spawn(py, [script, String(threads)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const ready = JSON.parse((await lines.next()).value as string) as { torch: string };
+  return {
+    torch: ready.torch,
+    ask: async (req) => {
+      child.stdin.write(JSON.stringify(req) + '\n');
+      return JSON.parse((await lines.next()).value as string);
+    },
+    stop: () => child.stdin.end(),
+  };
+}
+
+const median = (a: number[]) => {
+  const s = [...a].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+/** Relative spread: (p90 − p10) / median of the per-round ratios or times. */
+const spread = (a: number[]) => {
+  const s = [...a].sort((x, y) => x - y);
+  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
+  return (q(0.9) - q(0.1)) / median(a);
+};
+
+interface Result {
+  name: string;
+  quadranet_ms: number;
+  torch_ms: number | null;
+  ratio: number | null;
+  spread: number;
+}
+
+async function main(): Promise<void> {
+  const peer = await startPeer();
+  if (typeof peer === 'string') console.error(peer);
+  const results: Result[] = [];
+  for (const c of CASES) {
+    const q = await quadranetRunner(c);
+    await q.run(2); // warm-up
+    const qTimes: number[] = [];
+    const tTimes: number[] = [];
+    const ratios: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const qm = median(await q.run(iters));
+      qTimes.push(qm);
+      if (typeof peer !== 'string') {
+        const res = await peer.ask({
+          case: c.peer,
+          batch: c.batch,
+          iters,
+          warmup: r === 0 ? 2 : 1,
+        });
+        if (res.error) throw new Error(`torch peer: ${res.error}`);
+        const tm = median(res.times_ms!);
+        tTimes.push(tm);
+        ratios.push(qm / tm);
+      }
+    }
+    await q.release();
+    const res: Result = {
+      name: c.name,
+      quadranet_ms: median(qTimes),
+      torch_ms: tTimes.length ? median(tTimes) : null,
+      ratio: ratios.length ? median(ratios) : null,
+      spread: ratios.length ? spread(ratios) : spread(qTimes),
+    };
+    results.push(res);
+    console.log(
+      `${c.name.padEnd(18)} quadranet ${res.quadranet_ms.toFixed(1)} ms  torch ${res.torch_ms?.toFixed(1) ?? '-'} ms  ratio ${res.ratio?.toFixed(2) ?? '-'}`,
+    );
+  }
+  if (typeof peer !== 'string') peer.stop();
+  const doc = {
+    machine: {
+      cpus: os.cpus()[0]?.model,
+      cores: os.cpus().length,
+      memGiB: Math.round(os.totalmem() / 2 ** 30),
+      threads,
+    },
+    versions: {
+      quadranet: VERSION,
+      node: process.version,
+      onnxruntime: (await import('onnxruntime-node/package.json', { with: { type: 'json' } }))
+        .default.version,
+      torch: typeof peer === 'string' ? null : peer.torch,
+    },
+    settings: { rounds, iters },
+    results,
+  };
+  const md = [
+    `| case | quadranet ms | PyTorch ms | ratio (q/torch) | spread |`,
+    `|---|---:|---:|---:|---:|`,
+    ...results.map(
+      (r) =>
+        `| ${r.name} | ${r.quadranet_ms.toFixed(1)} | ${r.torch_ms?.toFixed(1) ?? '–'} | ${r.ratio?.toFixed(2) ?? '–'} | ${(r.spread * 100).toFixed(0)}% |`,
+    ),
+    '',
+    `Machine: ${doc.machine.cpus}, ${doc.machine.cores} cores; ${threads} threads each; node ${doc.versions.node}, onnxruntime-node ${doc.versions.onnxruntime}, torch ${doc.versions.torch ?? 'n/a'}. Medians of ${rounds} alternating rounds × ${iters} steps; ratio = median of per-round ratios; spread = (p90 − p10)/median of those ratios.`,
+  ].join('\n');
+  const dir = fileURLToPath(new URL('./results/', import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(`${dir}latest.json`, JSON.stringify(doc, null, 2) + '\n');
+  writeFileSync(`${dir}latest.md`, md + '\n');
+  if (args.json) writeFileSync(args.json, JSON.stringify(doc, null, 2) + '\n');
+  console.log('\n' + md);
+}
+
+await main();

@@ -1,0 +1,100 @@
+#!/usr/bin/python3
+"""PyTorch peer for `npm run bench`: times the same networks as quadranet, on request.
+
+Protocol: one JSON request per stdin line, e.g.
+  {"case": "cnn_train", "batch": 64, "iters": 10, "warmup": 2}
+one JSON reply per line: {"times_ms": [...]} or {"error": "..."}.
+Run with Debian's torch: /usr/bin/python3 (apt-get install python3-torch libopenblas0-pthread).
+"""
+import json
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def bench_cnn(width=1):
+    c1, c2 = 32 * width, 64 * width
+    return nn.Sequential(
+        nn.Conv2d(3, c1, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(c1, c2, 3, padding=2, dilation=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(c2 * 16 * 16, 10),
+    )
+
+
+def mnist_cnn():
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(32 * 7 * 7, 10),
+    )
+
+
+def mlp():
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+MODELS = {
+    "cnn": (bench_cnn, (3, 32, 32)),
+    "mnist_cnn": (mnist_cnn, (1, 28, 28)),
+    "mlp": (mlp, (1, 28, 28)),
+}
+
+
+def run(req):
+    name, mode = req["case"].rsplit("_", 1)
+    make, shape = MODELS[name]
+    torch.manual_seed(0)
+    model = make()
+    batch = req.get("batch", 64)
+    x = torch.randn(batch, *shape)
+    y = torch.randint(0, 10, (batch,))
+    times = []
+    if mode == "train":
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        model.train()
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss.item()
+    else:
+        model.eval()
+
+        def step():
+            with torch.no_grad():
+                return model(x).sum().item()
+
+    for _ in range(req.get("warmup", 2)):
+        step()
+    for _ in range(req.get("iters", 10)):
+        t0 = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - t0) * 1000)
+    return {"times_ms": times}
+
+
+def main():
+    threads = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+    torch.set_num_threads(threads)
+    torch.set_num_interop_threads(1)
+    print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            print(json.dumps(run(json.loads(line))), flush=True)
+        except Exception as e:  # report to the caller instead of dying mid-benchmark
+            print(json.dumps({"error": f"{type(e).__name__}: {e}"}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

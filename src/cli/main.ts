@@ -1,0 +1,30 @@
+import { Command, CommanderError } from 'commander';
+import { VERSION } from '../version.js';
+import { oneLine } from './errors.js';
+
+/** Builds the command tree (each command lives in its own file under src/cli/commands). */
+export function program(): Command {
+  const p = new Command('quadranet')
+    .description('QuadraNet V2: quadratic adaptation of pretrained networks (ONNX in, ONNX out)')
+    .version(VERSION, '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  return p;
+}
+
+/** Runs the CLI with `argv` (without node and script); returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const p = program();
+  try {
+    await p.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version exit through here with code 0; usage errors were already printed.
+      return e.exitCode;
+    }
+    if (process.env['QUADRANET_DEBUG']) console.error(e);
+    console.error(`quadranet: ${oneLine(e)}`);
+    return 1;
+  }
+}

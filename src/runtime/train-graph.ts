@@ -1,0 +1,165 @@
+import { backward } from '../autodiff/backward.js';
+import type { LossOptions } from '../autodiff/losses.js';
+import { addLoss } from '../autodiff/losses.js';
+import type { OptimizerOptions, ParamUpdate } from '../autodiff/optimizers.js';
+import { clipByGlobalNorm, emitUpdate } from '../autodiff/optimizers.js';
+import { GraphBuilder } from '../ir/builder.js';
+import type { Graph } from '../ir/graph.js';
+import { cloneGraph, GraphError } from '../ir/graph.js';
+import { inferShapes, staticShape } from '../ir/shapes.js';
+import { setTrainingMode } from '../passes/training-mode.js';
+
+/** A set of parameters sharing a learning rate and weight decay. */
+export interface ParamGroup {
+  /** Group name (used for the learning-rate input `lr/<name>`). */
+  name: string;
+  params: string[];
+  /** Weight decay of this group (default: none). */
+  weightDecay?: number;
+}
+
+/** What the train-step graph computes. */
+export interface TrainGraphOptions {
+  /** Fixed batch size of the train step (symbolic batch dims are set to it). */
+  batchSize: number;
+  loss: LossOptions;
+  optimizer: OptimizerOptions;
+  /** Trainable parameters by group; initializers not listed stay frozen constants. */
+  groups: ParamGroup[];
+  /** Clip gradients to this global L2 norm. */
+  clipNorm?: number;
+  /** Update BatchNorm running statistics ('train') or keep them fixed ('frozen'). */
+  batchNorm?: 'train' | 'frozen';
+  /** Apply dropout during training. */
+  dropout?: boolean;
+}
+
+/** The compiled train step: an ONNX graph and how the runtime feeds and reads it. */
+export interface TrainGraph {
+  graph: Graph;
+  /** Model input (data) and the labels input. */
+  input: string;
+  labels: string;
+  /** Scalar outputs. */
+  loss: string;
+  gradNorm: string;
+  /** The model's output in the train step (for training accuracy). */
+  output: string;
+  updates: ParamUpdate[];
+  /** Running statistics: state initializer → output with its new value. */
+  runningStats: { state: string; update: string }[];
+  /** Scalar inputs per group: learning rate; and AdamW's bias corrections. */
+  lrInputs: Map<string, string>;
+  bc1?: string;
+  sqrtBc2?: string;
+}
+
+/**
+ * Builds the whole train step as one ONNX graph: forward in training mode, loss, backward for
+ * the trainable parameters only, gradient clipping and the optimizer update. Trainable
+ * parameters and optimizer state become graph inputs with `.next` outputs; frozen parameters
+ * stay initializers, so they get no gradient subgraph at all.
+ */
+export function buildTrainGraph(model: Graph, opts: TrainGraphOptions): TrainGraph {
+  if (model.inputs.length !== 1 || model.outputs.length < 1) {
+    throw new GraphError(
+      `training needs a model with one input and an output (has ${model.inputs.length} inputs)`,
+    );
+  }
+  const trainable = opts.groups.flatMap((g) => g.params);
+  for (const p of trainable) {
+    if (!model.initializers.has(p))
+      throw new GraphError(`trainable parameter '${p}' is not an initializer of the model`);
+  }
+  if (new Set(trainable).size !== trainable.length)
+    throw new GraphError('a parameter is listed in two groups');
+
+  const base = cloneGraph(model);
+  const input = base.inputs[0]!;
+  input.shape = input.shape.map((d, i) => (i === 0 ? opts.batchSize : d));
+  if (input.shape.some((d) => typeof d !== 'number')) {
+    throw new GraphError(
+      `input '${input.name}' has symbolic dims [${input.shape.join(',')}] besides the batch; give it a static shape`,
+    );
+  }
+  const { graph: g, runningStats } = setTrainingMode(base, {
+    batchNorm: opts.batchNorm ?? 'train',
+    dropout: opts.dropout ?? true,
+  });
+  const out = g.outputs[0]!.name;
+  g.outputs = [];
+  // Trainable parameters are fed each step: move them from initializers to inputs.
+  for (const p of trainable) {
+    const t = g.initializers.get(p)!;
+    g.initializers.delete(p);
+    g.inputs.push({ name: p, dtype: t.dtype, shape: [...t.dims] });
+  }
+  const shapes = inferShapes(g);
+  const outShape = staticShape(shapes, out);
+  const dtype = shapes.values.get(out)!.dtype;
+  const b = new GraphBuilder(g);
+  const labels =
+    opts.loss.kind === 'cross_entropy'
+      ? b.input('labels', 'int64', [opts.batchSize])
+      : b.input('labels', dtype, outShape);
+  const loss = b.identity(addLoss(b, out, labels, outShape, opts.loss, dtype));
+
+  const bw = backward(g, { loss, wrt: trainable });
+  const tg = bw.graph;
+  const tb = new GraphBuilder(tg, 'opt/');
+  const grads = trainable.map((p) => bw.grads.get(p)!);
+  const clipped = clipByGlobalNorm(tb, grads, opts.clipNorm, dtype);
+  const lrInputs = new Map<string, string>();
+  const bc1 = opts.optimizer.kind === 'adamw' ? tb.input('adam_bc1', dtype, []) : undefined;
+  const sqrtBc2 =
+    opts.optimizer.kind === 'adamw' ? tb.input('adam_sqrt_bc2', dtype, []) : undefined;
+  const updates: ParamUpdate[] = [];
+  let k = 0;
+  for (const group of opts.groups) {
+    const lr = tb.input(`lr/${group.name}`, dtype, []);
+    lrInputs.set(group.name, lr);
+    for (const p of group.params) {
+      const shape = tg.inputs.find((v) => v.name === p)!.shape as number[];
+      updates.push(
+        emitUpdate(
+          tb,
+          p,
+          clipped.grads[k++]!,
+          shape,
+          dtype,
+          opts.optimizer,
+          { lr, bc1, sqrtBc2 },
+          group.weightDecay ?? 0,
+        ),
+      );
+    }
+  }
+  const outInfo = (name: string, shape: number[]) => ({ name, dtype, shape });
+  tg.outputs.push(outInfo(loss, []), outInfo(clipped.norm, []), outInfo(out, outShape));
+  for (const u of updates) {
+    const shape = tg.inputs.find((v) => v.name === u.param)!.shape as number[];
+    tg.outputs.push(outInfo(u.newParam, shape));
+    for (const s of u.state) tg.outputs.push(outInfo(s.output, shape));
+  }
+  for (const r of runningStats) {
+    const t = tg.initializers.get(r.state);
+    if (!t) throw new GraphError(`running statistic '${r.state}' is not an initializer`);
+    // Running stats are fed like parameters so each step sees the previous step's values.
+    tg.initializers.delete(r.state);
+    tg.inputs.push({ name: r.state, dtype: t.dtype, shape: [...t.dims] });
+    tg.outputs.push({ name: r.update, dtype: t.dtype, shape: [...t.dims] });
+  }
+  return {
+    graph: tg,
+    input: input.name,
+    labels,
+    loss,
+    gradNorm: clipped.norm,
+    output: out,
+    updates,
+    runningStats,
+    lrInputs,
+    bc1,
+    sqrtBc2,
+  };
+}

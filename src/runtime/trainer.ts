@@ -1,0 +1,281 @@
+import type { LossOptions } from '../autodiff/losses.js';
+import type { OptimizerOptions } from '../autodiff/optimizers.js';
+import type { Graph } from '../ir/graph.js';
+import { cloneGraph } from '../ir/graph.js';
+import type { Tensor } from '../ir/tensor.js';
+import { allocate, numel } from '../ir/tensor.js';
+import type { Batch, Dataset } from '../data/dataset.js';
+import { batches } from '../data/dataset.js';
+import type { ScheduleOptions } from './schedule.js';
+import { lrFactor } from './schedule.js';
+import type { HostTensor, SessionOptions } from './session.js';
+import { Session } from './session.js';
+import type { TrainGraph } from './train-graph.js';
+import { buildTrainGraph } from './train-graph.js';
+
+/** A group of parameters with its own base learning rate. */
+export interface TrainGroup {
+  name: string;
+  params: string[];
+  /** Base learning rate (scaled each step by the schedule). */
+  lr: number;
+  weightDecay?: number;
+}
+
+/** Everything that defines a training run's step. */
+export interface TrainerOptions {
+  batchSize: number;
+  loss: LossOptions;
+  optimizer: OptimizerOptions;
+  groups: TrainGroup[];
+  schedule?: ScheduleOptions;
+  clipNorm?: number;
+  batchNorm?: 'train' | 'frozen';
+  dropout?: boolean;
+  session?: SessionOptions;
+}
+
+/** What one train step reports. */
+export interface StepResult {
+  loss: number;
+  gradNorm: number;
+  /** Correct predictions in the batch (classification only). */
+  correct: number;
+  lr: number;
+}
+
+/** Metrics of an evaluation pass. */
+export interface EvalResult {
+  n: number;
+  accuracy: number;
+  /** Mean cross-entropy (classification). */
+  loss: number;
+  /** Predicted class of every example, in order. */
+  predictions: Int32Array;
+}
+
+/** Index of the largest logit in each row. */
+export function argmaxRows(
+  logits: Float32Array,
+  rows: number,
+  cols: number,
+  out = new Int32Array(rows),
+): Int32Array {
+  for (let r = 0; r < rows; r++) {
+    let best = 0;
+    let bv = -Infinity;
+    for (let c = 0; c < cols; c++) {
+      const v = logits[r * cols + c]!;
+      if (v > bv) {
+        bv = v;
+        best = c;
+      }
+    }
+    out[r] = best;
+  }
+  return out;
+}
+
+/**
+ * Runs training on onnxruntime: one compiled train-step graph (forward, loss, backward,
+ * optimizer) and one evaluation graph. Parameters and optimizer state live in typed arrays that
+ * are fed without copying; each step's outputs replace them (no copy either).
+ */
+export class Trainer {
+  /** Current value of every initializer of the model (trained or frozen). */
+  readonly params: Map<string, Tensor>;
+  /** Optimizer state by input name (e.g. `conv1.weight.adam_m`). */
+  readonly state: Map<string, Tensor>;
+  /** Steps taken so far. */
+  step = 0;
+  private evalSession?: Session;
+  private readonly evalInputs: string[];
+
+  private constructor(
+    readonly model: Graph,
+    readonly opts: TrainerOptions,
+    readonly train: TrainGraph,
+    private readonly session: Session,
+  ) {
+    this.params = new Map(model.initializers);
+    this.state = new Map();
+    for (const u of train.updates) {
+      const p = model.initializers.get(u.param)!;
+      for (const s of u.state)
+        this.state.set(s.input, {
+          dtype: p.dtype,
+          dims: [...p.dims],
+          data: allocate(p.dtype, numel(p.dims)),
+        });
+    }
+    this.evalInputs = [
+      ...train.updates.map((u) => u.param),
+      ...train.runningStats.map((r) => r.state),
+    ];
+  }
+
+  /** Compiles the train step for `model` and creates its onnxruntime session. */
+  static async create(model: Graph, opts: TrainerOptions): Promise<Trainer> {
+    const train = buildTrainGraph(model, {
+      batchSize: opts.batchSize,
+      loss: opts.loss,
+      optimizer: opts.optimizer,
+      groups: opts.groups.map((g) => ({
+        name: g.name,
+        params: g.params,
+        weightDecay: g.weightDecay,
+      })),
+      clipNorm: opts.clipNorm,
+      batchNorm: opts.batchNorm,
+      dropout: opts.dropout,
+    });
+    const session = await Session.create(train.graph, opts.session);
+    return new Trainer(model, opts, train, session);
+  }
+
+  /** The learning rate of group 0 at the current step (for logs). */
+  currentLr(): number {
+    return (this.opts.groups[0]?.lr ?? 0) * lrFactor(this.step, this.opts.schedule);
+  }
+
+  /** Runs one optimizer step on a full batch. */
+  async trainStep(batch: Batch): Promise<StepResult> {
+    const t = this.train;
+    const n = this.opts.batchSize;
+    if (batch.size !== n)
+      throw new Error(`train step needs a full batch of ${n}, got ${batch.size}`);
+    const inShape = t.graph.inputs.find((v) => v.name === t.input)!.shape as number[];
+    const feeds: Record<string, HostTensor> = {
+      [t.input]: { dtype: 'float32', dims: inShape, data: batch.x },
+    };
+    if (this.opts.loss.kind === 'cross_entropy') {
+      feeds[t.labels] = {
+        dtype: 'int64',
+        dims: [n],
+        data: BigInt64Array.from(batch.y, (v) => BigInt(v)),
+      };
+    } else {
+      const ls = t.graph.inputs.find((v) => v.name === t.labels)!.shape as number[];
+      feeds[t.labels] = {
+        dtype: 'float32',
+        dims: ls,
+        data: batch.target ?? Float32Array.from(batch.y),
+      };
+    }
+    for (const u of t.updates) {
+      feeds[u.param] = this.params.get(u.param)!;
+      for (const s of u.state) feeds[s.input] = this.state.get(s.input)!;
+    }
+    for (const r of t.runningStats) feeds[r.state] = this.params.get(r.state)!;
+    const factor = lrFactor(this.step, this.opts.schedule);
+    for (const g of this.opts.groups) {
+      feeds[t.lrInputs.get(g.name)!] = scalarF32(g.lr * factor);
+    }
+    if (this.opts.optimizer.kind === 'adamw') {
+      const b1 = this.opts.optimizer.beta1 ?? 0.9;
+      const b2 = this.opts.optimizer.beta2 ?? 0.999;
+      feeds[t.bc1!] = scalarF32(1 - Math.pow(b1, this.step + 1));
+      feeds[t.sqrtBc2!] = scalarF32(Math.sqrt(1 - Math.pow(b2, this.step + 1)));
+    }
+    const out = await this.session.run(feeds);
+    const loss = Number(out[t.loss]!.data[0]);
+    const gradNorm = Number(out[t.gradNorm]!.data[0]);
+    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+      // Keep the previous parameters: a diverged step must not poison the run.
+      return { loss, gradNorm, correct: 0, lr: (this.opts.groups[0]?.lr ?? 0) * factor };
+    }
+    for (const u of t.updates) {
+      this.params.set(u.param, asTensor(out[u.newParam]!));
+      for (const s of u.state) this.state.set(s.input, asTensor(out[s.output]!));
+    }
+    for (const r of t.runningStats) this.params.set(r.state, asTensor(out[r.update]!));
+    let correct = 0;
+    if (this.opts.loss.kind === 'cross_entropy') {
+      const logits = out[t.output]!;
+      const classes = logits.dims[1]!;
+      const pred = argmaxRows(logits.data as Float32Array, n, classes);
+      for (let i = 0; i < n; i++) if (pred[i] === batch.y[i]) correct++;
+    }
+    this.step++;
+    return { loss, gradNorm, correct, lr: (this.opts.groups[0]?.lr ?? 0) * factor };
+  }
+
+  /** The model graph with the current parameter values (inference mode), e.g. for export. */
+  currentModel(): Graph {
+    const g = cloneGraph(this.model);
+    for (const [k, v] of this.params) g.initializers.set(k, v);
+    return g;
+  }
+
+  /** Accuracy and loss of the current parameters on a dataset, in inference mode. */
+  async evaluate(ds: Dataset, batchSize = 256): Promise<EvalResult> {
+    if (!this.evalSession) {
+      const g = cloneGraph(this.model);
+      for (const name of this.evalInputs) {
+        const t = g.initializers.get(name)!;
+        g.initializers.delete(name);
+        g.inputs.push({ name, dtype: t.dtype, shape: [...t.dims] });
+      }
+      this.evalSession = await Session.create(g, this.opts.session);
+    }
+    return evaluateSession(this.evalSession, this.model, ds, batchSize, (feeds) => {
+      for (const name of this.evalInputs) feeds[name] = this.params.get(name)!;
+    });
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+    await this.evalSession?.release();
+  }
+}
+
+/** Runs a classification model over a dataset and measures accuracy and mean cross-entropy. */
+export async function evaluateSession(
+  session: Session,
+  model: Graph,
+  ds: Dataset,
+  batchSize: number,
+  addFeeds: (feeds: Record<string, HostTensor>) => void = () => {},
+): Promise<EvalResult> {
+  const input = model.inputs[0]!.name;
+  const output = model.outputs[0]!.name;
+  const predictions = new Int32Array(ds.n);
+  let correct = 0;
+  let lossSum = 0;
+  let k = 0;
+  for (const batch of batches(ds, { batchSize })) {
+    const feeds: Record<string, HostTensor> = {
+      [input]: { dtype: 'float32', dims: [batch.size, ...ds.shape], data: batch.x },
+    };
+    addFeeds(feeds);
+    const res = await session.run(feeds, [output]);
+    const logits = res[output]!.data as Float32Array;
+    const classes = logits.length / batch.size;
+    for (let i = 0; i < batch.size; i++) {
+      let max = -Infinity;
+      let arg = 0;
+      for (let c = 0; c < classes; c++) {
+        const v = logits[i * classes + c]!;
+        if (v > max) {
+          max = v;
+          arg = c;
+        }
+      }
+      let z = 0;
+      for (let c = 0; c < classes; c++) z += Math.exp(logits[i * classes + c]! - max);
+      lossSum += Math.log(z) + max - logits[i * classes + batch.y[i]!]!;
+      predictions[k + i] = arg;
+      if (arg === batch.y[i]) correct++;
+    }
+    k += batch.size;
+  }
+  return { n: ds.n, accuracy: correct / ds.n, loss: lossSum / ds.n, predictions };
+}
+
+function scalarF32(v: number): HostTensor {
+  return { dtype: 'float32', dims: [], data: Float32Array.of(v) };
+}
+
+function asTensor(h: HostTensor): Tensor {
+  return { dtype: h.dtype, dims: [...h.dims], data: h.data };
+}
