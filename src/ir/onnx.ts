@@ -301,15 +301,23 @@ function irVersionFor(opset: number): number {
 /** Opset needed by ops that are newer than the canonical one. */
 const OP_MIN_OPSET: Record<string, number> = { Gelu: 20 };
 
+/** How a model is written. */
+export interface EncodeOptions {
+  /** producer_name of the model. */
+  producer?: string;
+  /** Write exactly this opset (for producing legacy files in tests); default max(graph opset, 17, what the ops need). */
+  opset?: number;
+}
+
 /** Encodes the IR as ONNX protobuf bytes runnable by stock onnxruntime. */
 export function encodeModel(
   g: Graph,
-  { producer = 'quadranet' }: { producer?: string } = {},
+  { producer = 'quadranet', opset: forced }: EncodeOptions = {},
 ): Uint8Array {
-  let opset = Math.max(g.opset, 17);
+  let opset = forced ?? Math.max(g.opset, 17);
   const domains = new Set<string>();
   for (const n of g.nodes) {
-    opset = Math.max(opset, OP_MIN_OPSET[n.opType] ?? 0);
+    if (forced === undefined) opset = Math.max(opset, OP_MIN_OPSET[n.opType] ?? 0);
     if (n.domain) domains.add(n.domain);
   }
   const model: onnxProto.onnx.IModelProto = {

@@ -10,6 +10,8 @@ export interface ShapeContext {
   inputs: (ValueInfo | undefined)[];
   /** The integer values of an input when known statically (initializers, Shape chains). */
   value(index: number): number[] | undefined;
+  /** Like `value`, but entries may be symbolic dims (e.g. the batch size from a Shape op). */
+  dims(index: number): Dim[] | undefined;
   /** The float values of a constant input (initializer), e.g. Resize scales. */
   floats(index: number): number[] | undefined;
 }
@@ -17,7 +19,7 @@ export interface ShapeContext {
 /** Output types and shapes of a node, plus statically known int64 values (shape arithmetic). */
 export interface ShapeResult {
   outputs: { dtype: DType; shape: Dim[] }[];
-  values?: (number[] | undefined)[];
+  values?: (Dim[] | undefined)[];
 }
 
 /** Computes a node's output types and shapes from its inputs. */
@@ -39,7 +41,7 @@ export function shapeRuleOps(): string[] {
 export interface ShapeInfo {
   values: Map<string, ValueInfo>;
   /** Statically known integer contents (e.g. of Shape → Gather → Concat chains). */
-  constants: Map<string, number[]>;
+  constants: Map<string, Dim[]>;
   unsupported: Node[];
 }
 
@@ -50,7 +52,7 @@ export interface ShapeInfo {
  */
 export function inferShapes(g: Graph): ShapeInfo {
   const values = new Map<string, ValueInfo>();
-  const constants = new Map<string, number[]>();
+  const constants = new Map<string, Dim[]>();
   for (const v of g.inputs) values.set(v.name, v);
   for (const [name, t] of g.initializers) {
     values.set(name, { name, dtype: t.dtype, shape: [...t.dims] });
@@ -70,7 +72,11 @@ export function inferShapes(g: Graph): ShapeInfo {
       res = rule({
         node,
         inputs,
-        value: (k) => (node.inputs[k] ? constants.get(node.inputs[k]!) : undefined),
+        value: (k) => {
+          const v = node.inputs[k] ? constants.get(node.inputs[k]!) : undefined;
+          return v && v.every((d) => typeof d === 'number') ? (v as number[]) : undefined;
+        },
+        dims: (k) => (node.inputs[k] ? constants.get(node.inputs[k]!) : undefined),
         floats: (k) => {
           const t = node.inputs[k] ? g.initializers.get(node.inputs[k]!) : undefined;
           return t && t.data.length > 0 ? toNumbers(t) : undefined;
@@ -247,7 +253,7 @@ registerShapeRule('Where', (ctx) => ({
 registerShapeRule('Cast', (ctx) => {
   const to = dtypeFromOnnx(attrInt(ctx.node, 'to', 1));
   if (!to) fail(ctx, `unsupported target type`);
-  return { outputs: [{ dtype: to, shape: [...req(ctx, 0).shape] }], values: [ctx.value(0)] };
+  return { outputs: [{ dtype: to, shape: [...req(ctx, 0).shape] }], values: [ctx.dims(0)] };
 });
 
 registerShapeRule('Shape', (ctx) => {
@@ -255,11 +261,7 @@ registerShapeRule('Shape', (ctx) => {
   const start = attrInt(ctx.node, 'start', 0);
   const end = attrInt(ctx.node, 'end', s.length);
   const sl = s.slice(start < 0 ? start + s.length : start, end < 0 ? end + s.length : end);
-  const known = sl.every((d) => typeof d === 'number');
-  return {
-    outputs: [{ dtype: 'int64', shape: [sl.length] }],
-    values: [known ? (sl as number[]) : undefined],
-  };
+  return { outputs: [{ dtype: 'int64', shape: [sl.length] }], values: [sl] };
 });
 
 registerShapeRule('Size', () => ({ outputs: [{ dtype: 'int64', shape: [] }] }));
@@ -347,9 +349,22 @@ registerShapeRule('Conv', (ctx) => {
 registerShapeRule('ConvTranspose', (ctx) => {
   const x = req(ctx, 0);
   const w = req(ctx, 1);
-  const { spatial, kernel, strides, dilations, pads } = convParams(ctx.node, x, w.shape);
+  const autoPad = attrString(ctx.node, 'auto_pad', 'NOTSET');
+  const { spatial, kernel, strides, dilations, pads } = convParams(
+    autoPad.startsWith('SAME')
+      ? { ...ctx.node, attrs: { ...ctx.node.attrs, auto_pad: { type: 'string', value: 'VALID' } } }
+      : ctx.node,
+    x,
+    w.shape,
+  );
   const n = kernel.length;
   const group = attrInt(ctx.node, 'group', 1);
+  // SAME_* for ConvTranspose means output = input · stride (pads then follow from it).
+  if (autoPad.startsWith('SAME') && !attrInts(ctx.node, 'output_shape')) {
+    const cout = typeof w.shape[1] === 'number' ? (w.shape[1] as number) * group : w.shape[1]!;
+    const out = spatial.map((s, i) => (typeof s === 'number' ? s * strides[i]! : `${s}'`));
+    return { outputs: [{ dtype: x.dtype, shape: [x.shape[0]!, cout, ...out] }] };
+  }
   const outPad = attrInts(ctx.node, 'output_padding', new Array(n).fill(0));
   const outShape = attrInts(ctx.node, 'output_shape');
   const out = spatial.map((s, i) =>
@@ -460,9 +475,11 @@ registerShapeRule('Flatten', (ctx) => {
   const axis = attrInt(ctx.node, 'axis', 1);
   const a = axis < 0 ? axis + x.length : axis;
   const prod = (ds: Dim[]): Dim =>
-    ds.every((d) => typeof d === 'number')
-      ? (ds as number[]).reduce((p, d) => p * d, 1)
-      : `flat_${ctx.node.name}_${ds.join('x')}`;
+    ds.length === 1
+      ? ds[0]!
+      : ds.every((d) => typeof d === 'number')
+        ? (ds as number[]).reduce((p, d) => p * d, 1)
+        : `flat_${ctx.node.name}_${ds.join('x')}`;
   return {
     outputs: [{ dtype: req(ctx, 0).dtype, shape: [prod(x.slice(0, a)), prod(x.slice(a))] }],
   };
@@ -470,7 +487,7 @@ registerShapeRule('Flatten', (ctx) => {
 
 registerShapeRule('Reshape', (ctx) => {
   const x = req(ctx, 0);
-  const target = ctx.value(1);
+  const target = ctx.dims(1);
   if (!target) fail(ctx, `the target shape is not a constant`);
   const allowZero = attrInt(ctx.node, 'allowzero', 0) === 1;
   const out: Dim[] = target.map((d, i) => (d === 0 && !allowZero ? x.shape[i]! : d));
@@ -491,7 +508,7 @@ registerShapeRule('Reshape', (ctx) => {
       out[neg] = sym !== undefined && !out.includes(sym) ? sym : `reshape_${ctx.node.name}`;
     }
   }
-  return { outputs: [{ dtype: x.dtype, shape: out }], values: [ctx.value(0)] };
+  return { outputs: [{ dtype: x.dtype, shape: out }], values: [ctx.dims(0)] };
 });
 
 registerShapeRule('Transpose', (ctx) => {
@@ -514,11 +531,11 @@ registerShapeRule('Concat', (ctx) => {
     sum = typeof sum === 'number' && typeof d === 'number' ? sum + d : `concat_${ctx.node.name}`;
   }
   out[axis] = sum;
-  const vals = ctx.node.inputs.map((_, k) => ctx.value(k));
+  const vals = ctx.node.inputs.map((_, k) => ctx.dims(k));
   return {
     outputs: [{ dtype: ins[0]!.dtype, shape: out }],
     values: [
-      ins[0]!.shape.length === 1 && vals.every((v) => v) ? (vals.flat() as number[]) : undefined,
+      ins[0]!.shape.length === 1 && vals.every((v) => v) ? (vals as Dim[][]).flat() : undefined,
     ],
   };
 });
@@ -589,7 +606,7 @@ registerShapeRule('Squeeze', (ctx) => {
     x.flatMap((d, i) => (d === 1 ? [i] : []));
   return {
     outputs: [{ dtype: req(ctx, 0).dtype, shape: x.filter((_, i) => !axes.includes(i)) }],
-    values: [ctx.value(0)],
+    values: [ctx.dims(0)],
   };
 });
 
@@ -602,7 +619,7 @@ registerShapeRule('Unsqueeze', (ctx) => {
   const out: Dim[] = [];
   let k = 0;
   for (let i = 0; i < rank; i++) out.push(axes.includes(i) ? 1 : x[k++]!);
-  return { outputs: [{ dtype: req(ctx, 0).dtype, shape: out }], values: [ctx.value(0)] };
+  return { outputs: [{ dtype: req(ctx, 0).dtype, shape: out }], values: [ctx.dims(0)] };
 });
 
 registerShapeRule('Pad', (ctx) => {
@@ -685,7 +702,7 @@ registerShapeRule('Gather', (ctx) => {
   const idx = req(ctx, 1);
   const axis = normAxis(ctx, attrInt(ctx.node, 'axis', 0), x.shape.length);
   const shape = [...x.shape.slice(0, axis), ...idx.shape, ...x.shape.slice(axis + 1)];
-  const v = ctx.value(0);
+  const v = ctx.dims(0);
   const iv = ctx.value(1);
   const values =
     v && iv && x.shape.length === 1 ? [iv.map((i) => v[i < 0 ? i + v.length : i]!)] : undefined;

@@ -86,11 +86,43 @@ export function tensor(
   }
   const data = allocate(dtype, n);
   if (data instanceof BigInt64Array) {
-    for (let i = 0; i < n; i++) data[i] = BigInt(Math.trunc(Number(values[i])));
+    // Clamp so that "to the end" sentinels like INT64_MAX (not exact as a JS number) stay maximal.
+    for (let i = 0; i < n; i++) {
+      const v = Math.trunc(Number(values[i]));
+      data[i] = v >= 2 ** 63 ? INT64_MAX : v <= -(2 ** 63) ? -INT64_MAX - 1n : BigInt(v);
+    }
+  } else if (dtype === 'float16') {
+    for (let i = 0; i < n; i++) data[i] = toHalfBits(Number(values[i]));
   } else {
     for (let i = 0; i < n; i++) (data as Float32Array)[i] = Number(values[i]);
   }
   return { dtype, dims: [...dims], data };
+}
+
+const INT64_MAX = 9223372036854775807n;
+
+/** IEEE half-precision bits of a number (round to nearest even). */
+export function toHalfBits(v: number): number {
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  f[0] = v;
+  const x = u[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant = (mant | 0x800000) >>> (1 - e);
+    return sign | ((mant + 0x1000 + ((mant >>> 13) & 1) - 1) >>> 13);
+  }
+  const half = sign | (e << 10) | (mant >>> 13);
+  const rest = mant & 0x1fff;
+  // Round to nearest even; a carry into the exponent is the correct result.
+  if (rest > 0x1000 || (rest === 0x1000 && half & 1)) return half + 1;
+  return half;
 }
 
 /** A 1-D int64 tensor (shapes, axes, pads). */
