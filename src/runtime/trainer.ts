@@ -5,6 +5,9 @@ import { cloneGraph } from '../ir/graph.js';
 import type { Tensor } from '../ir/tensor.js';
 import { allocate, numel } from '../ir/tensor.js';
 import type { Batch, Dataset } from '../data/dataset.js';
+import type { CheckpointData } from '../io/checkpoint.js';
+import type { SafeTensor } from '../io/safetensors.js';
+import { fromSafeTensor, toSafeTensor } from '../io/tensors.js';
 import { batches } from '../data/dataset.js';
 import type { ScheduleOptions } from './schedule.js';
 import { lrFactor } from './schedule.js';
@@ -198,6 +201,37 @@ export class Trainer {
     }
     this.step++;
     return { loss, gradNorm, correct, lr: (this.opts.groups[0]?.lr ?? 0) * factor };
+  }
+
+  /**
+   * Everything needed to resume: every parameter and running statistic (`param/NAME`), the
+   * optimizer state (`state/NAME`) and the step, plus the caller's metadata (epoch, RNG...).
+   */
+  snapshot(meta: Record<string, unknown> = {}): CheckpointData {
+    const tensors: Record<string, SafeTensor> = {};
+    for (const [k, v] of this.params) tensors[`param/${k}`] = toSafeTensor(v);
+    for (const [k, v] of this.state) tensors[`state/${k}`] = toSafeTensor(v);
+    return { tensors, meta: { ...meta, step: this.step } };
+  }
+
+  /** Restores a `snapshot`; refuses one whose tensors do not match this model and optimizer. */
+  restore(data: CheckpointData): void {
+    const check = (map: Map<string, Tensor>, prefix: string) => {
+      for (const [k, v] of map) {
+        const t = data.tensors[`${prefix}/${k}`];
+        if (!t) throw new Error(`checkpoint lacks ${prefix} '${k}'; it was written for another model or optimizer`);
+        const r = fromSafeTensor(t, k);
+        if (r.dtype !== v.dtype || r.dims.join(',') !== v.dims.join(',')) {
+          throw new Error(`checkpoint ${prefix} '${k}' has shape [${r.dims}] ${r.dtype}, expected [${v.dims}] ${v.dtype}`);
+        }
+      }
+    };
+    // Validate everything before changing anything.
+    check(this.params, 'param');
+    check(this.state, 'state');
+    for (const k of [...this.params.keys()]) this.params.set(k, fromSafeTensor(data.tensors[`param/${k}`]!, k));
+    for (const k of [...this.state.keys()]) this.state.set(k, fromSafeTensor(data.tensors[`state/${k}`]!, k));
+    this.step = data.meta.step;
   }
 
   /** The model graph with the current parameter values (inference mode), e.g. for export. */
