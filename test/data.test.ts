@@ -616,7 +616,7 @@ describe('data specs', () => {
     throwsData(() => parseDataSpec('idx:shift=rotate'), 'missing location', 'idx:DIR');
   });
 
-  it('loadDataset loads, limits and shifts; folder and csv are not implemented yet', async () => {
+  it('loadDataset loads, limits and shifts, and reports missing folders and files', async () => {
     const plain = await loadDataset('mnist', { split: 'test', limit: 16 });
     assert.equal(plain.n, 16);
     const shifted = await loadDataset('mnist:shift=noise,strength=0.5', {
@@ -640,8 +640,8 @@ describe('data specs', () => {
     );
     const train = await loadDataset(parseDataSpec('mnist'), { limit: 3 });
     assert.equal(train.labels[0], 5);
-    await rejectsData(loadDataset('folder:/d'), 'folder:/d', 'not implemented yet');
-    await rejectsData(loadDataset('csv:/f.csv'), 'not implemented yet');
+    await rejectsData(loadDataset('folder:/d'), '/d', 'no such directory');
+    await rejectsData(loadDataset('csv:/f.csv'), '/f.csv', 'no such file');
     await rejectsData(loadDataset('idx:/no/such/dir'), '/no/such/dir');
   });
 });

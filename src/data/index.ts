@@ -1,4 +1,7 @@
-/** The data layer: IDX files, datasets and batching, MNIST-format loaders, shifts, data specs. */
+/**
+ * The data layer: IDX files, datasets and batching, MNIST-format, image-folder and CSV loaders,
+ * shifts, data specs.
+ */
 
 export { DataError } from './errors.js';
 export {
@@ -38,6 +41,19 @@ export {
   type MnistOptions,
   type Split,
 } from './mnist.js';
+export {
+  decodeImage,
+  DEFAULT_TEST_FRACTION,
+  IMAGE_EXTENSIONS,
+  imageToChw,
+  loadFolder,
+  resizeBilinear,
+  sampleIndices,
+  splitByClass,
+  type FolderOptions,
+  type RgbaImage,
+} from './folder.js';
+export { DEFAULT_LABEL_COLUMN, loadCsv, type CsvOptions } from './csv.js';
 export {
   applyShift,
   gaussianKernel,

@@ -3,16 +3,25 @@
  *
  * - `mnist`, `mnist:shift=contrast,strength=0.5`
  * - `idx:/path/dir`, `idx:/path/dir:shift=rotate,strength=0.3,seed=7`
- * - `folder:DIR`, `csv:FILE` (parsed; loading comes later)
+ * - `folder:DIR`, `folder:DIR:size=28x28,channels=1,test=0.1`
+ * - `csv:FILE`, `csv:FILE:label=species,standardize=false`
  *
- * OPTIONS is a comma-separated list of `key=value`: `shift` (a shift kind), `strength` (in [0, 1],
- * default 0.5 when a shift is given) and `seed` (of the shift's random draws). A location may
- * itself contain ':' (e.g. `C:\data`): only a last ':'-separated part containing '=' is options.
+ * OPTIONS is a comma-separated list of `key=value`. Every scheme takes `shift` (a shift kind),
+ * `strength` (in [0, 1], default 0.5 when a shift is given) and `seed` (of the shift's random
+ * draws). `folder` also takes `size` (`HxW` or `N` for NxN; default: the model's input, else the
+ * first image's size), `channels` (1 or 3) and `test` (the fraction of each class held out for
+ * the test split when DIR has no `train/` and `test/`, default 0.2); `csv` takes `label` (the
+ * label column, default `label`), `standardize` (`true`/`false`, default true) and `test`. A
+ * location may itself contain ':' (e.g. `C:\data`): only a last ':'-separated part containing '='
+ * is options. The train/test split of folder and csv data always uses seed 0, so a train load and
+ * a test load of one spec are complementary.
  */
 
 import { applyShift, isShiftKind, SHIFT_KINDS, type ShiftKind } from './shifts.js';
 import type { Dataset } from './dataset.js';
+import { loadCsv } from './csv.js';
 import { DataError } from './errors.js';
+import { loadFolder } from './folder.js';
 import { loadIdx, loadMnist, type Split } from './mnist.js';
 
 /** The valid spec schemes, in the order error messages list them. */
@@ -62,20 +71,41 @@ export interface FolderSpec extends DataSpecBase {
   scheme: 'folder';
   /** The directory. */
   dir: string;
+  /** `[height, width]` images are resized to (`size=HxW`). */
+  size?: [h: number, w: number];
+  /** 1 (grayscale) or 3 (RGB) (`channels=C`). */
+  channels?: 1 | 3;
+  /** The fraction of each class held out for test (`test=F`). */
+  testFraction?: number;
 }
 
-/** A CSV file of labels and pixel values. */
+/** A CSV file: a header row, a label column and numeric feature columns. */
 export interface CsvSpec extends DataSpecBase {
   /** Discriminant. */
   scheme: 'csv';
   /** The file. */
   file: string;
+  /** The label column's name (`label=NAME`). */
+  label?: string;
+  /** Whether features are standardised with train statistics (`standardize=true|false`). */
+  standardize?: boolean;
+  /** The fraction of each class held out for test (`test=F`). */
+  testFraction?: number;
 }
 
 /** A parsed data spec. */
 export type DataSpec = MnistSpec | IdxSpec | FolderSpec | CsvSpec;
 
-const OPTION_KEYS = ['shift', 'strength', 'seed'] as const;
+const SHIFT_KEYS = ['shift', 'strength', 'seed'] as const;
+const FOLDER_KEYS = ['size', 'channels', 'test'] as const;
+const CSV_KEYS = ['label', 'standardize', 'test'] as const;
+
+/** The option keys a scheme accepts, in the order error messages list them. */
+function optionKeys(scheme: DataScheme): readonly OptionKey[] {
+  if (scheme === 'folder') return [...SHIFT_KEYS, ...FOLDER_KEYS];
+  if (scheme === 'csv') return [...SHIFT_KEYS, ...CSV_KEYS];
+  return SHIFT_KEYS;
+}
 
 const EXAMPLES = 'e.g. mnist, idx:DIR, mnist:shift=rotate,strength=0.5';
 
@@ -102,7 +132,7 @@ export function parseDataSpec(text: string): DataSpec {
         `data spec "${text}": mnist takes no location, only options (${EXAMPLES})`,
       );
     }
-    return withShift({ scheme, text }, parseOptions(rest, text));
+    return withShift({ scheme, text }, parseOptions(rest, text, scheme));
   }
   const last = rest.lastIndexOf(':');
   const hasOptions = last >= 0 && rest.slice(last + 1).includes('=');
@@ -113,37 +143,88 @@ export function parseDataSpec(text: string): DataSpec {
     const what = scheme === 'csv' ? 'FILE' : 'DIR';
     throw new DataError(`data spec "${text}": missing location; write ${scheme}:${what}`);
   }
-  const opts = parseOptions(options, text);
+  const opts = parseOptions(options, text, scheme as DataScheme);
   switch (scheme) {
     case 'idx':
       return withShift({ scheme, text, dir: location }, opts);
     case 'folder':
-      return withShift({ scheme, text, dir: location }, opts);
+      return withShift(withFolderOptions({ scheme, text, dir: location }, opts), opts);
     default:
-      return withShift({ scheme: 'csv', text, file: location }, opts);
+      return withShift(withCsvOptions({ scheme: 'csv', text, file: location }, opts), opts);
   }
 }
 
-type Options = Partial<Record<(typeof OPTION_KEYS)[number], string>>;
+type OptionKey = (typeof SHIFT_KEYS | typeof FOLDER_KEYS | typeof CSV_KEYS)[number];
+type Options = Partial<Record<OptionKey, string>>;
 
-function parseOptions(options: string, text: string): Options {
+function parseOptions(options: string, text: string, scheme: DataScheme): Options {
   const out: Options = {};
   if (options === '') return out;
+  const valid = optionKeys(scheme);
   for (const part of options.split(',')) {
     const eq = part.indexOf('=');
     const key = (eq < 0 ? part : part.slice(0, eq)).trim();
     const value = eq < 0 ? '' : part.slice(eq + 1).trim();
-    if (!(OPTION_KEYS as readonly string[]).includes(key)) {
+    if (!(valid as readonly string[]).includes(key)) {
       throw new DataError(
-        `data spec "${text}": unknown option "${key}"; valid options: ${OPTION_KEYS.join(', ')}`,
+        `data spec "${text}": unknown option "${key}" for ${scheme}; ` +
+          `valid options: ${valid.join(', ')}`,
       );
     }
-    const k = key as (typeof OPTION_KEYS)[number];
+    const k = key as OptionKey;
     if (value === '')
       throw new DataError(`data spec "${text}": option ${k} needs a value (${k}=...)`);
     if (out[k] !== undefined) throw new DataError(`data spec "${text}": option ${k} given twice`);
     out[k] = value;
   }
+  return out;
+}
+
+function parseFraction(spec: DataSpecBase, value: string): number {
+  const f = Number(value);
+  if (!/^[0-9.eE+-]+$/.test(value) || !(f >= 0 && f <= 1)) {
+    throw new DataError(`data spec "${spec.text}": test "${value}" must be a fraction in [0, 1]`);
+  }
+  return f;
+}
+
+function withFolderOptions(spec: FolderSpec, opts: Options): FolderSpec {
+  const out: FolderSpec = { ...spec };
+  if (opts.size !== undefined) {
+    const m = /^(\d+)(?:[xX](\d+))?$/.exec(opts.size);
+    const h = m ? Number(m[1]) : NaN;
+    const w = m ? Number(m[2] ?? m[1]) : NaN;
+    if (!(h >= 1 && w >= 1 && h <= 65535 && w <= 65535)) {
+      throw new DataError(
+        `data spec "${spec.text}": size "${opts.size}" must be HxW or N in pixels (e.g. 28x28)`,
+      );
+    }
+    out.size = [h, w];
+  }
+  if (opts.channels !== undefined) {
+    if (opts.channels !== '1' && opts.channels !== '3') {
+      throw new DataError(
+        `data spec "${spec.text}": channels "${opts.channels}" must be 1 (grayscale) or 3 (RGB)`,
+      );
+    }
+    out.channels = opts.channels === '1' ? 1 : 3;
+  }
+  if (opts.test !== undefined) out.testFraction = parseFraction(spec, opts.test);
+  return out;
+}
+
+function withCsvOptions(spec: CsvSpec, opts: Options): CsvSpec {
+  const out: CsvSpec = { ...spec };
+  if (opts.label !== undefined) out.label = opts.label;
+  if (opts.standardize !== undefined) {
+    if (opts.standardize !== 'true' && opts.standardize !== 'false') {
+      throw new DataError(
+        `data spec "${spec.text}": standardize "${opts.standardize}" must be true or false`,
+      );
+    }
+    out.standardize = opts.standardize === 'true';
+  }
+  if (opts.test !== undefined) out.testFraction = parseFraction(spec, opts.test);
   return out;
 }
 
@@ -184,23 +265,33 @@ function withShift<T extends DataSpec>(spec: T, opts: Options): T {
 /** The canonical string of a spec; `parseDataSpec` reads it back to the same spec (but `text`). */
 export function formatDataSpec(spec: DataSpec): string {
   let s: string;
+  const opts: string[] = [];
   switch (spec.scheme) {
     case 'mnist':
       s = 'mnist';
       break;
     case 'idx':
+      s = `idx:${spec.dir}`;
+      break;
     case 'folder':
-      s = `${spec.scheme}:${spec.dir}`;
+      s = `folder:${spec.dir}`;
+      if (spec.size) opts.push(`size=${spec.size[0]}x${spec.size[1]}`);
+      if (spec.channels !== undefined) opts.push(`channels=${spec.channels}`);
+      if (spec.testFraction !== undefined) opts.push(`test=${spec.testFraction}`);
       break;
     case 'csv':
       s = `csv:${spec.file}`;
+      if (spec.label !== undefined) opts.push(`label=${spec.label}`);
+      if (spec.standardize !== undefined) opts.push(`standardize=${spec.standardize}`);
+      if (spec.testFraction !== undefined) opts.push(`test=${spec.testFraction}`);
       break;
   }
   if (spec.shift) {
     const { kind, strength, seed } = spec.shift;
-    s += `:shift=${kind},strength=${strength}${seed === undefined ? '' : `,seed=${seed}`}`;
+    opts.push(`shift=${kind}`, `strength=${strength}`);
+    if (seed !== undefined) opts.push(`seed=${seed}`);
   }
-  return s;
+  return opts.length > 0 ? `${s}:${opts.join(',')}` : s;
 }
 
 /** Options of `loadDataset`. */
@@ -211,20 +302,27 @@ export interface LoadDatasetOptions {
   limit?: number;
   /** Seed of the spec's shift when the spec gives none (default 0). */
   seed?: number;
+  /**
+   * The model's input shape `[c, h, w]`: `folder` images are converted to its channels (1 or 3)
+   * and resized to its height and width unless the spec's `channels` / `size` say otherwise.
+   */
+  shape?: [c: number, h: number, w: number];
 }
 
 /**
  * Loads the dataset a spec names, then applies its shift. The shift comes after `limit`, and its
  * draws are made image by image, so a limited load equals a prefix of the full shifted split.
+ * `mnist` and `idx` keep the first `limit` examples; `folder` and `csv` a seeded random sample of
+ * the split (their files are ordered by class).
  *
- * @throws DataError on a bad spec, a missing or malformed source, or a scheme not implemented yet
+ * @throws DataError on a bad spec or a missing or malformed source
  */
 export async function loadDataset(
   spec: string | DataSpec,
   opts: LoadDatasetOptions = {},
 ): Promise<Dataset> {
   const parsed = typeof spec === 'string' ? parseDataSpec(spec) : spec;
-  const { split = 'train', limit, seed = 0 } = opts;
+  const { split = 'train', limit, seed = 0, shape } = opts;
   let ds: Dataset;
   switch (parsed.scheme) {
     case 'mnist':
@@ -233,12 +331,36 @@ export async function loadDataset(
     case 'idx':
       ds = await loadIdx(parsed.dir, split, { limit });
       break;
-    case 'folder':
+    case 'folder': {
+      let channels = parsed.channels;
+      if (channels === undefined && shape !== undefined) {
+        if (shape[0] !== 1 && shape[0] !== 3) {
+          throw new DataError(
+            `data spec "${parsed.text}": the model takes ${shape[0]} input channels; ` +
+              `image folders give 1 or 3`,
+          );
+        }
+        channels = shape[0];
+      }
+      const size = parsed.size ?? (shape ? ([shape[1], shape[2]] as [number, number]) : undefined);
+      ds = await loadFolder(parsed.dir, {
+        split,
+        limit,
+        channels,
+        size,
+        testFraction: parsed.testFraction,
+      });
+      break;
+    }
     case 'csv':
-      throw new DataError(
-        `data spec "${parsed.text}": the ${parsed.scheme} loader is not implemented yet; ` +
-          `use mnist or idx:DIR`,
-      );
+      ds = await loadCsv(parsed.file, {
+        split,
+        limit,
+        label: parsed.label,
+        standardize: parsed.standardize,
+        testFraction: parsed.testFraction,
+      });
+      break;
   }
   if (parsed.shift === undefined) return ds;
   const { kind, strength } = parsed.shift;

@@ -1,0 +1,82 @@
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import type { Graph } from '../ir/graph.js';
+import { decodeModel } from '../ir/onnx.js';
+import { QuadranetFileError } from './errors.js';
+
+/** A model file read into the IR, with what identifies the exact base model. */
+export interface ImportedModel {
+  graph: Graph;
+  /** The file's path as given. */
+  file: string;
+  /** SHA-256 of the file's bytes (adapters record it to refuse another base model). */
+  sha256: string;
+  /** Which importer read it. */
+  format: string;
+}
+
+/** Reads one model format into the IR. */
+export interface Importer {
+  /** Whether this importer handles the file (by name; content is checked when reading). */
+  matches(file: string): boolean;
+  read(file: string, bytes: Uint8Array): Promise<Graph> | Graph;
+}
+
+/** Options of `importModel`. */
+export interface ImportOptions {
+  /** Refuse files larger than this many bytes (default 2 GiB, protobuf's limit). */
+  maxBytes?: number;
+}
+
+const importers = new Map<string, Importer>();
+
+/** Registers an importer under a format name (e.g. 'onnx', 'tfjs'). */
+export function registerImporter(format: string, importer: Importer): void {
+  importers.set(format, importer);
+}
+
+registerImporter('onnx', {
+  matches: (file) => /\.onnx$/i.test(file),
+  read: (file, bytes) => decodeModel(bytes, { file }),
+});
+
+/** SHA-256 hex digest of bytes. */
+export function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * Reads a model file with the importer registered for its format. Errors are one line naming
+ * the file and what to do.
+ */
+export async function importModel(
+  file: string,
+  { maxBytes = 2 ** 31 }: ImportOptions = {},
+): Promise<ImportedModel> {
+  let size: number;
+  try {
+    const s = await stat(file);
+    if (!s.isFile())
+      throw new QuadranetFileError(file, `${file}: is not a file; pass a model file (.onnx)`);
+    size = s.size;
+  } catch (e) {
+    if (e instanceof QuadranetFileError) throw e;
+    throw new QuadranetFileError(file, `${file}: no such model file; check the path`);
+  }
+  if (size > maxBytes) {
+    throw new QuadranetFileError(
+      file,
+      `${file}: ${size} bytes is over the limit of ${maxBytes} bytes; raise --max-model-bytes if the file is trusted`,
+    );
+  }
+  const entry = [...importers].find(([, imp]) => imp.matches(file));
+  if (!entry) {
+    throw new QuadranetFileError(
+      file,
+      `${file}: unknown model format; supported: ${[...importers.keys()].join(', ')} (by file extension)`,
+    );
+  }
+  const bytes = await readFile(file);
+  const graph = await entry[1].read(file, bytes);
+  return { graph, file, sha256: sha256(bytes), format: entry[0] };
+}
