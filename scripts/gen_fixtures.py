@@ -408,7 +408,10 @@ def atrous_default(k, d):
 
 
 def quad_pads(base_pads, kernel, dil, kq, dq):
-    """pad_q per side = pad_base + ((k-1)*d - (kq-1)*dq)/2, per spatial axis.
+    """pad_q per side = pad_base - ((k-1)*d - (kq-1)*dq)/2, per spatial axis: the branch's
+    window is centred on the base window and its output has the base output's size.
+    (DESIGN.md section 3 printed this with a + sign, which gives the wrong shape; 0 for the
+    default atrous rule, so the committed cases are the same either way.)
     ONNX 2-D pads order [top, left, bottom, right] = [h_begin, w_begin, h_end, w_end]."""
     out = []
     for i, p in enumerate(base_pads):
@@ -416,7 +419,7 @@ def quad_pads(base_pads, kernel, dil, kq, dq):
         num = (kernel[ax] - 1) * dil[ax] - (kq[ax] - 1) * dq[ax]
         if num % 2 != 0:
             raise ValueError("quadratic branch padding is not a whole number")
-        out.append(p + num // 2)
+        out.append(p - num // 2)
         if out[-1] < 0:
             raise ValueError("negative quadratic branch padding")
     return out
