@@ -7,6 +7,8 @@ import type { DType } from '../ir/tensor.js';
 import { scalar } from '../ir/tensor.js';
 import type { GradContext } from './registry.js';
 import { gradientRule } from './registry.js';
+import type { RecomputeSegment } from './recompute.js';
+import { applyRecompute } from './recompute.js';
 import './rules/index.js';
 
 /** What to differentiate. */
@@ -17,6 +19,8 @@ export interface BackwardOptions {
   wrt: readonly string[];
   /** Prefix for the names of emitted gradient nodes. */
   prefix?: string;
+  /** Forward segments to recompute in the backward pass instead of keeping their activations. */
+  recompute?: readonly RecomputeSegment[];
 }
 
 /** The forward graph extended with gradient nodes, and each wanted value's gradient name. */
@@ -123,6 +127,17 @@ export function backward(forward: Graph, opts: BackwardOptions): BackwardResult 
       const d = dIn[i];
       if (name && d && ctx.needs(i)) push(name, d);
     });
+  }
+
+  if (opts.recompute?.length) {
+    applyRecompute(
+      g,
+      b,
+      forward.nodes.length,
+      opts.recompute,
+      (v) => pending.get(v)?.[0],
+      (v) => shapes.values.get(v)?.dtype ?? 'float32',
+    );
   }
 
   const grads = new Map<string, string>();

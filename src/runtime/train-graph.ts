@@ -7,6 +7,8 @@ import { GraphBuilder } from '../ir/builder.js';
 import type { Graph } from '../ir/graph.js';
 import { cloneGraph, GraphError } from '../ir/graph.js';
 import { inferShapes, staticShape } from '../ir/shapes.js';
+import type { RecomputeSegment } from '../autodiff/recompute.js';
+import { readAdapterState } from '../passes/quadratic-spec.js';
 import { setTrainingMode } from '../passes/training-mode.js';
 
 /** A set of parameters sharing a learning rate and weight decay. */
@@ -32,6 +34,28 @@ export interface TrainGraphOptions {
   batchNorm?: 'train' | 'frozen';
   /** Apply dropout during training. */
   dropout?: boolean;
+  /**
+   * Memory-efficient backpropagation (default true): the backward pass recomputes each
+   * quadratic branch's A(x), B(x) and φ from x instead of keeping them alive.
+   */
+  memoryEfficient?: boolean;
+}
+
+/** The recompute segments of a quadratized graph: each branch up to (not including) U. */
+export function quadraticSegments(g: Graph): RecomputeSegment[] {
+  const state = readAdapterState(g);
+  if (!state || !state.enabled) return [];
+  const byName = new Map(g.nodes.map((n) => [n.name, n] as const));
+  return state.targets.flatMap((t) => {
+    const w = state.wiring[t.node];
+    if (!w) return [];
+    const u = new Set(t.params.filter((p) => p.role === 'quad_u').map((p) => p.name));
+    const gated = t.params.filter((p) => p.role !== 'quad_u').map((p) => p.name);
+    const nodes = w.nodes.filter(
+      (n) => n !== w.addNode && !byName.get(n)?.inputs.some((i) => u.has(i)),
+    );
+    return [{ nodes, anchor: w.quadOutput, gated }];
+  });
 }
 
 /** The compiled train step: an ONNX graph and how the runtime feeds and reads it. */
@@ -104,7 +128,11 @@ export function buildTrainGraph(model: Graph, opts: TrainGraphOptions): TrainGra
       : b.input('labels', dtype, outShape);
   const loss = b.identity(addLoss(b, out, labels, outShape, opts.loss, dtype));
 
-  const bw = backward(g, { loss, wrt: trainable });
+  const bw = backward(g, {
+    loss,
+    wrt: trainable,
+    recompute: opts.memoryEfficient === false ? [] : quadraticSegments(g),
+  });
   const tg = bw.graph;
   const tb = new GraphBuilder(tg, 'opt/');
   const grads = trainable.map((p) => bw.grads.get(p)!);

@@ -35,6 +35,8 @@ export interface TrainerOptions {
   clipNorm?: number;
   batchNorm?: 'train' | 'frozen';
   dropout?: boolean;
+  /** Recompute quadratic branches in the backward pass (default true). */
+  memoryEfficient?: boolean;
   session?: SessionOptions;
 }
 
@@ -131,6 +133,7 @@ export class Trainer {
       clipNorm: opts.clipNorm,
       batchNorm: opts.batchNorm,
       dropout: opts.dropout,
+      memoryEfficient: opts.memoryEfficient,
     });
     const session = await Session.create(train.graph, opts.session);
     return new Trainer(model, opts, train, session);
