@@ -2,6 +2,7 @@ import { DataError } from '../data/errors.js';
 import { GraphError } from '../ir/graph.js';
 import { OnnxFormatError } from '../ir/onnx.js';
 import { QuadranetFileError } from '../io/errors.js';
+import { ReportError } from '../report/index.js';
 
 /** A mistake in the user's input: reported as one line, never with a stack trace. */
 export class UserError extends Error {
@@ -18,7 +19,8 @@ export function isUserFacing(e: unknown): e is Error {
     e instanceof DataError ||
     e instanceof GraphError ||
     e instanceof OnnxFormatError ||
-    e instanceof QuadranetFileError
+    e instanceof QuadranetFileError ||
+    e instanceof ReportError
   );
 }
 

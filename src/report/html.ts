@@ -1,0 +1,872 @@
+/**
+ * Renders a {@link ReportSummary} as ONE self-contained HTML file: the installed chart.js UMD
+ * build is inlined in a <script> tag, the data is embedded as JSON, the CSS is inline and uses
+ * system fonts only, so the file opens offline and can be mailed or archived as is. Every user
+ * string (labels, paths, data specs, commands) is HTML-escaped; the tables carry every number, so
+ * the report still reads without JavaScript.
+ */
+
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { QuadranetFileError } from '../io/errors.js';
+import {
+  fmtAcc,
+  fmtCompact,
+  fmtDuration,
+  fmtInt,
+  fmtMs,
+  fmtRatio,
+  fmtShare,
+  fmtSigned,
+  fmtSignedShare,
+  fmtUsd,
+} from './format.js';
+import type { RunMethod } from './run-format.js';
+import type { ReportSummary, RunSummary } from './summary.js';
+
+/** Chart colour of each method (also used for the verdict bullets). */
+export const METHOD_COLORS: Record<RunMethod, string> = {
+  'quadratic-adapt': '#7c3aed',
+  'linear-adapter': '#d97706',
+  'fine-tune': '#2563eb',
+  'head-only': '#0d9488',
+  'scratch-quadratic': '#be123c',
+  scratch: '#64748b',
+};
+
+/** Colour of the original (base) model's bars. */
+const BASE_COLOR = '#94a3b8';
+
+/** Escapes text for HTML element content and attribute values. */
+export function escapeHtml(s: string): string {
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
+}
+
+/** JSON that is safe inside a <script> element (no `</script>`, no `<!--`, no line separators). */
+export function jsonForScript(value: unknown): string {
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/>/g, '\\u003e')
+    .replace(/&/g, '\\u0026')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
+}
+
+/** Makes JavaScript source safe to inline in a <script> element. */
+function scriptSafe(js: string): string {
+  return js.replace(/<\/(script)/gi, '<\\/$1').replace(/<!--/g, '<\\!--');
+}
+
+/**
+ * Reads the UMD build of the installed chart.js package (resolved from this module, so it works
+ * from src/ under tsx and from dist/). Throws a one-line error when the package is missing.
+ */
+export async function loadChartJs(): Promise<string> {
+  const require = createRequire(import.meta.url);
+  let entry: string;
+  try {
+    entry = require.resolve('chart.js');
+  } catch (err) {
+    throw new QuadranetFileError(
+      'chart.js',
+      'the chart.js package is not installed; reinstall quadranet (npm install) to write HTML reports',
+      { cause: err },
+    );
+  }
+  // The package's exports hide dist/ from require.resolve; the main entry lives in dist/.
+  const dist = dirname(entry);
+  for (const name of ['chart.umd.min.js', 'chart.umd.js']) {
+    try {
+      return await readFile(join(dist, name), 'utf8');
+    } catch {
+      // try the next build
+    }
+  }
+  throw new QuadranetFileError(
+    dist,
+    `no UMD build of chart.js (chart.umd.min.js or chart.umd.js) in ${dist}; reinstall chart.js`,
+  );
+}
+
+const e = escapeHtml;
+
+function num(text: string): string {
+  return `<td class="num">${e(text)}</td>`;
+}
+function txt(text: string, cls = ''): string {
+  return cls ? `<td class="${cls}">${e(text)}</td>` : `<td>${e(text)}</td>`;
+}
+function th(cells: Array<string | [string, 'num']>): string {
+  return `<tr>${cells
+    .map((c) => (Array.isArray(c) ? `<th class="num">${e(c[0])}</th>` : `<th>${e(c)}</th>`))
+    .join('')}</tr>`;
+}
+function table(head: string, rows: string[], caption = ''): string {
+  const cap = caption ? `<caption>${e(caption)}</caption>` : '';
+  return `<div class="table-wrap"><table>${cap}<thead>${head}</thead><tbody>${rows.join('')}</tbody></table></div>`;
+}
+function swatch(method: RunMethod): string {
+  return `<span class="swatch" style="background:${METHOD_COLORS[method]}"></span>`;
+}
+function runCell(r: RunSummary): string {
+  return `<td class="run">${swatch(r.method)}${e(r.name)}</td>`;
+}
+
+function statusBadge(status: RunSummary['status']): string {
+  return `<td><span class="badge badge-${status}">${e(status)}</span></td>`;
+}
+
+const CSS = `
+:root{--fg:#1e2430;--muted:#5d6676;--bg:#f3f4f7;--card:#fff;--line:#e3e6eb;--accent:#7c3aed;--warn:#fff7e6;--warn-line:#f3c46b}
+*{box-sizing:border-box}
+html{-webkit-text-size-adjust:100%}
+body{margin:0;background:var(--bg);color:var(--fg);font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+main{max-width:1200px;margin:0 auto;padding:28px 20px 40px}
+header{margin:0 0 18px}
+h1{font-size:26px;line-height:1.25;margin:0 0 4px}
+h2{font-size:18px;margin:0 0 10px}
+h3{font-size:15px;margin:14px 0 8px}
+h2+h3{margin-top:4px}
+.meta{color:var(--muted);margin:0;font-size:14px}
+.card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:18px 20px;margin:0 0 18px;min-width:0}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,480px),1fr));gap:18px;margin:0 0 18px}
+.grid>.card{margin:0}
+.verdict{border-left:4px solid var(--accent)}
+.verdict ul{margin:0;padding:0;list-style:none}
+.verdict li{margin:0 0 6px;padding-left:18px;position:relative;font-size:14px}
+.verdict li .swatch{position:absolute;left:0;top:6px}
+.warnings{background:var(--warn);border-color:var(--warn-line)}
+.warnings ul{margin:0;padding-left:20px}
+.note{color:var(--muted);font-size:13px;margin:8px 0 0}
+.table-wrap{overflow-x:auto;margin:0 -4px 6px;padding:0 4px}
+.note+.table-wrap,.table-wrap+.table-wrap{margin-top:20px}
+table{border-collapse:collapse;width:100%;font-size:13.5px}
+caption{text-align:left;color:var(--muted);font-size:13px;padding:0 0 4px}
+th,td{padding:6px 10px;border-bottom:1px solid var(--line);text-align:left;white-space:nowrap;vertical-align:top}
+th{font-weight:600;color:var(--muted);font-size:12.5px;text-transform:uppercase;letter-spacing:.02em;border-bottom:2px solid var(--line)}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+td.path{white-space:normal;overflow-wrap:anywhere;color:var(--muted);font-size:12.5px;min-width:220px}
+td.run{font-weight:600}
+td.good{color:#047857;font-weight:600}
+td.bad{color:#b91c1c}
+tbody tr:hover{background:#fafbfc}
+.swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:7px;vertical-align:baseline}
+.badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;background:#e5e7eb}
+.badge-done{background:#d1fae5;color:#065f46}
+.badge-interrupted{background:#fef3c7;color:#92400e}
+.badge-diverged{background:#fee2e2;color:#991b1b}
+.badge-running{background:#dbeafe;color:#1e40af}
+.chart{position:relative;height:320px;width:100%}
+.chart-tall{height:380px}
+.muted{color:var(--muted);font-weight:400}
+.verdict h3 .swatch{vertical-align:0}
+.kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,230px),1fr));gap:12px;margin:0 0 14px}
+.kpi{background:#f8f7fc;border:1px solid #e7e3f3;border-radius:8px;padding:10px 14px}
+.kpi-label{font-size:12px;font-weight:600;color:var(--muted);text-transform:uppercase;letter-spacing:.03em}
+.kpi-value{font-size:26px;font-weight:700;line-height:1.25;margin:2px 0;font-variant-numeric:tabular-nums}
+.kpi-sub{font-size:12.5px;color:var(--muted)}
+.kpi-good .kpi-value{color:#047857}
+.kpi-bad .kpi-value{color:#b91c1c}
+.toolbar{display:flex;flex-wrap:wrap;gap:6px 14px;align-items:center;margin:0 0 8px;font-size:13px;color:var(--muted)}
+.seg{display:inline-flex;border:1px solid var(--line);border-radius:6px;overflow:hidden}
+.seg button{font:inherit;font-size:12.5px;border:0;background:#fff;color:var(--fg);padding:3px 10px;cursor:pointer}
+.seg button+button{border-left:1px solid var(--line)}
+.seg button[aria-pressed=true]{background:var(--accent);color:#fff}
+dl.defs{display:grid;grid-template-columns:max-content 1fr;gap:4px 14px;margin:0;font-size:13.5px}
+dl.defs dt{font-weight:600}
+dl.defs dd{margin:0;color:var(--muted)}
+footer{color:var(--muted);font-size:12.5px;text-align:center;margin-top:8px}
+code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px}
+@media (max-width:640px){main{padding:16px 10px}.card{padding:14px 12px}h1{font-size:22px}dl.defs{grid-template-columns:1fr}}
+@media print{body{background:#fff}.card{break-inside:avoid;border-color:#ccc}.toolbar{display:none}}
+`;
+
+/**
+ * The browser-side code: builds the charts from the embedded JSON. Plain ES2017 with no
+ * template literals so it can live in this TypeScript string verbatim.
+ */
+const CLIENT_JS = `
+(function () {
+  'use strict';
+  var payload = JSON.parse(document.getElementById('report-data').textContent);
+  if (typeof Chart === 'undefined') return;
+  var S = payload.summary, COLORS = payload.colors, BASE = payload.baseColor;
+  var runs = S.runs;
+  Chart.defaults.animation = false;
+  Chart.defaults.maintainAspectRatio = false;
+  Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
+  Chart.defaults.font.size = 12;
+  Chart.defaults.color = '#475063';
+  Chart.defaults.plugins.legend.labels.boxWidth = 14;
+  Chart.defaults.plugins.legend.labels.boxHeight = 2;
+
+  function pct(v, d) { return (v * 100).toFixed(d === undefined ? 1 : d) + '%'; }
+  function alpha(hex, a) {
+    var n = parseInt(hex.slice(1), 16);
+    return 'rgba(' + (n >> 16 & 255) + ',' + (n >> 8 & 255) + ',' + (n & 255) + ',' + a + ')';
+  }
+  function trim(x) {
+    var t = x.toPrecision(3);
+    return t.indexOf('.') < 0 ? t : t.replace(/0+$/, '').replace(/\\.$/, '');
+  }
+  function compact(v) {
+    var a = Math.abs(v);
+    if (a >= 1e9) return trim(v / 1e9) + 'G';
+    if (a >= 1e6) return trim(v / 1e6) + 'M';
+    if (a >= 1e3) return trim(v / 1e3) + 'k';
+    return String(Math.round(v * 100) / 100);
+  }
+  // Seeds of one configuration share the colour and differ in dash and marker.
+  var DASHES = [[], [6, 3], [2, 2], [10, 3, 2, 3]];
+  var MARKS = ['circle', 'triangle', 'rect', 'rectRot'];
+  var order = {};
+  S.groups.forEach(function (g) { g.runs.forEach(function (ri, k) { order[ri] = k; }); });
+
+  // ---- Accuracy vs training compute --------------------------------------------------
+  var curveEl = document.getElementById('chart-curve');
+  var state = { x: 'cpuSeconds', log: false };
+  var maxX = { cpuSeconds: 0, samples: 0 }, minX = { cpuSeconds: Infinity, samples: Infinity };
+  runs.forEach(function (r) {
+    r.curve.forEach(function (p) {
+      ['cpuSeconds', 'samples'].forEach(function (k) {
+        if (p[k] > maxX[k]) maxX[k] = p[k];
+        if (p[k] > 0 && p[k] < minX[k]) minX[k] = p[k];
+      });
+    });
+  });
+  // A log axis by default when the runs' budgets differ by more than 10x, else linear.
+  var totals = runs.map(function (r) { return r.cpuSeconds; }).filter(function (v) { return v > 0; });
+  state.log = totals.length > 1 && Math.max.apply(null, totals) / Math.min.apply(null, totals) > 10;
+  var targets = [];
+  S.computeSavings.forEach(function (c) {
+    if (c.targetAccuracy === null) return;
+    var data = runs[c.run].data;
+    if (targets.some(function (t) { return t.data === data; })) return;
+    targets.push({ data: data, acc: c.targetAccuracy, method: c.baselineMethod });
+  });
+  function curveData() {
+    var k = state.x;
+    var sets = runs.filter(function (r) { return r.curve.length > 0; }).map(function (r) {
+      var c = COLORS[r.method], j = order[r.index] || 0;
+      return {
+        label: r.name + (r.curveMetric === 'train' ? ' (train acc.)' : ''),
+        data: r.curve.map(function (p) { return { x: p[k], y: p.accuracy * 100, p: p }; }),
+        borderColor: c, backgroundColor: c,
+        borderDash: DASHES[j % DASHES.length], pointStyle: MARKS[j % MARKS.length],
+        pointRadius: 3, pointHoverRadius: 5, borderWidth: 2, tension: 0
+      };
+    });
+    targets.forEach(function (t) {
+      var lo = state.log ? minX[k] : 0;
+      sets.push({
+        label: 'from-scratch final' + (targets.length > 1 ? ' · ' + t.data : '') + ' (' + pct(t.acc) + ')',
+        data: [{ x: lo, y: t.acc * 100 }, { x: maxX[k], y: t.acc * 100 }],
+        borderColor: '#111827', borderDash: [4, 4], borderWidth: 1, pointRadius: 0,
+        pointHoverRadius: 0, backgroundColor: '#111827', isTarget: true
+      });
+    });
+    return sets;
+  }
+  var curveChart = null;
+  function drawCurve() {
+    if (curveChart) curveChart.destroy();
+    var xTitle = state.x === 'cpuSeconds' ? 'training compute (CPU-seconds, cumulative)' : 'training samples seen (cumulative)';
+    curveChart = new Chart(curveEl, {
+      type: 'line',
+      data: { datasets: curveData() },
+      options: {
+        parsing: false, normalized: true,
+        interaction: { mode: 'nearest', intersect: false },
+        scales: {
+          x: {
+            type: state.log ? 'logarithmic' : 'linear', min: state.log ? undefined : 0,
+            title: { display: true, text: xTitle + (state.log ? ', log scale' : '') },
+            ticks: {
+              callback: function (v) {
+                if (state.log) {
+                  var m = v / Math.pow(10, Math.floor(Math.log10(v)));
+                  if (Math.abs(m - 1) > 1e-6 && Math.abs(m - 2) > 1e-6 && Math.abs(m - 5) > 1e-6) return '';
+                }
+                return compact(v);
+              },
+              maxRotation: 0, autoSkip: true
+            }
+          },
+          y: { title: { display: true, text: 'accuracy (%)' }, suggestedMax: 100,
+               ticks: { callback: function (v) { return v + '%'; } } }
+        },
+        plugins: {
+          legend: { position: 'bottom', labels: { usePointStyle: false } },
+          tooltip: {
+            filter: function (item) { return !item.dataset.isTarget; },
+            callbacks: {
+              label: function (ctx) {
+                var p = ctx.raw.p;
+                return ctx.dataset.label + ': ' + ctx.raw.y.toFixed(2) + '% at epoch ' + p.epoch +
+                  ' (' + compact(p.cpuSeconds) + ' CPU-s, ' + compact(p.samples) + ' samples)';
+              }
+            }
+          }
+        }
+      }
+    });
+  }
+  if (curveEl) {
+    drawCurve();
+    document.querySelectorAll('[data-curve-x]').forEach(function (b) {
+      b.addEventListener('click', function () {
+        state.x = b.getAttribute('data-curve-x'); sync(); drawCurve();
+      });
+    });
+    document.querySelectorAll('[data-curve-scale]').forEach(function (b) {
+      b.addEventListener('click', function () {
+        state.log = b.getAttribute('data-curve-scale') === 'log'; sync(); drawCurve();
+      });
+    });
+    var sync = function () {
+      document.querySelectorAll('[data-curve-x]').forEach(function (b) {
+        b.setAttribute('aria-pressed', String(b.getAttribute('data-curve-x') === state.x));
+      });
+      document.querySelectorAll('[data-curve-scale]').forEach(function (b) {
+        b.setAttribute('aria-pressed', String((b.getAttribute('data-curve-scale') === 'log') === state.log));
+      });
+    };
+    sync();
+  }
+
+  // ---- Final accuracy by method (mean ± std over seeds) -----------------------------
+  var errorBars = {
+    id: 'errorBars',
+    afterDatasetsDraw: function (chart) {
+      var ctx = chart.ctx, x = chart.scales.x;
+      chart.data.datasets.forEach(function (ds, i) {
+        var meta = chart.getDatasetMeta(i);
+        if (meta.hidden) return;
+        meta.data.forEach(function (bar, j) {
+          var v = ds.data[j];
+          if (v === null || v === undefined) return;
+          var err = ds.errors ? ds.errors[j] : null;
+          var right = x.getPixelForValue(v + (err || 0));
+          ctx.save();
+          if (err) {
+            var left = x.getPixelForValue(v - err);
+            ctx.strokeStyle = '#1f2937'; ctx.lineWidth = 1.5;
+            ctx.beginPath();
+            ctx.moveTo(left, bar.y); ctx.lineTo(right, bar.y);
+            ctx.moveTo(left, bar.y - 6); ctx.lineTo(left, bar.y + 6);
+            ctx.moveTo(right, bar.y - 6); ctx.lineTo(right, bar.y + 6);
+            ctx.stroke();
+          }
+          ctx.fillStyle = '#1f2937';
+          ctx.font = '600 12px ' + Chart.defaults.font.family;
+          ctx.textAlign = 'left'; ctx.textBaseline = 'middle';
+          ctx.fillText(v.toFixed(1) + '%' + (err ? ' ± ' + err.toFixed(1) : ''), right + 6, bar.y);
+          ctx.restore();
+        });
+      });
+    }
+  };
+  var finalEl = document.getElementById('chart-final');
+  if (finalEl) {
+    var manyData = S.baseAccuracies.length > 1 ||
+      S.groups.some(function (g) { return g.data !== S.groups[0].data; });
+    var labels = [], vals = [], errs = [], colors = [], notes = [];
+    S.baseAccuracies.forEach(function (b) {
+      labels.push(manyData ? ['original model', b.data] : ['original model', 'before adaptation']);
+      vals.push(b.accuracy * 100); errs.push(null); colors.push(BASE); notes.push('base model');
+    });
+    S.groups.forEach(function (g) {
+      if (g.meanAccuracy === null) return;
+      var sub = (g.label === g.method ? '' : g.method) + (g.n > 1 ? ' · ' + g.n + ' seeds' : '');
+      labels.push(sub ? [g.name, sub.replace(/^ · /, '')] : g.name);
+      vals.push(g.meanAccuracy * 100);
+      errs.push(g.stdAccuracy === null ? null : g.stdAccuracy * 100);
+      colors.push(COLORS[g.method]);
+      notes.push(g.n > 1 ? 'mean of ' + g.n + ' seeds (' + g.seeds.join(', ') + ')' : 'seed ' + g.seeds[0]);
+    });
+    var lo = Infinity;
+    vals.forEach(function (v, i) { lo = Math.min(lo, v - (errs[i] || 0)); });
+    var xMin = Math.max(0, Math.floor((lo - 2) / 2) * 2);
+    var axisNote = document.getElementById('final-axis-note');
+    if (axisNote && xMin > 0) axisNote.textContent = 'The axis starts at ' + xMin + '%, not 0, so small differences are visible.';
+    finalEl.parentNode.style.height = Math.max(220, 50 + labels.length * 44) + 'px';
+    new Chart(finalEl, {
+      type: 'bar',
+      data: { labels: labels, datasets: [{ label: 'final accuracy', data: vals, errors: errs,
+        backgroundColor: colors.map(function (c) { return alpha(c, 0.85); }), borderColor: colors,
+        borderWidth: 1, barPercentage: 0.8, categoryPercentage: 0.9 }] },
+      options: {
+        indexAxis: 'y',
+        layout: { padding: { right: 86 } },
+        scales: {
+          x: { min: xMin, max: 100, title: { display: true, text: 'final test accuracy (%)' },
+               ticks: { callback: function (v) { return v + '%'; } } },
+          y: { ticks: { autoSkip: false } }
+        },
+        plugins: {
+          legend: { display: false },
+          tooltip: { callbacks: {
+            label: function (ctx) {
+              var err = errs[ctx.dataIndex];
+              return ctx.raw.toFixed(2) + '%' + (err ? ' ± ' + err.toFixed(2) : '') + ' (' + notes[ctx.dataIndex] + ')';
+            }
+          } }
+        }
+      },
+      plugins: [errorBars]
+    });
+  }
+
+  // ---- Compute spent and time to the from-scratch accuracy ---------------------------
+  var computeEl = document.getElementById('chart-compute');
+  if (computeEl) {
+    var byRun = {};
+    S.computeSavings.forEach(function (c) { byRun[c.run] = c; });
+    var ordered = [];
+    S.groups.forEach(function (g) { g.runs.forEach(function (i) { ordered.push(runs[i]); }); });
+    var tta = ordered.map(function (r) {
+      var c = byRun[r.index];
+      return c && c.reached ? c.timeToAccuracyCpuSeconds : null;
+    });
+    var sets = [{
+      label: 'total training compute', data: ordered.map(function (r) { return r.cpuSeconds; }),
+      backgroundColor: ordered.map(function (r) { return alpha(COLORS[r.method], 0.35); }),
+      borderColor: ordered.map(function (r) { return COLORS[r.method]; }), borderWidth: 1,
+      barPercentage: 0.9, categoryPercentage: 0.85
+    }];
+    if (tta.some(function (v) { return v !== null; })) {
+      sets.push({
+        label: 'compute to reach the from-scratch accuracy', data: tta,
+        backgroundColor: ordered.map(function (r) { return COLORS[r.method]; }),
+        borderWidth: 0, barPercentage: 0.9, categoryPercentage: 0.85
+      });
+    }
+    computeEl.parentNode.style.height = Math.max(220, 70 + ordered.length * (sets.length > 1 ? 40 : 30)) + 'px';
+    new Chart(computeEl, {
+      type: 'bar',
+      data: { labels: ordered.map(function (r) { return r.name; }), datasets: sets },
+      options: {
+        indexAxis: 'y',
+        scales: { x: { beginAtZero: true, title: { display: true, text: 'training compute (CPU-seconds)' },
+                       ticks: { callback: function (v) { return compact(v); } } } },
+        plugins: {
+          legend: { position: 'bottom', labels: { boxHeight: 10 } },
+          tooltip: { callbacks: { label: function (ctx) {
+            return ctx.dataset.label + ': ' + (ctx.raw === null ? 'not reached' : ctx.raw.toFixed(1) + ' CPU-s');
+          } } }
+        }
+      }
+    });
+  }
+})();
+`;
+
+/** Renders the report page. `chartJs` is the chart.js UMD source to inline. */
+export function renderHtml(s: ReportSummary, chartJs: string): string {
+  const runs = s.runs;
+  const date = s.generated.replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  const threads = [...new Set(s.envs.map((v) => v.threads))];
+  const cpus = [...new Set(s.envs.map((v) => v.cpu))];
+  const versions = [...new Set(s.envs.map((v) => v.quadranet))];
+
+  const verdicts =
+    s.roi.length > 0
+      ? `<ul>${s.roi.map((r) => `<li>${swatch(r.method)}${e(r.verdict)}</li>`).join('')}</ul>`
+      : '<p>No run started from a pretrained model, so there is nothing to compare against training from scratch.</p>';
+
+  // Headline tiles: the quadratic configurations (or every pretrained-start one when none).
+  const quad = s.headlines.filter((h) => h.method === 'quadratic-adapt');
+  const tiles = (quad.length > 0 ? quad : s.headlines).slice(0, 4).map((h) => {
+    const tile = (label: string, value: string, sub: string, cls = '') =>
+      `<div class="kpi${cls}"><div class="kpi-label">${e(label)}</div><div class="kpi-value">${e(
+        value,
+      )}</div><div class="kpi-sub">${e(sub)}</div></div>`;
+    const accSub = [
+      h.stdAccuracy !== null
+        ? `± ${(h.stdAccuracy * 100).toFixed(2)} pts over ${h.runs} seeds`
+        : '',
+      h.meanGainVsBasePts !== null ? `${fmtSigned(h.meanGainVsBasePts)} pts vs the original` : '',
+      h.meanGainVsFineTunePts !== null
+        ? `${fmtSigned(h.meanGainVsFineTunePts)} vs fine-tuning`
+        : '',
+    ].filter((x) => x !== '');
+    const saved =
+      h.targetAccuracy === null
+        ? tile('Compute saved', '—', `no from-scratch run on ${h.data}`)
+        : h.meanSavingPct === null
+          ? tile(
+              'Compute saved',
+              'not reached',
+              `${h.runs > 1 ? 'no seed' : 'it'} reached the from-scratch ${fmtAcc(h.targetAccuracy)}`,
+              ' kpi-bad',
+            )
+          : tile(
+              'Compute saved',
+              fmtShare(h.meanSavingPct),
+              `vs training from scratch, to reach its ${fmtAcc(h.targetAccuracy)}` +
+                (h.runs > 1 ? ` (${h.reached} of ${h.runs} seeds did)` : ''),
+              ' kpi-good',
+            );
+    const slow =
+      h.meanSlowdown === null
+        ? '—'
+        : h.meanSlowdown >= 1
+          ? `${fmtRatio(h.meanSlowdown)} slower`
+          : `${fmtRatio(1 / h.meanSlowdown)} faster`;
+    const infSub = [
+      h.latencyBatchSize !== null ? `p50 at batch ${h.latencyBatchSize}` : 'no latency measured',
+      h.paramOverheadPct !== null ? `${fmtSignedShare(h.paramOverheadPct)} params` : '',
+      h.flopOverheadPct !== null ? `${fmtSignedShare(h.flopOverheadPct)} FLOPs` : '',
+    ].filter((x) => x !== '');
+    return `<h3>${swatch(h.method)}${e(h.name)} <span class="muted">· ${e(h.method)}${
+      h.runs > 1 ? ` · mean of ${h.runs} seeds` : ''
+    }</span></h3><div class="kpis">${tile(
+      'Final test accuracy',
+      fmtAcc(h.meanAccuracy),
+      accSub.join(' · '),
+    )}${saved}${tile(
+      'Training cost',
+      fmtUsd(h.meanCostUsd),
+      `${h.meanCpuSeconds.toFixed(0)} CPU-s per run at ${fmtUsd(s.pricePerHour)}/CPU-hour`,
+    )}${tile('Inference', slow, infSub.join(' · '))}</div>`;
+  });
+
+  const warnings =
+    s.warnings.length > 0
+      ? `<section class="card warnings"><h2>Check before deciding</h2><ul>${s.warnings
+          .map((w) => `<li>${e(w)}</li>`)
+          .join('')}</ul></section>`
+      : '';
+
+  const runsTable = table(
+    th([
+      'Run',
+      'Method',
+      'Data',
+      ['Seed', 'num'],
+      ['Params', 'num'],
+      ['Trainable', 'num'],
+      ['Epochs', 'num'],
+      'Status',
+      'Directory',
+    ]),
+    runs.map(
+      (r) =>
+        `<tr>${runCell(r)}${txt(r.method)}${txt(r.data)}${num(String(r.seed))}${num(
+          fmtInt(r.params.total),
+        )}${num(fmtInt(r.params.trainable))}${num(String(r.epochs))}${statusBadge(r.status)}<td class="path" title="${e(
+          r.command,
+        )}">${e(r.dir)}</td></tr>`,
+    ),
+  );
+
+  const groupTable = table(
+    th([
+      'Configuration',
+      'Method',
+      ['Runs', 'num'],
+      'Seeds',
+      ['Mean', 'num'],
+      ['± std', 'num'],
+      ['Range', 'num'],
+    ]),
+    [
+      ...s.baseAccuracies.map(
+        (b) =>
+          `<tr><td class="run"><span class="swatch" style="background:${BASE_COLOR}"></span>original model${
+            s.baseAccuracies.length > 1 ? ` · ${e(b.data)}` : ''
+          }</td>${txt('base')}${num('—')}${txt('—')}${num(fmtAcc(b.accuracy, 2))}${num('—')}${num('—')}</tr>`,
+      ),
+      ...s.groups.map(
+        (g) =>
+          `<tr><td class="run">${swatch(g.method)}${e(g.name)}</td>${txt(g.method)}${num(
+            String(g.runs.length),
+          )}${txt(g.seeds.join(', '))}${num(fmtAcc(g.meanAccuracy, 2))}${num(
+            g.stdAccuracy === null ? '—' : `± ${(g.stdAccuracy * 100).toFixed(2)} pts`,
+          )}${num(
+            g.n > 1 ? `${fmtAcc(g.minAccuracy, 2)} – ${fmtAcc(g.maxAccuracy, 2)}` : '—',
+          )}</tr>`,
+      ),
+    ],
+  );
+
+  const spentTable = table(
+    th([
+      'Run',
+      'Method',
+      ['CPU-seconds', 'num'],
+      ['Wall clock', 'num'],
+      ['CPU-hours', 'num'],
+      ['Cost', 'num'],
+      ['Samples', 'num'],
+      ['Samples/s', 'num'],
+    ]),
+    runs.map(
+      (r) =>
+        `<tr>${runCell(r)}${txt(r.method)}${num(r.cpuSeconds.toFixed(1))}${num(
+          fmtDuration(r.wallSeconds),
+        )}${num(r.computeHours.toFixed(4))}${num(fmtUsd(r.costUsd))}${num(fmtInt(r.samples))}${num(
+          r.wallSeconds > 0 ? (r.samples / r.wallSeconds).toFixed(0) : '—',
+        )}</tr>`,
+    ),
+    'Total training compute spent by every run',
+  );
+
+  const savingTable =
+    s.computeSavings.length > 0
+      ? table(
+          th([
+            'Run',
+            'Baseline',
+            ['Target acc.', 'num'],
+            ['Baseline CPU-s', 'num'],
+            ['CPU-s to target', 'num'],
+            ['Saved', 'num'],
+            ['Run total CPU-s', 'num'],
+            ['Saved, whole run', 'num'],
+          ]),
+          s.computeSavings.map((c) => {
+            const r = runs[c.run]!;
+            const base =
+              c.baselineMethod === null
+                ? 'none on this data'
+                : `${c.baselineMethod}${c.baselineRuns.length > 1 ? ` (mean of ${c.baselineRuns.length})` : ''}`;
+            const cpu = (x: number | null) => (x === null ? '—' : x.toFixed(1));
+            const tta =
+              c.baselineMethod === null
+                ? '—'
+                : c.reached
+                  ? cpu(c.timeToAccuracyCpuSeconds)
+                  : 'not reached';
+            return `<tr>${runCell(r)}${txt(base)}${num(fmtAcc(c.targetAccuracy, 2))}${num(
+              cpu(c.baselineCpuSeconds),
+            )}<td class="num${c.reached ? '' : ' bad'}">${e(tta)}</td><td class="num${
+              c.savingPct !== null && c.savingPct > 0 ? ' good' : ''
+            }">${e(fmtShare(c.savingPct))}</td>${num(cpu(c.spentCpuSeconds))}${num(
+              fmtShare(c.totalSavingPct),
+            )}</tr>`;
+          }),
+          'Compute to reach the from-scratch model’s final accuracy, against what the from-scratch run spent',
+        )
+      : '<p>No run started from a pretrained model.</p>';
+
+  const latencyRows: string[] = [];
+  for (const r of runs) {
+    for (const l of r.latency) {
+      latencyRows.push(
+        `<tr>${runCell(r)}${num(String(l.batchSize))}${num(fmtMs(l.model.p50Ms))}${num(
+          fmtMs(l.model.p95Ms),
+        )}${num(fmtMs(l.model.perSampleMs))}${num(fmtMs(l.base?.p50Ms ?? null))}${num(
+          fmtMs(l.base?.p95Ms ?? null),
+        )}${num(fmtMs(l.base?.perSampleMs ?? null))}${num(fmtRatio(l.p50Ratio))}${num(
+          fmtRatio(l.p95Ratio),
+        )}</tr>`,
+      );
+    }
+  }
+  const latencyTable =
+    latencyRows.length > 0
+      ? table(
+          th([
+            'Run',
+            ['Batch', 'num'],
+            ['p50', 'num'],
+            ['p95', 'num'],
+            ['Per sample', 'num'],
+            ['Base p50', 'num'],
+            ['Base p95', 'num'],
+            ['Base per sample', 'num'],
+            ['p50 ratio', 'num'],
+            ['p95 ratio', 'num'],
+          ]),
+          latencyRows,
+          'Inference latency per batch (p50/p95) and per sample, this model against its base model',
+        )
+      : '<p>No run has latency measurements (eval.json latency).</p>';
+
+  const sizeTable = table(
+    th([
+      'Run',
+      ['Params', 'num'],
+      ['Base params', 'num'],
+      ['Param overhead', 'num'],
+      ['FLOPs/sample', 'num'],
+      ['Base FLOPs', 'num'],
+      ['FLOP overhead', 'num'],
+    ]),
+    runs.map(
+      (r) =>
+        `<tr>${runCell(r)}${num(fmtInt(r.params.total))}${num(fmtInt(r.params.base))}${num(
+          fmtSignedShare(r.paramOverheadPct),
+        )}${num(fmtCompact(r.flops.model))}${num(fmtCompact(r.flops.base))}${num(
+          fmtSignedShare(r.flopOverheadPct),
+        )}</tr>`,
+    ),
+    'Model size and compute per inference (multiply-add = 2 FLOPs)',
+  );
+
+  const roiTable =
+    s.roi.length > 0
+      ? table(
+          th([
+            'Run',
+            ['Final acc.', 'num'],
+            ['vs original', 'num'],
+            ['vs fine-tune', 'num'],
+            ['CPU-hours', 'num'],
+            ['Cost', 'num'],
+            ['Cost / pt gained', 'num'],
+            ['Slowdown', 'num'],
+          ]),
+          s.roi.map((o) => {
+            const r = runs[o.run]!;
+            const gainCls = o.gainVsBasePts !== null && o.gainVsBasePts > 0 ? ' good' : '';
+            return `<tr>${runCell(r)}${num(fmtAcc(o.finalAccuracy, 2))}<td class="num${gainCls}">${e(
+              o.gainVsBasePts === null ? '—' : `${fmtSigned(o.gainVsBasePts, 2)} pts`,
+            )}</td>${num(
+              o.gainVsFineTunePts === null ? '—' : `${fmtSigned(o.gainVsFineTunePts, 2)} pts`,
+            )}${num(o.computeHours.toFixed(4))}${num(fmtUsd(o.costUsd))}${num(
+              fmtUsd(o.costPerPointUsd),
+            )}${num(
+              o.slowdown === null ? '—' : `${fmtRatio(o.slowdown)} (batch ${o.latencyBatchSize})`,
+            )}</tr>`;
+          }),
+          `Cost at ${fmtUsd(s.pricePerHour)} per CPU-hour`,
+        )
+      : '';
+
+  const envTable = table(
+    th(['CPU', ['Threads', 'num'], 'Node', 'ONNX Runtime', 'quadranet', 'Runs']),
+    s.envs.map(
+      (v) =>
+        `<tr>${txt(v.cpu)}${num(String(v.threads))}${txt(v.node)}${txt(v.onnxruntime)}${txt(
+          v.quadranet,
+        )}<td class="path">${e(v.runs.map((i) => runs[i]!.name).join(', '))}</td></tr>`,
+    ),
+  );
+
+  const payload = jsonForScript({ summary: s, colors: METHOD_COLORS, baseColor: BASE_COLOR });
+
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="quadranet ${e(versions.join(', '))}">
+<title>${e(s.title)}</title>
+<style>${CSS}</style>
+</head>
+<body>
+<main>
+<header>
+<h1>${e(s.title)}</h1>
+<p class="meta">Generated ${e(date)} · ${runs.length} run${runs.length === 1 ? '' : 's'} · ${e(
+    cpus.join(' / '),
+  )}, ${e(threads.join('/'))} thread${threads.length === 1 && threads[0] === 1 ? '' : 's'} · quadranet ${e(
+    versions.join(', '),
+  )}</p>
+</header>
+
+<section class="card verdict">
+<h2>Verdict</h2>
+${tiles.join('\n')}
+${tiles.length > 0 ? '<h3>Run by run</h3>' : ''}
+${verdicts}
+<p class="note">Compute is process CPU time (all threads) spent training on the machine(s) listed below; it excludes pretraining the original model. Cost assumes ${e(
+    fmtUsd(s.pricePerHour),
+  )} per CPU-hour.</p>
+</section>
+${warnings}
+<section class="card">
+<h2>Accuracy vs training compute</h2>
+<div class="toolbar">
+<span>x-axis</span>
+<span class="seg"><button type="button" data-curve-x="cpuSeconds">CPU-seconds</button><button type="button" data-curve-x="samples">samples seen</button></span>
+<span class="seg"><button type="button" data-curve-scale="linear">linear</button><button type="button" data-curve-scale="log">log</button></span>
+</div>
+<div class="chart chart-tall"><canvas id="chart-curve" role="img" aria-label="Accuracy against cumulative training compute for every run"></canvas></div>
+<p class="note">Validation accuracy after each epoch (training accuracy where a run has no validation split). The dashed line is the from-scratch model's final accuracy: where a curve crosses it is the compute that run needed to match training from scratch.</p>
+<noscript><p class="note">JavaScript is off: the charts are not drawn, but every number is in the tables.</p></noscript>
+</section>
+
+<div class="grid">
+<section class="card">
+<h2>Final accuracy by method</h2>
+<div class="chart"><canvas id="chart-final" role="img" aria-label="Final test accuracy of each configuration, mean and standard deviation over seeds"></canvas></div>
+<p class="note">Test accuracy (eval.json); mean ± sample standard deviation over seeds where a configuration has several runs. <span id="final-axis-note"></span></p>
+</section>
+<section class="card">
+<h2>Training compute</h2>
+<div class="chart"><canvas id="chart-compute" role="img" aria-label="Training compute of each run and compute needed to reach the from-scratch accuracy"></canvas></div>
+<p class="note">Light bars: everything a run spent. Solid bars: the compute at which it first matched the from-scratch accuracy (missing when it never did).</p>
+</section>
+</div>
+
+<section class="card">
+<h2>Runs</h2>
+${runsTable}
+</section>
+
+<section class="card">
+<h2>Final accuracy</h2>
+${groupTable}
+</section>
+
+<section class="card">
+<h2>Compute saved vs training from scratch</h2>
+${savingTable}
+<p class="note">Time to target: CPU-seconds at the first epoch whose curve accuracy is at least the from-scratch run's final curve accuracy (resolution: one epoch). Compute saved = 1 − time to target ÷ baseline compute; whole run saved uses everything the run spent.</p>
+${spentTable}
+</section>
+
+<section class="card">
+<h2>Inference cost</h2>
+${latencyTable}
+${sizeTable}
+<p class="note">The quadratic term cannot be merged into the original weights, so its inference overhead is real; ratios above 1 mean slower than the original model.</p>
+</section>
+
+${
+  s.roi.length > 0
+    ? `<section class="card">
+<h2>Return on investment</h2>
+${roiTable}
+<p class="note">Gains are in accuracy points of test accuracy against the original (pretrained) model and against the mean of the fine-tuning runs on the same data. Cost per point = training cost ÷ points gained over the original.</p>
+</section>`
+    : ''
+}
+
+<section class="card">
+<h2>Machine and definitions</h2>
+${envTable}
+<h3>How the numbers are computed</h3>
+<dl class="defs">
+<dt>CPU-seconds</dt><dd>Process CPU time (user + system, summed over all ${e(
+    threads.join('/'),
+  )} thread(s)) spent training on ${e(
+    cpus.join(' / '),
+  )}; evaluation excluded. A run keeping N cores busy for an hour counts N CPU-hours.</dd>
+<dt>Cost</dt><dd>CPU-seconds ÷ 3600 × ${e(fmtUsd(s.pricePerHour))} per CPU-hour. Pretraining the original model is not counted.</dd>
+<dt>Baseline</dt><dd>${e(
+    s.baselineMethod,
+  )} runs on the same data (falling back to scratch); with several seeds their mean final accuracy and mean compute.</dd>
+<dt>Final accuracy</dt><dd>Test accuracy from eval.json; the last validation (or training) accuracy when a run has no eval.json.</dd>
+<dt>Overheads</dt><dd>Parameters and FLOPs of the adapted model relative to the original; latency ratios at equal batch size on the same machine.</dd>
+</dl>
+</section>
+
+<footer>quadranet report · self-contained file, charts by Chart.js (MIT) embedded</footer>
+</main>
+<script type="application/json" id="report-data">${payload}</script>
+<script>${scriptSafe(chartJs)}</script>
+<script>${CLIENT_JS}</script>
+</body>
+</html>
+`;
+}

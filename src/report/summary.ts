@@ -1,0 +1,708 @@
+/**
+ * The numbers of the report, computed from loaded run directories. Everything the HTML, the
+ * markdown and the CLI show comes from the {@link ReportSummary} built here, so they always agree.
+ *
+ * Definitions (also stated in the report itself):
+ *
+ * - **Accuracy** values are fractions in [0, 1]; differences are in percentage points ("pts").
+ * - **Final accuracy** of a run: `eval.json` `accuracy` (the test split) when present, otherwise
+ *   the last accuracy in history.jsonl (validation, or training when there is no validation).
+ * - **Training curve**: per history record, the validation accuracy (or training accuracy when the
+ *   run has no validation accuracy at all) against cumulative CPU-seconds and samples seen.
+ * - **Compute** is the cumulative `cpuSeconds` of the last history record: process CPU time (user +
+ *   system, summed over all threads) spent training on the run's machine, evaluation excluded. It
+ *   does not include the cost of pretraining the base model, which adaptation assumes exists.
+ * - **Cost** = CPU-seconds / 3600 × `pricePerHour` (USD per CPU-hour).
+ * - **Compute saved**: for each run that starts from the pretrained model (every method except the
+ *   from-scratch ones and the baseline), against the baseline runs (method `baselineMethod`, else
+ *   `scratch`) on the same data: the target is the baseline's final curve accuracy (mean over its
+ *   seeds; the same metric as the curves, so the comparison is like for like); time-to-accuracy is
+ *   the CPU-seconds of the run's first history record whose curve accuracy is ≥ the target ("not
+ *   reached" when none is; resolution is one history record, usually an epoch); saving % =
+ *   (1 − time-to-accuracy / baseline total CPU-seconds) × 100, the baseline total being the mean
+ *   over its seeds of what it spent in all.
+ * - **Groups** (final-accuracy bars): runs sharing method + label + data; mean and sample standard
+ *   deviation (n − 1) over their seeds; no deviation for a single run.
+ * - **Overheads**: params `(total − base) / base`, FLOPs `(model − base) / base`, in percent;
+ *   latency ratios are the run's model over its base model at the same batch size.
+ */
+
+import { fmtAcc, fmtRatio, fmtShare, fmtSigned, fmtSignedShare } from './format.js';
+import type { LoadedRun } from './load.js';
+import { RUN_METHODS } from './load.js';
+import type { LatencySummary, RunInfo, RunMethod } from './run-format.js';
+
+/** USD per CPU-hour used when the caller gives no price (a modest cloud vCPU-hour, rounded up). */
+export const DEFAULT_PRICE_PER_HOUR = 0.1;
+/** The baseline of "compute saved" when the caller names none. */
+export const DEFAULT_BASELINE_METHOD: RunMethod = 'scratch-quadratic';
+/** The baseline used when no run of the requested baseline method exists on the same data. */
+export const FALLBACK_BASELINE_METHOD: RunMethod = 'scratch';
+/** Methods that train from random initialisation (never compared against a baseline). */
+export const FROM_SCRATCH_METHODS: readonly RunMethod[] = ['scratch-quadratic', 'scratch'];
+
+/** Options of the summary (all optional in {@link ReportOptions}; defaults filled in). */
+export interface SummaryOptions {
+  /** Report title. */
+  title: string;
+  /** USD per CPU-hour (one core busy for one hour). */
+  pricePerHour: number;
+  /** The method whose runs are "from scratch" for compute saved. */
+  baselineMethod: RunMethod;
+  /** When the report was made. */
+  date: Date;
+}
+
+/** One point of a training curve. */
+export interface CurvePoint {
+  epoch: number;
+  step: number;
+  /** Cumulative process CPU-seconds of training. */
+  cpuSeconds: number;
+  /** Cumulative wall-clock seconds of training. */
+  wallSeconds: number;
+  /** Cumulative training samples seen. */
+  samples: number;
+  /** Accuracy (fraction) of the curve's metric at this point. */
+  accuracy: number;
+}
+
+/** A run's model against its base model at one batch size. */
+export interface LatencyComparison {
+  batchSize: number;
+  /** This run's model. */
+  model: LatencySummary;
+  /** The base model, when eval.json has it at this batch size. */
+  base: LatencySummary | null;
+  /** model / base of p50 batch latency; null without a base. */
+  p50Ratio: number | null;
+  /** model / base of p95 batch latency. */
+  p95Ratio: number | null;
+  /** model / base of per-sample latency. */
+  perSampleRatio: number | null;
+}
+
+/** Everything the report says about one run. */
+export interface RunSummary {
+  /** Position in the input (stable id). */
+  index: number;
+  /** Unique display name: the label, plus data and/or seed when needed to tell runs apart. */
+  name: string;
+  dir: string;
+  label: string;
+  method: RunMethod;
+  data: string;
+  seed: number;
+  model: string;
+  status: RunInfo['status'];
+  command: string;
+  params: RunInfo['params'];
+  flops: RunInfo['flops'];
+  /** (params.total − params.base) / params.base × 100; null when base is 0. */
+  paramOverheadPct: number | null;
+  /** (flops.model − flops.base) / flops.base × 100; null when base is 0. */
+  flopOverheadPct: number | null;
+  /** Final accuracy (fraction): test accuracy from eval.json, else the last curve accuracy. */
+  finalAccuracy: number | null;
+  /** Where finalAccuracy comes from. */
+  finalAccuracySource: 'test' | 'val' | 'train' | 'none';
+  /** Which history accuracy the curve plots. */
+  curveMetric: 'val' | 'train' | 'none';
+  curve: CurvePoint[];
+  /** Accuracy of the last curve point (what compute-saved targets compare). */
+  curveFinalAccuracy: number | null;
+  /** Test accuracy of the base model (eval.json base.accuracy). */
+  baseAccuracy: number | null;
+  /** (finalAccuracy − baseAccuracy) × 100. */
+  gainVsBasePts: number | null;
+  /** Total training compute: cumulative CPU-seconds of the last history record. */
+  cpuSeconds: number;
+  wallSeconds: number;
+  samples: number;
+  epochs: number;
+  /** cpuSeconds / 3600. */
+  computeHours: number;
+  /** computeHours × pricePerHour. */
+  costUsd: number;
+  /** One entry per batch size the run's model was timed at. */
+  latency: LatencyComparison[];
+  env: RunInfo['env'];
+}
+
+/** Runs sharing method + label + data (seeds of one configuration). */
+export interface GroupSummary {
+  key: string;
+  /** Display name: the label, plus the data when the report covers several data sets. */
+  name: string;
+  method: RunMethod;
+  label: string;
+  data: string;
+  /** Indices into ReportSummary.runs. */
+  runs: number[];
+  seeds: number[];
+  /** Number of runs with a final accuracy. */
+  n: number;
+  meanAccuracy: number | null;
+  /** Sample standard deviation (n − 1); null when n < 2. */
+  stdAccuracy: number | null;
+  minAccuracy: number | null;
+  maxAccuracy: number | null;
+  meanCpuSeconds: number;
+  stdCpuSeconds: number | null;
+}
+
+/** The base (original) model's test accuracy on one data set. */
+export interface BaseAccuracy {
+  data: string;
+  /** Mean of eval.json base.accuracy over the runs on this data that report it. */
+  accuracy: number;
+  /** How many runs reported it. */
+  n: number;
+}
+
+/** Compute saved by one pretrained-start run against the from-scratch baseline. */
+export interface ComputeSaving {
+  /** Index into ReportSummary.runs. */
+  run: number;
+  name: string;
+  /** The baseline method actually used (the requested one or the fallback); null when none. */
+  baselineMethod: RunMethod | null;
+  /** Indices of the baseline runs (same data). */
+  baselineRuns: number[];
+  /** The baseline's final curve accuracy, mean over its runs. */
+  targetAccuracy: number | null;
+  /** The baseline's total CPU-seconds, mean over its runs. */
+  baselineCpuSeconds: number | null;
+  /** CPU-seconds at the first record reaching the target; null when not reached (or no baseline). */
+  timeToAccuracyCpuSeconds: number | null;
+  /** Samples seen at that record. */
+  timeToAccuracySamples: number | null;
+  /** Whether the run's curve reached the target. */
+  reached: boolean;
+  /** (1 − timeToAccuracy / baselineCpuSeconds) × 100; null when not reached. */
+  savingPct: number | null;
+  /** The run's total CPU-seconds. */
+  spentCpuSeconds: number;
+  /** (1 − spent / baselineCpuSeconds) × 100: the whole run against the whole baseline. */
+  totalSavingPct: number | null;
+}
+
+/** Return on investment of one pretrained-start run. */
+export interface RoiSummary {
+  run: number;
+  name: string;
+  method: RunMethod;
+  computeHours: number;
+  costUsd: number;
+  finalAccuracy: number | null;
+  baseAccuracy: number | null;
+  gainVsBasePts: number | null;
+  /** Mean final accuracy of the fine-tune runs on the same data; null for fine-tune runs. */
+  fineTuneAccuracy: number | null;
+  gainVsFineTunePts: number | null;
+  /** costUsd / gainVsBasePts; null unless the gain is positive. */
+  costPerPointUsd: number | null;
+  /** The batch size the slowdown is quoted at (1 when measured, else the smallest common). */
+  latencyBatchSize: number | null;
+  /** p50 latency of the model / of its base at latencyBatchSize. */
+  slowdown: number | null;
+  /** One plain-language sentence. */
+  verdict: string;
+}
+
+/**
+ * One pretrained-start configuration (method + label + data) summed up over its seeds: the
+ * figures of the report's headline tiles.
+ */
+export interface GroupHeadline {
+  /** GroupSummary.key of the configuration. */
+  group: string;
+  name: string;
+  method: RunMethod;
+  data: string;
+  /** Runs in the configuration. */
+  runs: number;
+  meanAccuracy: number | null;
+  stdAccuracy: number | null;
+  /** Mean over the runs of gainVsBasePts (runs with a base accuracy). */
+  meanGainVsBasePts: number | null;
+  meanGainVsFineTunePts: number | null;
+  /** The baseline's target accuracy (null without a baseline). */
+  targetAccuracy: number | null;
+  /** How many runs reached the target. */
+  reached: number;
+  /** Mean saving % over the runs that reached the target; null when none did. */
+  meanSavingPct: number | null;
+  meanCpuSeconds: number;
+  meanCostUsd: number;
+  /** Mean slowdown (p50 ratio at each run's reference batch size). */
+  meanSlowdown: number | null;
+  latencyBatchSize: number | null;
+  /** Of the first run (configurations share the architecture). */
+  paramOverheadPct: number | null;
+  flopOverheadPct: number | null;
+}
+
+/** One machine/runtime configuration and the runs that used it. */
+export interface EnvSummary {
+  cpu: string;
+  threads: number;
+  node: string;
+  onnxruntime: string;
+  quadranet: string;
+  /** Indices into ReportSummary.runs. */
+  runs: number[];
+}
+
+/** Everything the report shows, for the CLI and for programs. */
+export interface ReportSummary {
+  title: string;
+  /** ISO 8601 time the report was made. */
+  generated: string;
+  /** USD per CPU-hour used for every cost. */
+  pricePerHour: number;
+  /** The baseline method requested. */
+  baselineMethod: RunMethod;
+  runs: RunSummary[];
+  groups: GroupSummary[];
+  baseAccuracies: BaseAccuracy[];
+  computeSavings: ComputeSaving[];
+  roi: RoiSummary[];
+  /** Per pretrained-start configuration, over its seeds (same order as roi). */
+  headlines: GroupHeadline[];
+  envs: EnvSummary[];
+  /** The verdict sentences of roi, in order. */
+  verdicts: string[];
+  /** Things the reader should know (missing files, fallbacks, mixed machines...). */
+  warnings: string[];
+  /** The files written (empty strings when only summarised). */
+  files: { html: string; markdown: string };
+}
+
+/** Mean of a non-empty list. */
+export function mean(xs: readonly number[]): number {
+  let s = 0;
+  for (const x of xs) s += x;
+  return s / xs.length;
+}
+
+/** Sample standard deviation (n − 1); null for fewer than two values. */
+export function sampleStd(xs: readonly number[]): number | null {
+  if (xs.length < 2) return null;
+  const m = mean(xs);
+  let s = 0;
+  for (const x of xs) s += (x - m) * (x - m);
+  return Math.sqrt(s / (xs.length - 1));
+}
+
+function overheadPct(value: number, base: number): number | null {
+  return base > 0 ? ((value - base) / base) * 100 : null;
+}
+
+function methodOrder(m: RunMethod): number {
+  return RUN_METHODS.indexOf(m);
+}
+
+/** Display names that are unique across the runs. */
+function displayNames(runs: readonly LoadedRun[]): string[] {
+  const manyData = new Set(runs.map((r) => r.info.data)).size > 1;
+  let names = runs.map((r) => (manyData ? `${r.info.label} · ${r.info.data}` : r.info.label));
+  const dup = (ns: string[]) => {
+    const counts = new Map<string, number>();
+    for (const n of ns) counts.set(n, (counts.get(n) ?? 0) + 1);
+    return (n: string) => (counts.get(n) ?? 0) > 1;
+  };
+  let isDup = dup(names);
+  names = names.map((n, i) => (isDup(n) ? `${n} · seed ${runs[i]!.info.seed}` : n));
+  isDup = dup(names);
+  names = names.map((n, i) => (isDup(n) ? `${n} #${i + 1}` : n));
+  return names;
+}
+
+function summarizeRun(r: LoadedRun, index: number, name: string, price: number): RunSummary {
+  const { info, history } = r;
+  const hasVal = history.some((h) => h.valAccuracy !== undefined);
+  const hasTrain = history.some((h) => h.trainAccuracy !== undefined);
+  const curveMetric: RunSummary['curveMetric'] = hasVal ? 'val' : hasTrain ? 'train' : 'none';
+  const curve: CurvePoint[] = [];
+  for (const h of history) {
+    const a = curveMetric === 'val' ? h.valAccuracy : h.trainAccuracy;
+    if (a === undefined) continue;
+    curve.push({
+      epoch: h.epoch,
+      step: h.step,
+      cpuSeconds: h.cpuSeconds,
+      wallSeconds: h.wallSeconds,
+      samples: h.samples,
+      accuracy: a,
+    });
+  }
+  const last = history[history.length - 1]!;
+  const curveFinalAccuracy = curve.length > 0 ? curve[curve.length - 1]!.accuracy : null;
+  let finalAccuracy: number | null;
+  let finalAccuracySource: RunSummary['finalAccuracySource'];
+  if (r.eval) {
+    finalAccuracy = r.eval.accuracy;
+    finalAccuracySource = 'test';
+  } else {
+    finalAccuracy = curveFinalAccuracy;
+    finalAccuracySource = curveMetric;
+  }
+  const baseAccuracy = r.eval?.base?.accuracy ?? null;
+  const latency: LatencyComparison[] = (r.eval?.latency ?? [])
+    .slice()
+    .sort((a, b) => a.batchSize - b.batchSize)
+    .map((m) => {
+      const base = r.eval?.base?.latency.find((b) => b.batchSize === m.batchSize) ?? null;
+      const ratio = (x: number, y: number | undefined) => (y !== undefined && y > 0 ? x / y : null);
+      return {
+        model: m,
+        batchSize: m.batchSize,
+        base,
+        p50Ratio: ratio(m.p50Ms, base?.p50Ms),
+        p95Ratio: ratio(m.p95Ms, base?.p95Ms),
+        perSampleRatio: ratio(m.perSampleMs, base?.perSampleMs),
+      };
+    });
+  const computeHours = last.cpuSeconds / 3600;
+  return {
+    index,
+    name,
+    dir: r.dir,
+    label: info.label,
+    method: info.method,
+    data: info.data,
+    seed: info.seed,
+    model: info.model,
+    status: info.status,
+    command: info.command,
+    params: info.params,
+    flops: info.flops,
+    paramOverheadPct: overheadPct(info.params.total, info.params.base),
+    flopOverheadPct: overheadPct(info.flops.model, info.flops.base),
+    finalAccuracy,
+    finalAccuracySource,
+    curveMetric,
+    curve,
+    curveFinalAccuracy,
+    baseAccuracy,
+    gainVsBasePts:
+      finalAccuracy !== null && baseAccuracy !== null ? (finalAccuracy - baseAccuracy) * 100 : null,
+    cpuSeconds: last.cpuSeconds,
+    wallSeconds: last.wallSeconds,
+    samples: last.samples,
+    epochs: last.epoch,
+    computeHours,
+    costUsd: computeHours * price,
+    latency,
+    env: info.env,
+  };
+}
+
+const METHOD_PHRASE: Record<RunMethod, string> = {
+  'quadratic-adapt': 'Quadratic adaptation',
+  'linear-adapter': 'The linear adapter',
+  'fine-tune': 'Fine-tuning',
+  'head-only': 'Head-only training',
+  scratch: 'Training from scratch',
+  'scratch-quadratic': 'Training the quadratic network from scratch',
+};
+
+/** The plain-language verdict for one pretrained-start run. */
+function verdictFor(
+  run: RunSummary,
+  saving: ComputeSaving,
+  roi: Omit<RoiSummary, 'verdict'>,
+): string {
+  let s = `${METHOD_PHRASE[run.method]} (${run.name})`;
+  if (run.finalAccuracy === null) {
+    s += ' recorded no accuracy';
+  } else {
+    s += ` reached ${fmtAcc(run.finalAccuracy)}`;
+    if (run.finalAccuracySource === 'val') s += ' validation accuracy';
+    if (run.finalAccuracySource === 'train') s += ' training accuracy';
+    const gains: string[] = [];
+    if (roi.gainVsBasePts !== null)
+      gains.push(`${fmtSigned(roi.gainVsBasePts)} pts over the original`);
+    if (roi.gainVsFineTunePts !== null)
+      gains.push(`${fmtSigned(roi.gainVsFineTunePts)} vs fine-tuning`);
+    if (gains.length > 0) s += ` (${gains.join(', ')})`;
+  }
+  if (saving.baselineMethod !== null && saving.baselineCpuSeconds !== null) {
+    const target = fmtAcc(saving.targetAccuracy);
+    if (saving.reached && saving.timeToAccuracyCpuSeconds !== null) {
+      const share = (saving.timeToAccuracyCpuSeconds / saving.baselineCpuSeconds) * 100;
+      s += ` and matched the from-scratch accuracy (${target}) using ${fmtShare(share)} of the from-scratch compute`;
+    } else {
+      const share = (saving.spentCpuSeconds / saving.baselineCpuSeconds) * 100;
+      s += `, but did not reach the from-scratch accuracy (${target}) with ${fmtShare(share)} of the from-scratch compute`;
+    }
+  } else {
+    s += `; there is no from-scratch run on ${run.data} to compare compute with`;
+  }
+  const tail: string[] = [];
+  if (roi.slowdown !== null) {
+    const r = roi.slowdown;
+    const at = `(p50, batch ${roi.latencyBatchSize})`;
+    if (r >= 1.02) tail.push(`inference is ${fmtRatio(r)} slower than the original ${at}`);
+    else if (r <= 0.98) tail.push(`inference is ${fmtRatio(1 / r)} faster than the original ${at}`);
+    else tail.push(`inference is about as fast as the original ${at}`);
+  }
+  if (run.paramOverheadPct !== null && run.paramOverheadPct !== 0) {
+    tail.push(`the model has ${fmtSignedShare(run.paramOverheadPct)} parameters`);
+  }
+  if (tail.length > 0) s += `; ${tail.join(' and ')}`;
+  return `${s}.`;
+}
+
+/**
+ * Computes every number of the report from loaded runs. Pure: the same runs and options give the
+ * same summary.
+ */
+export function summarize(
+  loaded: readonly LoadedRun[],
+  opts: SummaryOptions,
+  files: { html: string; markdown: string } = { html: '', markdown: '' },
+): ReportSummary {
+  const warnings: string[] = loaded.flatMap((r) => r.warnings);
+  const names = displayNames(loaded);
+  const runs = loaded.map((r, i) => summarizeRun(r, i, names[i]!, opts.pricePerHour));
+
+  // Groups of seeds.
+  const groupMap = new Map<string, RunSummary[]>();
+  for (const r of runs) {
+    const key = JSON.stringify([r.method, r.label, r.data]);
+    const g = groupMap.get(key);
+    if (g) g.push(r);
+    else groupMap.set(key, [r]);
+  }
+  const manyData = new Set(runs.map((r) => r.data)).size > 1;
+  const groups: GroupSummary[] = [...groupMap.entries()].map(([key, rs]) => {
+    const accs = rs.map((r) => r.finalAccuracy).filter((a): a is number => a !== null);
+    const cpus = rs.map((r) => r.cpuSeconds);
+    const first = rs[0]!;
+    return {
+      key,
+      name: manyData ? `${first.label} · ${first.data}` : first.label,
+      method: first.method,
+      label: first.label,
+      data: first.data,
+      runs: rs.map((r) => r.index),
+      seeds: rs.map((r) => r.seed),
+      n: accs.length,
+      meanAccuracy: accs.length > 0 ? mean(accs) : null,
+      stdAccuracy: sampleStd(accs),
+      minAccuracy: accs.length > 0 ? Math.min(...accs) : null,
+      maxAccuracy: accs.length > 0 ? Math.max(...accs) : null,
+      meanCpuSeconds: mean(cpus),
+      stdCpuSeconds: sampleStd(cpus),
+    };
+  });
+  groups.sort(
+    (a, b) =>
+      a.data.localeCompare(b.data) ||
+      methodOrder(a.method) - methodOrder(b.method) ||
+      a.label.localeCompare(b.label),
+  );
+
+  // Base-model accuracy per data set.
+  const baseAccuracies: BaseAccuracy[] = [];
+  for (const data of [...new Set(runs.map((r) => r.data))]) {
+    const vals = runs
+      .filter((r) => r.data === data && r.baseAccuracy !== null)
+      .map((r) => r.baseAccuracy!);
+    if (vals.length === 0) continue;
+    if (Math.max(...vals) - Math.min(...vals) > 1e-9) {
+      warnings.push(
+        `runs on ${data} report different base-model accuracies (${vals.map((v) => fmtAcc(v, 2)).join(', ')}); were they started from different models?`,
+      );
+    }
+    baseAccuracies.push({ data, accuracy: mean(vals), n: vals.length });
+  }
+
+  // Baselines per data set.
+  const baselineCache = new Map<string, { method: RunMethod; runs: RunSummary[] } | null>();
+  const baselineFor = (data: string) => {
+    if (baselineCache.has(data)) return baselineCache.get(data)!;
+    const pick = (m: RunMethod) =>
+      runs.filter((r) => r.method === m && r.data === data && r.curveFinalAccuracy !== null);
+    let found: { method: RunMethod; runs: RunSummary[] } | null = null;
+    const primary = pick(opts.baselineMethod);
+    if (primary.length > 0) {
+      found = { method: opts.baselineMethod, runs: primary };
+    } else if (opts.baselineMethod !== FALLBACK_BASELINE_METHOD) {
+      const fb = pick(FALLBACK_BASELINE_METHOD);
+      if (fb.length > 0) {
+        found = { method: FALLBACK_BASELINE_METHOD, runs: fb };
+        warnings.push(
+          `no ${opts.baselineMethod} run on ${data}; compute saved is measured against the ${FALLBACK_BASELINE_METHOD} run${fb.length > 1 ? 's' : ''} instead`,
+        );
+      }
+    }
+    baselineCache.set(data, found);
+    return found;
+  };
+
+  const fineTuneMean = (data: string): number | null => {
+    const accs = runs
+      .filter((r) => r.method === 'fine-tune' && r.data === data && r.finalAccuracy !== null)
+      .map((r) => r.finalAccuracy!);
+    return accs.length > 0 ? mean(accs) : null;
+  };
+
+  const computeSavings: ComputeSaving[] = [];
+  const roi: RoiSummary[] = [];
+  const compared = runs.filter(
+    (r) => !FROM_SCRATCH_METHODS.includes(r.method) && r.method !== opts.baselineMethod,
+  );
+  compared.sort(
+    (a, b) =>
+      a.data.localeCompare(b.data) ||
+      methodOrder(a.method) - methodOrder(b.method) ||
+      a.index - b.index,
+  );
+  const noBaselineData = new Set<string>();
+  for (const run of compared) {
+    const baseline = baselineFor(run.data);
+    const saving: ComputeSaving = {
+      run: run.index,
+      name: run.name,
+      baselineMethod: baseline?.method ?? null,
+      baselineRuns: baseline?.runs.map((b) => b.index) ?? [],
+      targetAccuracy: null,
+      baselineCpuSeconds: null,
+      timeToAccuracyCpuSeconds: null,
+      timeToAccuracySamples: null,
+      reached: false,
+      savingPct: null,
+      spentCpuSeconds: run.cpuSeconds,
+      totalSavingPct: null,
+    };
+    if (baseline) {
+      const target = mean(baseline.runs.map((b) => b.curveFinalAccuracy!));
+      const baseCpu = mean(baseline.runs.map((b) => b.cpuSeconds));
+      saving.targetAccuracy = target;
+      saving.baselineCpuSeconds = baseCpu;
+      const hit = run.curve.find((p) => p.accuracy >= target);
+      if (hit) {
+        saving.reached = true;
+        saving.timeToAccuracyCpuSeconds = hit.cpuSeconds;
+        saving.timeToAccuracySamples = hit.samples;
+        saving.savingPct = baseCpu > 0 ? (1 - hit.cpuSeconds / baseCpu) * 100 : null;
+      }
+      saving.totalSavingPct = baseCpu > 0 ? (1 - run.cpuSeconds / baseCpu) * 100 : null;
+      const metrics = new Set(baseline.runs.map((b) => b.curveMetric));
+      if (!metrics.has(run.curveMetric) || metrics.size > 1) {
+        warnings.push(
+          `${run.name} records ${run.curveMetric} accuracy but its baseline records ${[...metrics].join('/')} accuracy; its time-to-accuracy compares different measurements`,
+        );
+      }
+    } else if (!noBaselineData.has(run.data)) {
+      noBaselineData.add(run.data);
+      warnings.push(
+        `no from-scratch run (${opts.baselineMethod} or ${FALLBACK_BASELINE_METHOD}) on ${run.data}, so compute saved cannot be measured there`,
+      );
+    }
+    computeSavings.push(saving);
+
+    const ft = run.method === 'fine-tune' ? null : fineTuneMean(run.data);
+    const gainVsFineTunePts =
+      ft !== null && run.finalAccuracy !== null ? (run.finalAccuracy - ft) * 100 : null;
+    const withBase = run.latency.filter((l) => l.p50Ratio !== null);
+    const ref = withBase.find((l) => l.batchSize === 1) ?? withBase[0] ?? null;
+    const partial: Omit<RoiSummary, 'verdict'> = {
+      run: run.index,
+      name: run.name,
+      method: run.method,
+      computeHours: run.computeHours,
+      costUsd: run.costUsd,
+      finalAccuracy: run.finalAccuracy,
+      baseAccuracy: run.baseAccuracy,
+      gainVsBasePts: run.gainVsBasePts,
+      fineTuneAccuracy: ft,
+      gainVsFineTunePts,
+      costPerPointUsd:
+        run.gainVsBasePts !== null && run.gainVsBasePts > 0
+          ? run.costUsd / run.gainVsBasePts
+          : null,
+      latencyBatchSize: ref?.batchSize ?? null,
+      slowdown: ref?.p50Ratio ?? null,
+    };
+    roi.push({ ...partial, verdict: verdictFor(run, saving, partial) });
+  }
+
+  // Headlines: the compared runs aggregated per configuration.
+  const headlines: GroupHeadline[] = [];
+  for (const g of groups) {
+    const members = roi.filter((o) => g.runs.includes(o.run));
+    if (members.length === 0) continue;
+    const savings = computeSavings.filter((c) => g.runs.includes(c.run));
+    const meanOf = (xs: Array<number | null>): number | null => {
+      const v = xs.filter((x): x is number => x !== null);
+      return v.length > 0 ? mean(v) : null;
+    };
+    const first = runs[g.runs[0]!]!;
+    const batch = members.map((o) => o.latencyBatchSize).find((b) => b !== null) ?? null;
+    headlines.push({
+      group: g.key,
+      name: g.name,
+      method: g.method,
+      data: g.data,
+      runs: g.runs.length,
+      meanAccuracy: g.meanAccuracy,
+      stdAccuracy: g.stdAccuracy,
+      meanGainVsBasePts: meanOf(members.map((o) => o.gainVsBasePts)),
+      meanGainVsFineTunePts: meanOf(members.map((o) => o.gainVsFineTunePts)),
+      targetAccuracy: savings[0]?.targetAccuracy ?? null,
+      reached: savings.filter((c) => c.reached).length,
+      meanSavingPct: meanOf(savings.map((c) => c.savingPct)),
+      meanCpuSeconds: mean(members.map((o) => runs[o.run]!.cpuSeconds)),
+      meanCostUsd: mean(members.map((o) => o.costUsd)),
+      meanSlowdown: meanOf(
+        members.filter((o) => o.latencyBatchSize === batch).map((o) => o.slowdown),
+      ),
+      latencyBatchSize: batch,
+      paramOverheadPct: first.paramOverheadPct,
+      flopOverheadPct: first.flopOverheadPct,
+    });
+  }
+  headlines.sort(
+    (a, b) =>
+      a.data.localeCompare(b.data) ||
+      methodOrder(a.method) - methodOrder(b.method) ||
+      a.name.localeCompare(b.name),
+  );
+
+  // Machines.
+  const envMap = new Map<string, EnvSummary>();
+  for (const r of runs) {
+    const e = r.env;
+    const key = JSON.stringify([e.cpu, e.threads, e.node, e.onnxruntime, e.quadranet]);
+    const found = envMap.get(key);
+    if (found) found.runs.push(r.index);
+    else envMap.set(key, { ...e, runs: [r.index] });
+  }
+  const envs = [...envMap.values()];
+  if (new Set(envs.map((e) => JSON.stringify([e.cpu, e.threads]))).size > 1) {
+    warnings.push(
+      'the runs used different machines or thread counts, so their CPU-seconds are not directly comparable',
+    );
+  }
+
+  return {
+    title: opts.title,
+    generated: opts.date.toISOString(),
+    pricePerHour: opts.pricePerHour,
+    baselineMethod: opts.baselineMethod,
+    runs,
+    groups,
+    baseAccuracies,
+    computeSavings,
+    roi,
+    headlines,
+    envs,
+    verdicts: roi.map((r) => r.verdict),
+    warnings,
+    files,
+  };
+}
