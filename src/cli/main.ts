@@ -1,5 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
+import { registerEval } from './commands/evaluate.js';
+import { registerInspect } from './commands/inspect.js';
+import { registerQuadratize } from './commands/quadratize.js';
+import { registerReport } from './commands/report.js';
+import { registerTraining } from './commands/train.js';
 import { oneLine } from './errors.js';
 
 /** Builds the command tree (each command lives in its own file under src/cli/commands). */
@@ -9,6 +14,11 @@ export function program(): Command {
     .version(VERSION, '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
+  registerInspect(p);
+  registerQuadratize(p);
+  registerTraining(p);
+  registerEval(p);
+  registerReport(p);
   return p;
 }
 

@@ -44,25 +44,33 @@ const WITH_CONSTANT = new Set(['Add', 'Sub', 'Mul', 'Div']);
  * The head layers: for each graph output, the nearest node accepted by `isLayer` reached by
  * walking back through pass-through ops (Identity, Flatten, Reshape, Softmax, ...) and
  * elementwise ops with a constant operand (a MatMul's bias Add). Maps node name → output name.
+ * When `paths` is given, it receives for each head the nodes walked between it and its first
+ * graph output (e.g. the bias Add of a MatMul head), nearest to the output first.
  */
 export function findHeads(
   graph: Graph,
   isLayer: (n: Node) => boolean,
   isConstant: (name: string) => boolean,
+  paths?: Map<string, Node[]>,
 ): Map<string, string> {
   const prod = producers(graph);
   const heads = new Map<string, string>();
   for (const out of graph.outputs) {
     let name = out.name;
     const seen = new Set<string>();
+    const walked: Node[] = [];
     for (;;) {
       const p = prod.get(name);
       if (!p || seen.has(p.name)) break;
       seen.add(p.name);
       if (isLayer(p)) {
-        if (!heads.has(p.name)) heads.set(p.name, out.name);
+        if (!heads.has(p.name)) {
+          heads.set(p.name, out.name);
+          paths?.set(p.name, walked);
+        }
         break;
       }
+      walked.push(p);
       if (PASS_THROUGH.has(p.opType) && p.inputs[0]) {
         name = p.inputs[0];
         continue;

@@ -1,0 +1,142 @@
+import type { Command } from 'commander';
+import { differentiableOps } from '../../autodiff/registry.js';
+import '../../autodiff/backward.js';
+import { inferShapes } from '../../ir/shapes.js';
+import { accountLayers } from '../../passes/accounting.js';
+import { quadratize } from '../../passes/quadratize.js';
+import { measureLatency } from '../../workflow/evaluate.js';
+import { imageInputShape, loadModelSource } from '../../workflow/model-source.js';
+import { positiveInt } from '../options.js';
+import { formatNumber, table } from '../table.js';
+
+/** `quadranet inspect MODEL`: what the model is, what can be adapted and why not, how fast it runs. */
+export function registerInspect(program: Command): void {
+  program
+    .command('inspect')
+    .description('layers, parameters, FLOPs, what can be adapted (and why not), baseline latency')
+    .argument('<model>', 'model file (.onnx, TF.js model.json) or arch:NAME')
+    .option('--json', 'print the result as JSON')
+    .option('--batch <n>', 'batch size for FLOPs', positiveInt, 1)
+    .option(
+      '--latency-runs <n>',
+      'timed inference runs per batch size (0 to skip)',
+      (v) => Number(v),
+      20,
+    )
+    .option('--threads <n>', 'onnxruntime threads', positiveInt, 2)
+    .action(
+      async (
+        modelArg: string,
+        o: { json?: boolean; batch: number; latencyRuns: number; threads: number },
+      ) => {
+        const src = await loadModelSource(modelArg);
+        const g = src.graph;
+        const shapes = inferShapes(g);
+        const account = accountLayers(g, { batchSize: o.batch });
+        const plan = quadratize(g, { dryRun: true });
+        const reasons = new Map(plan.targets.map((t) => [t.node, t] as const));
+        const grads = new Set(differentiableOps());
+        // Ops on integer paths (Shape → Gather → Reshape targets) never carry gradients.
+        const isFloat = (v: string) =>
+          ['float32', 'float64', 'float16'].includes(shapes.values.get(v)?.dtype ?? 'float32');
+        const noGradient = g.nodes
+          .filter((n) => !grads.has(n.opType) && n.outputs.some(isFloat))
+          .map((n) => ({ node: n.name, op: n.opType }));
+        const noShape = shapes.unsupported.map((n) => ({ node: n.name, op: n.opType }));
+        let latency: { batchSize: number; p50Ms: number; p95Ms: number; perSampleMs: number }[] =
+          [];
+        if (o.latencyRuns > 0) {
+          const shape = imageInputShape(g, modelArg);
+          [latency] = (await measureLatency([g], shape, {
+            runs: o.latencyRuns,
+            session: { threads: o.threads },
+          })) as [typeof latency];
+        }
+        const layers = account.layers.map((l) => {
+          const t = reasons.get(l.node);
+          return {
+            node: l.node,
+            op: l.op,
+            weight: l.weight,
+            outputShape: l.outputShape,
+            params: l.base.params,
+            flops: l.base.flops,
+            adaptable: t?.matched ?? false,
+            reason: t?.reason ?? 'not a Conv/Gemm/MatMul',
+          };
+        });
+        const totalParams = [...g.initializers.values()]
+          .filter((t) => t.dtype === 'float32' || t.dtype === 'float64')
+          .reduce((s, t) => s + t.data.length, 0);
+        const result = {
+          model: modelArg,
+          sha256: src.sha256,
+          opset: g.opset,
+          inputs: g.inputs,
+          outputs: g.outputs,
+          nodes: g.nodes.length,
+          params: totalParams,
+          flops: account.totals.base.flops,
+          flopConvention: account.convention,
+          layers,
+          adaptable: layers.filter((l) => l.adaptable).length,
+          unsupportedForTraining: noGradient,
+          unsupportedForShapes: noShape,
+          latency,
+          threads: o.threads,
+        };
+        if (o.json) {
+          console.log(JSON.stringify(result, null, 2));
+          return;
+        }
+        console.log(
+          `${modelArg}  (opset ${g.opset}, ${g.nodes.length} nodes, sha256 ${src.sha256.slice(0, 12)}…)`,
+        );
+        console.log(
+          `inputs: ${g.inputs.map((v) => `${v.name} [${v.shape.join(',')}] ${v.dtype}`).join('; ')}`,
+        );
+        console.log(
+          `outputs: ${g.outputs.map((v) => `${v.name} [${v.shape.join(',')}]`).join('; ')}\n`,
+        );
+        console.log(
+          table(
+            ['layer', 'op', 'output', 'params', `FLOPs (batch ${o.batch})`, 'adapt?', 'why'],
+            layers.map((l) => [
+              l.node,
+              l.op,
+              `[${l.outputShape.join(',')}]`,
+              l.params,
+              l.flops,
+              l.adaptable ? 'yes' : 'no',
+              l.reason,
+            ]),
+          ),
+        );
+        console.log(
+          `\ntotal: ${formatNumber(totalParams)} parameters, ${formatNumber(account.totals.base.flops)} FLOPs per forward at batch ${o.batch} (${account.convention})`,
+        );
+        console.log(`adaptable layers: ${result.adaptable} of ${layers.length}`);
+        if (noGradient.length) {
+          console.log(
+            `cannot be trained through (no gradient rule): ${noGradient.map((n) => `${n.node} (${n.op})`).join(', ')}`,
+          );
+          console.log(
+            '  layers after these can still be adapted; layers before them only if the path to the loss avoids them',
+          );
+        } else console.log('every op can be trained through');
+        if (noShape.length)
+          console.log(
+            `no shape inference for: ${noShape.map((n) => `${n.node} (${n.op})`).join(', ')}`,
+          );
+        if (latency.length) {
+          console.log(`\nbaseline inference latency (${o.threads} threads, onnxruntime CPU):`);
+          console.log(
+            table(
+              ['batch', 'p50 ms', 'p95 ms', 'ms/sample'],
+              latency.map((l) => [l.batchSize, l.p50Ms, l.p95Ms, l.perSampleMs]),
+            ),
+          );
+        }
+      },
+    );
+}

@@ -1,0 +1,97 @@
+import { InvalidArgumentError, Option } from 'commander';
+import type { QuadratizeOptions } from '../passes/quadratize.js';
+
+/** Parses a positive integer flag value (commander reports the flag name on error). */
+export function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new InvalidArgumentError(`expected a positive integer, got '${v}'`);
+  return n;
+}
+
+/** Parses a non-negative integer. */
+export function nonNegativeInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0)
+    throw new InvalidArgumentError(`expected a whole number ≥ 0, got '${v}'`);
+  return n;
+}
+
+/** Parses a positive number. */
+export function positiveNumber(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new InvalidArgumentError(`expected a positive number, got '${v}'`);
+  return n;
+}
+
+/** Parses a fraction in [0, 1). */
+export function fraction(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0 || n >= 1)
+    throw new InvalidArgumentError(`expected a number in [0, 1), got '${v}'`);
+  return n;
+}
+
+/** Collects a repeatable flag into a list. */
+export function collect(v: string, prev: string[] = []): string[] {
+  return [...prev, v];
+}
+
+/** The quadratic-term flags shared by quadratize, adapt and train. */
+export function quadOptions(): Option[] {
+  return [
+    new Option('--rank <r>', 'rank of the quadratic term').argParser(positiveInt).default(4),
+    new Option('--mode <mode>', 'lowrank (QuadraNet V2) or neuron (full rank, V1)')
+      .choices(['lowrank', 'neuron'])
+      .default('lowrank'),
+    new Option('--phi <phi>', 'kernel function: product a⊙b, or rbf exp(-γ(a-b)²)')
+      .choices(['product', 'rbf'])
+      .default('product'),
+    new Option(
+      '--kernel-size <k>',
+      'kernel size of A and B (default: atrous rule, 7×7 → 3×3)',
+    ).argParser(positiveInt),
+    new Option('--atrous <d>', 'dilation of A and B (default: atrous rule, d·(k−1)/2)').argParser(
+      positiveInt,
+    ),
+    new Option(
+      '--targets <pattern>',
+      'adapt only these layers: op type or regex on node/weight name (repeatable)',
+    ).argParser(collect),
+    new Option('--exclude <pattern>', 'leave out these layers (repeatable)').argParser(collect),
+    new Option('--include-head', 'also adapt the classifier head'),
+    new Option('--init-scale <s>', 'scale of the Kaiming-uniform init of A and B').argParser(
+      positiveNumber,
+    ),
+  ];
+}
+
+/** Parsed quadratic-term flags. */
+export interface QuadFlags {
+  rank: number;
+  mode: 'lowrank' | 'neuron';
+  phi: 'product' | 'rbf';
+  kernelSize?: number;
+  atrous?: number;
+  targets?: string[];
+  exclude?: string[];
+  includeHead?: boolean;
+  initScale?: number;
+}
+
+/** The quadratize options the flags say. */
+export function toQuadratizeOptions(f: QuadFlags, seed: number): QuadratizeOptions {
+  return {
+    rank: f.rank,
+    mode: f.mode,
+    phi: f.phi,
+    kernelSize: f.kernelSize,
+    dilation: f.atrous,
+    targets: f.targets,
+    exclude: f.exclude,
+    includeHead: f.includeHead,
+    initScale: f.initScale,
+    seed,
+  };
+}

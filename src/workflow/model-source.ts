@@ -1,0 +1,71 @@
+import type { Graph } from '../ir/graph.js';
+import { encodeModel } from '../ir/onnx.js';
+import { importModel, sha256 } from '../io/importers.js';
+import { ARCHITECTURES, type ArchName, type ImageShape } from '../models/zoo.js';
+import { UserError } from '../cli/errors.js';
+
+/** A model to work on: read from a file, or a built-in architecture (`arch:cnn`). */
+export interface ModelSource {
+  graph: Graph;
+  /** What the user named (file path or `arch:NAME`). */
+  name: string;
+  /** SHA-256 identifying the base model (file bytes, or the encoded built-in graph). */
+  sha256: string;
+}
+
+/** Options for built-in architectures. */
+export interface ArchSourceOptions {
+  /** Input shape of a built-in architecture (default [1, 28, 28]). */
+  inputShape?: ImageShape;
+  classes?: number;
+  seed?: number;
+}
+
+/**
+ * Resolves a MODEL argument: `arch:NAME[:CxHxW]` builds a built-in first-order architecture,
+ * anything else is read as a model file by the importer registered for its format.
+ */
+export async function loadModelSource(
+  spec: string,
+  opts: ArchSourceOptions = {},
+): Promise<ModelSource> {
+  const m = /^arch:([a-z]+)(?::(\d+)x(\d+)x(\d+))?$/.exec(spec);
+  if (m) {
+    const name = m[1] as ArchName;
+    const make = ARCHITECTURES[name];
+    if (!make) {
+      throw new UserError(
+        `unknown architecture '${m[1]}'; built-in: ${Object.keys(ARCHITECTURES)
+          .map((a) => `arch:${a}`)
+          .join(', ')}`,
+      );
+    }
+    const inputShape: ImageShape = m[2]
+      ? [Number(m[2]), Number(m[3]), Number(m[4])]
+      : (opts.inputShape ?? [1, 28, 28]);
+    const graph = make({ inputShape, classes: opts.classes ?? 10, seed: opts.seed ?? 0 });
+    return { graph, name: spec, sha256: sha256(encodeModel(graph)) };
+  }
+  const imported = await importModel(spec);
+  return { graph: imported.graph, name: spec, sha256: imported.sha256 };
+}
+
+/** The [C, H, W] a single-input image model takes, or a UserError saying why not. */
+export function imageInputShape(g: Graph, file: string): [number, number, number] {
+  if (g.inputs.length !== 1) {
+    throw new UserError(
+      `${file}: the model has ${g.inputs.length} inputs; quadranet trains models with one input`,
+    );
+  }
+  const s = g.inputs[0]!.shape;
+  const rest = s.slice(1);
+  if (rest.some((d) => typeof d !== 'number')) {
+    throw new UserError(
+      `${file}: input '${g.inputs[0]!.name}' has symbolic dims [${s.join(',')}] beyond the batch; re-export with a static input size`,
+    );
+  }
+  if (rest.length === 3) return rest as [number, number, number];
+  if (rest.length === 2) return [1, rest[0] as number, rest[1] as number];
+  if (rest.length === 1) return [1, 1, rest[0] as number];
+  throw new UserError(`${file}: input shape [${s.join(',')}] is not an image or feature vector`);
+}

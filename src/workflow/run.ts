@@ -1,0 +1,257 @@
+import { access, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { UserError } from '../cli/errors.js';
+import type { Dataset } from '../data/dataset.js';
+import { split as splitDataset } from '../data/dataset.js';
+import { loadDataset } from '../data/spec.js';
+import { encodeModel } from '../ir/onnx.js';
+import { saveAdapter } from '../io/adapter.js';
+import { ensureWritableDir, writeFileAtomic } from '../io/atomic.js';
+import { accountLayers } from '../passes/accounting.js';
+import type { QuadratizeOptions } from '../passes/quadratize.js';
+import type { EvalSummary, RunInfo, RunMethod } from '../report/run-format.js';
+import type { FitProgress, FitResult } from '../runtime/fit.js';
+import { fit } from '../runtime/fit.js';
+import { Trainer } from '../runtime/trainer.js';
+import { VERSION } from '../version.js';
+import { evaluateModel } from './evaluate.js';
+import { prepareMethod } from './methods.js';
+import type { ModelSource } from './model-source.js';
+import { imageInputShape } from './model-source.js';
+import { countParams, learnableParams } from './params.js';
+import { quadParamNames } from '../passes/quadratic-spec.js';
+
+/** Everything one training run needs. */
+export interface RunOptions {
+  method: RunMethod;
+  base: ModelSource;
+  /** Data spec, e.g. `mnist:shift=contrast,strength=0.6`. */
+  data: string;
+  /** Run directory. */
+  outDir: string;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  quadLr?: number;
+  optimizer: 'adamw' | 'sgd';
+  weightDecay?: number;
+  /** Warm-up steps of the cosine schedule. */
+  warmupSteps?: number;
+  clipNorm?: number;
+  quad?: QuadratizeOptions;
+  train?: 'adapter' | 'full';
+  /** Override the method's BatchNorm mode. */
+  batchNorm?: 'train' | 'frozen';
+  /** Use only this many training examples (before the validation split). */
+  limit?: number;
+  /** Use only this many test examples. */
+  testLimit?: number;
+  /** Fraction of the training examples held out for per-epoch validation (default 0.1). */
+  valFraction?: number;
+  seed: number;
+  threads?: number;
+  resume?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (p: FitProgress) => void;
+  /** Chart label (default: the method). */
+  label?: string;
+  /** The command line that started the run (recorded for reproduction). */
+  command?: string;
+  /** Latency batch sizes and runs for eval.json. */
+  latency?: { batchSizes?: number[]; runs?: number };
+}
+
+/** What a run produced. */
+export interface RunResult {
+  info: RunInfo;
+  fit: FitResult;
+  eval?: EvalSummary;
+  files: string[];
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Training and test data for a model, checked against the model's input. */
+export async function loadRunData(
+  spec: string,
+  modelShape: [number, number, number],
+  o: { limit?: number; testLimit?: number; valFraction?: number; seed: number; modelName: string },
+): Promise<{ train: Dataset; val?: Dataset; test: Dataset }> {
+  const all = await loadDataset(spec, {
+    split: 'train',
+    limit: o.limit,
+    seed: o.seed,
+    shape: modelShape,
+  });
+  const test = await loadDataset(spec, {
+    split: 'test',
+    limit: o.testLimit,
+    seed: o.seed,
+    shape: modelShape,
+  });
+  const fits = (d: Dataset) =>
+    d.shape.reduce((p, x) => p * x, 1) === modelShape.reduce((p, x) => p * x, 1);
+  if (!fits(all)) {
+    throw new UserError(
+      `${o.modelName}: the model takes inputs of shape [${modelShape.join(',')}] but '${spec}' gives [${all.shape.join(',')}]; use a model made for this data (or a folder: spec with size=HxW, channels=C)`,
+    );
+  }
+  const reshape = (d: Dataset): Dataset => ({ ...d, shape: [...modelShape] });
+  const vf = o.valFraction ?? 0.1;
+  if (vf <= 0) return { train: reshape(all), test: reshape(test) };
+  const { train, val } = splitDataset(all, { valFraction: vf, seed: o.seed });
+  return { train: reshape(train), val: reshape(val), test: reshape(test) };
+}
+
+/**
+ * One training run end to end: prepare the method, train with per-epoch validation,
+ * checkpoints and history, export model.onnx (and the adapter files), evaluate on the test
+ * split against the original model, and record run.json and eval.json in the run directory.
+ */
+export async function runMethod(o: RunOptions): Promise<RunResult> {
+  await ensureWritableDir(o.outDir);
+  const runJson = join(o.outDir, 'run.json');
+  if (!o.resume && (await exists(join(o.outDir, 'history.jsonl')))) {
+    throw new UserError(
+      `${o.outDir} already holds a run; continue it with --resume or choose another -o`,
+    );
+  }
+  const base = o.base.graph;
+  const shape = imageInputShape(base, o.base.name);
+  const data = await loadRunData(o.data, shape, {
+    limit: o.limit,
+    testLimit: o.testLimit,
+    valFraction: o.valFraction,
+    seed: o.seed,
+    modelName: o.base.name,
+  });
+  const classes = base.outputs[0]?.shape.at(-1);
+  if (typeof classes === 'number' && data.train.numClasses > classes) {
+    throw new UserError(
+      `${o.base.name}: the model outputs ${classes} classes but '${o.data}' has ${data.train.numClasses}; adapt a model with enough outputs`,
+    );
+  }
+  const prepared = prepareMethod(o.method, base, {
+    lr: o.lr,
+    quadLr: o.quadLr,
+    quad: o.quad,
+    train: o.train,
+    seed: o.seed,
+  });
+  const model = prepared.model;
+  const trainable = prepared.groups.flatMap((g) => g.params);
+  const baseAcc = accountLayers(base);
+  const modelAcc = accountLayers(model);
+  const allParams = [...new Set([...learnableParams(model), ...quadParamNames(model)])];
+  const ortVersion = (
+    createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string }
+  ).version;
+  const info: RunInfo = {
+    format: 1,
+    method: o.method,
+    label: o.label ?? o.method,
+    model: o.base.name,
+    modelSha256: o.base.sha256,
+    data: o.data,
+    seed: o.seed,
+    command: o.command ?? '',
+    params: {
+      total: countParams(model, allParams),
+      trainable: countParams(model, trainable),
+      base: countParams(base, learnableParams(base)),
+    },
+    flops: {
+      model: modelAcc.totals.base.flops + modelAcc.totals.quadratic.flops,
+      base: baseAcc.totals.base.flops,
+    },
+    trainFlopsPerSample: 3 * (modelAcc.totals.base.flops + modelAcc.totals.quadratic.flops),
+    started: new Date().toISOString(),
+    status: 'running',
+    env: {
+      quadranet: VERSION,
+      onnxruntime: ortVersion,
+      node: process.version,
+      cpu: os.cpus()[0]?.model ?? 'unknown',
+      threads: o.threads ?? 2,
+    },
+  };
+  if (o.resume && (await exists(runJson))) {
+    const prev = JSON.parse(await readFile(runJson, 'utf8')) as RunInfo;
+    info.started = prev.started;
+  }
+  await writeFileAtomic(runJson, JSON.stringify(info, null, 2) + '\n');
+
+  const steps = Math.floor(data.train.n / o.batchSize) * o.epochs;
+  const trainer = await Trainer.create(model, {
+    batchSize: o.batchSize,
+    loss: { kind: 'cross_entropy' },
+    optimizer:
+      o.optimizer === 'sgd'
+        ? { kind: 'sgd', momentum: 0.9, weightDecay: o.weightDecay }
+        : { kind: 'adamw' },
+    groups: prepared.groups.map((g) => ({
+      ...g,
+      weightDecay: o.optimizer === 'adamw' ? (o.weightDecay ?? 0) : undefined,
+    })),
+    schedule: {
+      warmupSteps: o.warmupSteps ?? Math.min(50, Math.floor(steps / 10)),
+      totalSteps: steps,
+      minFactor: 0.05,
+    },
+    clipNorm: o.clipNorm,
+    batchNorm: o.batchNorm ?? prepared.batchNorm,
+    dropout: true,
+    session: { threads: o.threads ?? 2 },
+  });
+  const files = [runJson, join(o.outDir, 'history.jsonl')];
+  let result: FitResult;
+  try {
+    result = await fit(trainer, {
+      train: data.train,
+      val: data.val,
+      epochs: o.epochs,
+      seed: o.seed,
+      runDir: o.outDir,
+      resume: o.resume,
+      signal: o.signal,
+      onProgress: o.onProgress,
+      checkpointEvery: 200,
+    });
+    info.status = result.status;
+    let evalSummary: EvalSummary | undefined;
+    if (result.status === 'done') {
+      const trained = trainer.currentModel();
+      const modelFile = join(o.outDir, 'model.onnx');
+      await writeFileAtomic(modelFile, encodeModel(trained));
+      files.push(modelFile);
+      if (prepared.hasAdapter) {
+        await saveAdapter(o.outDir, trained, o.base.sha256);
+        files.push(join(o.outDir, 'adapter.safetensors'), join(o.outDir, 'adapter_config.json'));
+      }
+      evalSummary = await evaluateModel(trained, data.test, {
+        base,
+        latency: o.latency,
+        session: { threads: o.threads ?? 2 },
+      });
+      await writeFileAtomic(
+        join(o.outDir, 'eval.json'),
+        JSON.stringify(evalSummary, null, 2) + '\n',
+      );
+      files.push(join(o.outDir, 'eval.json'));
+    }
+    info.finished = new Date().toISOString();
+    await writeFileAtomic(runJson, JSON.stringify(info, null, 2) + '\n');
+    return { info, fit: result, eval: evalSummary, files };
+  } finally {
+    await trainer.release();
+  }
+}
