@@ -12,7 +12,8 @@ export function program(): Command {
   const p = new Command('quadranet')
     .description('QuadraNet V2: quadratic adaptation of pretrained networks (ONNX in, ONNX out)')
     .version(VERSION, '-V, --version')
-    .showHelpAfterError('(run with --help for usage)')
+    // Usage errors are one line, like every other user error.
+    .configureOutput({ outputError: (str, write) => write(`quadranet: ${str.replace(/^error: /, '')}`) })
     .exitOverride();
   registerInspect(p);
   registerQuadratize(p);
