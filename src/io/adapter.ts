@@ -15,10 +15,12 @@ import type {
   AdapterConfig,
   QuadOp,
   QuadParamSpec,
+  QuadPhi,
   QuadRole,
   QuadTargetSpec,
 } from '../passes/quadratic-spec.js';
 import {
+  QUAD_PHIS,
   QUAD_ROLES,
   QuadratizeError,
   configOf,
@@ -41,7 +43,7 @@ export const KEY_LAYOUT: Readonly<Record<QuadRole, string>> = {
   quad_a:
     'W.quad_a, factor A. Conv: [branch, Cin/group, ...kq] with branch = group·rank (neuron: Cout); ' +
     'Gemm: [rank, n] when transB = 1, else [n, rank] (neuron: the shape of W); MatMul: [n, rank] (neuron: [n, m])',
-  quad_b: 'W.quad_b, factor B: the shape of quad_a',
+  quad_b: 'W.quad_b, factor B: the shape of quad_a (absent when phi is linear: Q = U(A(x)))',
   quad_u:
     'W.quad_u (lowrank only), factor U without bias. Conv: [Cout, rank, 1, ...] applied as a 1×1 conv with ' +
     '`group` groups; Gemm: [m, rank] when transB = 1, else [rank, m]; MatMul: [rank, m]',
@@ -202,8 +204,8 @@ function validateConfig(raw: unknown, path: string): AdapterFileConfig {
       bad(`${k} is not a SHA-256 hex string`);
   if (c['mode'] !== 'lowrank' && c['mode'] !== 'neuron')
     bad(`mode ${JSON.stringify(c['mode'])} is unknown`);
-  if (c['phi'] !== 'product' && c['phi'] !== 'rbf')
-    bad(`phi ${JSON.stringify(c['phi'])} is unknown`);
+  const isPhi = (v: unknown) => QUAD_PHIS.includes(v as QuadPhi);
+  if (!isPhi(c['phi'])) bad(`phi ${JSON.stringify(c['phi'])} is unknown`);
   if (!Number.isSafeInteger(c['rank']) || (c['rank'] as number) < 1)
     bad('rank is not a whole number ≥ 1');
   if (!Number.isSafeInteger(c['seed'])) bad('seed is not a whole number');
@@ -221,7 +223,9 @@ function validateConfig(raw: unknown, path: string): AdapterFileConfig {
     if (!OPS.includes(t['op'] as QuadOp))
       bad(`${where}.op ${JSON.stringify(t['op'])} is not Conv, Gemm or MatMul`);
     if (t['mode'] !== 'lowrank' && t['mode'] !== 'neuron') bad(`${where}.mode is unknown`);
-    if (t['phi'] !== 'product' && t['phi'] !== 'rbf') bad(`${where}.phi is unknown`);
+    if (!isPhi(t['phi'])) bad(`${where}.phi is unknown`);
+    if (t['phi'] === 'linear' && t['mode'] !== 'lowrank')
+      bad(`${where}: phi linear needs mode lowrank`);
     if (t['mode'] === 'lowrank' ? !Number.isSafeInteger(t['rank']) : t['rank'] !== null)
       bad(`${where}.rank does not fit its mode`);
     for (const k of ['kq', 'dq', 'strides', 'pads'])

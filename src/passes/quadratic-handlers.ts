@@ -113,7 +113,10 @@ function param(role: QuadRole, weight: string, shape: number[]): QuadParamSpec {
   return { role, name: `${weight}.${role}`, shape };
 }
 
-/** Parameters common to every op: A, B (shape `ab`), U (lowrank), γ (rbf, `branch` channels). */
+/**
+ * Parameters common to every op: A, B (shape `ab`; no B for φ `linear`), U (lowrank), γ (rbf,
+ * `branch` channels).
+ */
 function params(
   weight: string,
   s: TargetSettings,
@@ -121,23 +124,28 @@ function params(
   u: number[],
   branch: number,
 ): QuadParamSpec[] {
-  const out = [param('quad_a', weight, ab), param('quad_b', weight, [...ab])];
+  const out = [param('quad_a', weight, ab)];
+  if (s.phi !== 'linear') out.push(param('quad_b', weight, [...ab]));
   if (s.mode === 'lowrank') out.push(param('quad_u', weight, u));
   if (s.phi === 'rbf') out.push(param('quad_gamma', weight, [branch]));
   return out;
 }
 
 /**
- * φ(a, b): `a ⊙ b`, or `exp(−γ (a − b)²)` with γ broadcast over the channel axis (`gammaShape`
- * reshapes it, e.g. [1, C, 1, 1] for NCHW; undefined when it already broadcasts: last axis).
+ * φ(A(x), B(x)): `a ⊙ b`, or `exp(−γ (a − b)²)` with γ broadcast over the channel axis
+ * (`gammaShape` reshapes it, e.g. [1, C, 1, 1] for NCHW; undefined when it already broadcasts:
+ * last axis), or for φ `linear` just A(x). `branch(role)` emits A(x) or B(x) (B only when φ
+ * needs it, so a linear term has no B branch at all).
  */
 export function emitPhi(
   ctx: EmitContext,
-  a: string,
-  b: string,
+  branch: (role: 'quad_a' | 'quad_b') => string,
   gammaShape: number[] | undefined,
 ): string {
   const { b: g, spec } = ctx;
+  const a = branch('quad_a');
+  if (spec.phi === 'linear') return a;
+  const b = branch('quad_b');
   if (spec.phi === 'product') return g.op('Mul', [a, b], {}, { name: 'phi' });
   const gamma = gammaShape
     ? g.reshape(ctx.param('quad_gamma'), gammaShape)
@@ -297,10 +305,12 @@ const convHandler: QuadHandler = {
       dilations: spec.dq!,
       group: spec.group!,
     };
-    const a = b.op('Conv', [x, ctx.param('quad_a')], attrs, { name: 'a' });
-    const bb = b.op('Conv', [x, ctx.param('quad_b')], attrs, { name: 'b' });
     const ones = spec.kq!.map(() => 1);
-    const p = emitPhi(ctx, a, bb, [1, -1, ...ones]);
+    const p = emitPhi(
+      ctx,
+      (role) => b.op('Conv', [x, ctx.param(role)], attrs, { name: role.slice(5) }),
+      [1, -1, ...ones],
+    );
     if (spec.mode === 'neuron') return p;
     return b.op(
       'Conv',
@@ -354,9 +364,11 @@ const gemmHandler: QuadHandler = {
     const { b, node, spec } = ctx;
     const x = node.inputs[0]!;
     const attrs = { transA: spec.transA ? 1 : undefined, transB: spec.transB ? 1 : undefined };
-    const a = b.op('Gemm', [x, ctx.param('quad_a')], attrs, { name: 'a' });
-    const bb = b.op('Gemm', [x, ctx.param('quad_b')], attrs, { name: 'b' });
-    const p = emitPhi(ctx, a, bb, undefined);
+    const p = emitPhi(
+      ctx,
+      (role) => b.op('Gemm', [x, ctx.param(role)], attrs, { name: role.slice(5) }),
+      undefined,
+    );
     if (spec.mode === 'neuron') return p;
     return b.op(
       'Gemm',
@@ -410,9 +422,11 @@ const matmulHandler: QuadHandler = {
   emit(ctx) {
     const { b, node, spec } = ctx;
     const x = node.inputs[0]!;
-    const a = b.op('MatMul', [x, ctx.param('quad_a')], {}, { name: 'a' });
-    const bb = b.op('MatMul', [x, ctx.param('quad_b')], {}, { name: 'b' });
-    const p = emitPhi(ctx, a, bb, undefined);
+    const p = emitPhi(
+      ctx,
+      (role) => b.op('MatMul', [x, ctx.param(role)], {}, { name: role.slice(5) }),
+      undefined,
+    );
     if (spec.mode === 'neuron') return p;
     return b.op('MatMul', [p, ctx.param('quad_u')], {}, { name: 'u' });
   },

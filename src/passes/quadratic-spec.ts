@@ -11,8 +11,16 @@ import { GraphError } from '../ir/graph.js';
 /** `lowrank`: Q(x) = U(φ(A(x), B(x))) with rank r; `neuron`: Q(x) = φ(A(x), B(x)), full rank. */
 export type QuadMode = 'lowrank' | 'neuron';
 
-/** `product`: φ(a, b) = a ⊙ b; `rbf`: φ(a, b) = exp(−γ (a − b)²) with a learnable γ per channel. */
-export type QuadPhi = 'product' | 'rbf';
+/**
+ * `product`: φ(a, b) = a ⊙ b; `rbf`: φ(a, b) = exp(−γ (a − b)²) with a learnable γ per channel;
+ * `linear`: no B and no φ, Q(x) = U(A(x)) — the first-order (LoRA-style) low-rank baseline the
+ * quadratic adapter is compared against, with the same targets, geometry, names and init
+ * (lowrank mode only).
+ */
+export type QuadPhi = 'product' | 'rbf' | 'linear';
+
+/** Every kernel function, for option checks. */
+export const QUAD_PHIS: readonly QuadPhi[] = ['product', 'rbf', 'linear'];
 
 /** The op types the quadratic pass can adapt. */
 export type QuadOp = 'Conv' | 'Gemm' | 'MatMul';

@@ -1,7 +1,9 @@
 /**
  * The quadratize pass (DESIGN.md §3): every chosen Conv, Gemm or MatMul `y0 = L(x)` becomes
  * `y = L(x) + Q(x)` with `Q(x) = U(φ(A(x), B(x)))` (lowrank) or `φ(A(x), B(x))` (neuron),
- * emitted with standard ONNX ops. The base node is left exactly as it was: only its output is
+ * emitted with standard ONNX ops. φ `linear` gives the first-order baseline `Q(x) = U(A(x))`
+ * (a LoRA-style adapter with the same targets, geometry and names), and `budgetOf` sizes its
+ * ranks to another adapter's parameter count, for fair comparisons. The base node is left exactly as it was: only its output is
  * renamed, and an Add carrying the original output name computes `y0 + Q(x)`, so consumers and
  * graph outputs keep their names and `unload` can restore the base graph exactly.
  */
@@ -24,7 +26,12 @@ import type {
   QuadTargetSpec,
   TargetWiring,
 } from './quadratic-spec.js';
-import { QuadratizeError, readAdapterState, writeAdapterState } from './quadratic-spec.js';
+import {
+  QUAD_PHIS,
+  QuadratizeError,
+  readAdapterState,
+  writeAdapterState,
+} from './quadratic-spec.js';
 import type { HandlerContext, PlannedTarget, TargetSettings } from './quadratic-handlers.js';
 import { quadHandler, quadOpTypes } from './quadratic-handlers.js';
 import { assertPatternsUsed, compilePatterns, constantLookup, findHeads } from './targets.js';
@@ -38,7 +45,11 @@ export interface QuadratizeOptions {
   mode?: QuadMode;
   /** Rank r of lowrank targets (default 4; per group for grouped/depthwise convs). */
   rank?: number;
-  /** Kernel function φ: `product` (default) a ⊙ b, or `rbf` exp(−γ (a − b)²) (lowrank only). */
+  /**
+   * Kernel function φ: `product` (default) a ⊙ b, `rbf` exp(−γ (a − b)²) (lowrank only), or
+   * `linear`: no B and no φ, Q(x) = U(A(x)), the first-order low-rank (LoRA-style) baseline
+   * (lowrank only; parameters `W.quad_a`, `W.quad_u`, initialised like the quadratic ones).
+   */
   phi?: QuadPhi;
   /**
    * Kernel size kq of the convolutions A and B (one value for all spatial axes, or one per
@@ -74,6 +85,25 @@ export interface QuadratizeOptions {
   initScale?: number;
   /** Only plan: list every candidate layer and why it is or is not adapted; build nothing. */
   dryRun?: boolean;
+  /**
+   * Size the ranks to another adapter's parameter budget (e.g. a `linear` baseline against a
+   * quadratic adapter, for a fair comparison). First each target gets the largest rank r' whose
+   * trainable parameters do not exceed those of the same layer's term under these options
+   * (r' = 1 when even that exceeds them); then, with `budgetMatch` `total` (default), the
+   * parameters left over are spent giving r' + 1 to the targets closest to their next rank
+   * (largest remainder first) as long as the total stays within the reference's total. So every
+   * target's rank is within one of its own budget and the totals differ by less than one rank of
+   * the smallest target. Needs lowrank mode; `rank` and `rankOverrides` are then refused.
+   * `targets`, `exclude`, `includeHead`, `kernelSize` and `dilation` default to the reference's,
+   * and the targets must be exactly the reference's (otherwise the budgets are not comparable).
+   */
+  budgetOf?: QuadratizeOptions;
+  /**
+   * With `budgetOf`: `total` (default) matches the total parameter count (each target within one
+   * rank of its own budget); `target` matches each target alone, never above its budget unless
+   * r' = 1 (the totals can then be up to one rank per target short).
+   */
+  budgetMatch?: 'total' | 'target';
 }
 
 /** One Conv/Gemm/MatMul of the graph and what quadratize decided for it. */
@@ -117,7 +147,7 @@ interface NormalizedOptions {
 }
 
 const MODES: readonly QuadMode[] = ['lowrank', 'neuron'];
-const PHIS: readonly QuadPhi[] = ['product', 'rbf'];
+const PHIS = QUAD_PHIS;
 
 function isPositiveInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 1;
@@ -136,7 +166,12 @@ function normalize(o: QuadratizeOptions): NormalizedOptions {
     throw new QuadratizeError(`mode must be 'lowrank' or 'neuron', not '${String(mode)}'`);
   const phi = o.phi ?? 'product';
   if (!PHIS.includes(phi))
-    throw new QuadratizeError(`phi must be 'product' or 'rbf', not '${String(phi)}'`);
+    throw new QuadratizeError(`phi must be 'product', 'rbf' or 'linear', not '${String(phi)}'`);
+  if (mode === 'neuron' && phi === 'linear') {
+    throw new QuadratizeError(
+      `phi 'linear' needs mode 'lowrank': the linear baseline is Q(x) = U(A(x)) of rank r (in neuron mode it would be a second copy of the layer)`,
+    );
+  }
   // φ_rbf(a, b) ∈ (0, 1] is never zero, so without a U factor (initialised to 0) the converted
   // model could not start at exactly the pretrained function.
   if (mode === 'neuron' && phi === 'rbf') {
@@ -144,6 +179,8 @@ function normalize(o: QuadratizeOptions): NormalizedOptions {
       `phi 'rbf' needs mode 'lowrank': in neuron mode there is no U factor to start exp(−γ(a−b)²) ≠ 0 at zero`,
     );
   }
+  if (o.budgetMatch !== undefined && o.budgetOf === undefined)
+    throw new QuadratizeError('budgetMatch needs budgetOf (the adapter whose budget to match)');
   const rank = o.rank ?? 4;
   if (!isPositiveInt(rank))
     throw new QuadratizeError(`rank must be a whole number ≥ 1, not ${rank}`);
@@ -190,11 +227,17 @@ function refuseIfQuadratized(graph: Graph): void {
  * failure throws a one-line QuadratizeError (naming the node when it concerns one) and has no
  * effect. Initialisation: A, B Kaiming-uniform (seeded per target from `seed` and the weight
  * name, so adding a target does not change the others), U = 0 (neuron mode: A = 0), γ = 1; the
- * converted graph computes exactly the base function.
+ * converted graph computes exactly the base function. φ `linear` builds the first-order
+ * baseline U(A(x)) the same way (no B).
  */
 export function quadratize(graph: Graph, options: QuadratizeOptions = {}): QuadratizeResult {
-  const o = normalize(options);
+  let o = normalize(options);
   refuseIfQuadratized(graph);
+  const budget = options.budgetOf === undefined ? undefined : budgetReference(graph, options);
+  if (budget) {
+    options = budget.options;
+    o = normalize(options);
+  }
   const shapes = inferShapes(graph);
   const ctx = handlerContext(graph, shapes);
   const opTypes = quadOpTypes();
@@ -213,6 +256,7 @@ export function quadratize(graph: Graph, options: QuadratizeOptions = {}): Quadr
 
   const reports: TargetReport[] = [];
   const planned: PlannedTarget[] = [];
+  const budgetItems: BudgetItem[] = [];
   const weightOwner = new Map<string, string>();
   for (const node of graph.nodes) {
     const handler = quadHandler(node);
@@ -249,7 +293,27 @@ export function quadratize(graph: Graph, options: QuadratizeOptions = {}): Quadr
         kernelSize: o.kernelSize,
         dilation: o.dilation,
       };
-      const p = handler.plan(node, ctx.constant(ins.weight!)!, ins.kind!, settings, ctx);
+      const weight = ctx.constant(ins.weight!)!;
+      const replan = (r: number) =>
+        handler.plan(node, weight, ins.kind!, { ...settings, rank: r }, ctx);
+      if (budget) {
+        const cap = budget.params.get(node.name);
+        if (cap === undefined) {
+          throw new QuadratizeError(
+            `node '${node.name}' (${node.opType}) is a target, but budgetOf does not adapt it; give both the same targets`,
+            node.name,
+          );
+        }
+        const count = (r: number) => paramCount(replan(r).spec);
+        // Every lowrank parameter (A, B, U, γ) is linear in r, so cap / count(1) is the largest
+        // rank that fits; the loop only guards that assumption.
+        const unit = count(1);
+        let r = Math.max(1, Math.floor(cap / unit));
+        while (r > 1 && count(r) > cap) r--;
+        settings.rank = r;
+        budgetItems.push({ index: planned.length, cap, unit, replan, report });
+      }
+      const p = handler.plan(node, weight, ins.kind!, settings, ctx);
       planned.push(p);
       weightOwner.set(ins.weight!, node.name);
       report.matched = true;
@@ -262,11 +326,23 @@ export function quadratize(graph: Graph, options: QuadratizeOptions = {}): Quadr
   assertPatternsUsed(targetPats, layers);
   assertPatternsUsed(excludePats, layers);
   assertPatternsUsed(rankPats, layers);
+  if (budget) {
+    const missing = [...budget.params.keys()].filter(
+      (n) => !planned.some((p) => p.spec.node === n),
+    );
+    if (missing.length > 0) {
+      throw new QuadratizeError(
+        `budgetOf adapts ${missing.map((n) => `'${n}'`).join(', ')}, which this adapter does not; give both the same targets`,
+      );
+    }
+    spendBudget(budgetItems, planned, budget.match);
+  }
   checkNameClashes(graph, planned);
 
   const config: AdapterConfig = {
     mode: o.mode,
-    rank: o.rank,
+    // Under budgetOf every target has its own rank: record the most common one as the default.
+    rank: budget && planned.length > 0 ? mostCommon(planned.map((p) => p.spec.rank!)) : o.rank,
     phi: o.phi,
     seed: o.seed,
     initScale: o.initScale,
@@ -376,6 +452,113 @@ function checkNameClashes(graph: Graph, planned: PlannedTarget[]): void {
       }
     }
   }
+}
+
+/** A target sized by `budgetOf`: its budget, the cost of one rank, and how to re-plan it. */
+interface BudgetItem {
+  /** Its index in `planned`. */
+  index: number;
+  /** The reference term's parameter count. */
+  cap: number;
+  /** Parameters at rank 1. */
+  unit: number;
+  replan: (rank: number) => PlannedTarget;
+  report: TargetReport;
+}
+
+/**
+ * With `match` `total`, gives rank r' + 1 to the targets with the largest remainder
+ * cap / unit − r' (each at most once) while the total stays within the reference's total; then
+ * notes each target's rank and budget in its reason.
+ */
+function spendBudget(
+  items: readonly BudgetItem[],
+  planned: PlannedTarget[],
+  match: 'total' | 'target',
+): void {
+  const total = (xs: readonly PlannedTarget[]) => xs.reduce((n, p) => n + paramCount(p.spec), 0);
+  if (match === 'total') {
+    let slack =
+      items.reduce((n, it) => n + it.cap, 0) - total(items.map((it) => planned[it.index]!));
+    const order = items
+      .map((it) => ({ it, rem: it.cap / it.unit - planned[it.index]!.spec.rank! }))
+      .filter((x) => x.rem > 0)
+      .sort((a, b) => b.rem - a.rem || a.it.index - b.it.index);
+    for (const { it } of order) {
+      const cur = planned[it.index]!;
+      const next = it.replan(cur.spec.rank! + 1);
+      const extra = paramCount(next.spec) - paramCount(cur.spec);
+      if (extra > slack) continue;
+      slack -= extra;
+      planned[it.index] = next;
+      it.report.spec = next.spec;
+    }
+  }
+  for (const it of items) {
+    const spec = planned[it.index]!.spec;
+    it.report.reason += `; rank ${spec.rank} (${paramCount(spec)} parameters) for budgetOf's ${it.cap}`;
+  }
+}
+
+/** The most frequent value (the smallest among ties). */
+function mostCommon(values: readonly number[]): number {
+  const counts = new Map<number, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  let best = values[0]!;
+  for (const [v, c] of counts) {
+    const bc = counts.get(best)!;
+    if (c > bc || (c === bc && v < best)) best = v;
+  }
+  return best;
+}
+
+/** Trainable parameters of one target's term (A, B, U, γ: whatever its spec has). */
+export function paramCount(spec: QuadTargetSpec): number {
+  return spec.params.reduce((n, p) => n + numel(p.shape), 0);
+}
+
+/**
+ * For `budgetOf`: checks the options, plans the reference adapter (a dry run) and returns its
+ * per-target parameter counts, and the options with the reference's target selection and
+ * geometry filled in where they were not given.
+ */
+function budgetReference(
+  graph: Graph,
+  options: QuadratizeOptions,
+): { options: QuadratizeOptions; params: Map<string, number>; match: 'total' | 'target' } {
+  const ref = options.budgetOf!;
+  if (typeof ref !== 'object' || ref === null)
+    throw new QuadratizeError('budgetOf must be the options of the reference adapter');
+  if ((options.mode ?? 'lowrank') !== 'lowrank')
+    throw new QuadratizeError(
+      `budgetOf needs mode 'lowrank': a neuron-mode term has no rank to size`,
+    );
+  const match = options.budgetMatch ?? 'total';
+  if (match !== 'total' && match !== 'target')
+    throw new QuadratizeError(`budgetMatch must be 'total' or 'target', not '${String(match)}'`);
+  if (options.rank !== undefined || options.rankOverrides !== undefined)
+    throw new QuadratizeError(
+      'budgetOf chooses every rank itself; do not also give rank or rankOverrides',
+    );
+  let res: QuadratizeResult;
+  try {
+    res = quadratize(graph, { ...ref, dryRun: true });
+  } catch (e) {
+    if (e instanceof QuadratizeError) throw new QuadratizeError(`budgetOf: ${e.message}`, e.node);
+    throw e;
+  }
+  const params = new Map(res.config.targets.map((t) => [t.node, paramCount(t)] as const));
+  const filled: QuadratizeOptions = {
+    ...options,
+    targets: options.targets ?? ref.targets,
+    exclude: options.exclude ?? ref.exclude,
+    includeHead: options.includeHead ?? ref.includeHead,
+    kernelSize: options.kernelSize ?? ref.kernelSize,
+    dilation: options.dilation ?? ref.dilation,
+  };
+  delete filled.budgetOf;
+  delete filled.budgetMatch;
+  return { options: filled, params, match };
 }
 
 /** A 32-bit seed for one target: FNV-1a of the weight name mixed with the global seed. */
