@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
+import { registerDemo } from './commands/demo.js';
 import { registerEval } from './commands/evaluate.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerQuadratize } from './commands/quadratize.js';
@@ -13,13 +14,16 @@ export function program(): Command {
     .description('QuadraNet V2: quadratic adaptation of pretrained networks (ONNX in, ONNX out)')
     .version(VERSION, '-V, --version')
     // Usage errors are one line, like every other user error.
-    .configureOutput({ outputError: (str, write) => write(`quadranet: ${str.replace(/^error: /, '')}`) })
+    .configureOutput({
+      outputError: (str, write) => write(`quadranet: ${str.replace(/^error: /, '')}`),
+    })
     .exitOverride();
   registerInspect(p);
   registerQuadratize(p);
   registerTraining(p);
   registerEval(p);
   registerReport(p);
+  registerDemo(p);
   return p;
 }
 

@@ -18,6 +18,11 @@ export interface MethodOptions {
   quad?: QuadratizeOptions;
   /** quadratic-adapt: train the adapter only (default) or the whole network. */
   train?: 'adapter' | 'full';
+  /**
+   * Adapter methods: also train the classifier head (default true), as adapter libraries do for
+   * classification (PEFT's modules_to_save): a new data distribution usually needs a new head.
+   */
+  trainHead?: boolean;
   /** Seed of re-initialisation and of new factors. */
   seed: number;
 }
@@ -31,6 +36,12 @@ export interface PreparedMethod {
   hasAdapter: boolean;
 }
 
+/** The classifier head's first-order parameters (not its quadratic ones, if it has any). */
+function headGroup(model: Graph, o: MethodOptions): TrainGroup {
+  const q = new Set(quadParamNames(model));
+  return { name: 'head', params: headParams(model).filter((p) => !q.has(p)), lr: o.lr };
+}
+
 type Preparer = (base: Graph, o: MethodOptions) => PreparedMethod;
 
 /** Each method's preparation, keyed by method name (see RunMethod). */
@@ -41,6 +52,7 @@ const METHODS: Record<RunMethod, Preparer> = {
       { name: 'quadratic', params: quadParamNames(model), lr: o.quadLr ?? o.lr },
     ];
     if (o.train === 'full') groups.push({ name: 'base', params: learnableParams(base), lr: o.lr });
+    else if (o.trainHead !== false) groups.push(headGroup(model, o));
     // Adapter-only training keeps the pretrained function's statistics, as the paper does.
     return { model, groups, batchNorm: o.train === 'full' ? 'train' : 'frozen', hasAdapter: true };
   },
@@ -49,12 +61,11 @@ const METHODS: Record<RunMethod, Preparer> = {
       seed: o.seed,
       ...matchLinearBudget(base, { seed: o.seed, ...o.quad }),
     }).graph;
-    return {
-      model,
-      groups: [{ name: 'adapter', params: quadParamNames(model), lr: o.quadLr ?? o.lr }],
-      batchNorm: 'frozen',
-      hasAdapter: true,
-    };
+    const groups: TrainGroup[] = [
+      { name: 'adapter', params: quadParamNames(model), lr: o.quadLr ?? o.lr },
+    ];
+    if (o.trainHead !== false) groups.push(headGroup(model, o));
+    return { model, groups, batchNorm: 'frozen', hasAdapter: true };
   },
   'fine-tune': (base, o) => ({
     model: base,

@@ -42,6 +42,8 @@ export interface RunOptions {
   clipNorm?: number;
   quad?: QuadratizeOptions;
   train?: 'adapter' | 'full';
+  /** Adapter methods: also train the classifier head (default true). */
+  trainHead?: boolean;
   /** Override the method's BatchNorm mode. */
   batchNorm?: 'train' | 'frozen';
   /** Use only this many training examples (before the validation split). */
@@ -145,6 +147,7 @@ export async function runMethod(o: RunOptions): Promise<RunResult> {
     quadLr: o.quadLr,
     quad: o.quad,
     train: o.train,
+    trainHead: o.trainHead,
     seed: o.seed,
   });
   const model = prepared.model;

@@ -38,6 +38,7 @@ interface TrainFlags extends QuadFlags {
   label?: string;
   json?: boolean;
   plain?: boolean;
+  trainHead: boolean;
 }
 
 function addTrainingOptions(cmd: Command, defaults: { epochs: number; lr: number }): Command {
@@ -77,6 +78,10 @@ function addTrainingOptions(cmd: Command, defaults: { epochs: number; lr: number
     .option('--threads <n>', 'onnxruntime threads', positiveInt, 2)
     .option('--resume', 'continue the run in --out from its last checkpoint')
     .option('--label <text>', 'label of this run in reports')
+    .option(
+      '--no-train-head',
+      'adapter methods: keep the classifier head frozen too (default: the head trains, as in PEFT)',
+    )
     .option('--plain', 'plain progress lines even on a terminal')
     .option('--json', 'print the result as JSON');
   for (const opt of quadOptions()) cmd.addOption(opt);
@@ -115,6 +120,7 @@ async function execute(
       clipNorm: o.clipNorm,
       quad: toQuadratizeOptions(o, o.seed),
       train: extra.train,
+      trainHead: o.trainHead,
       batchNorm: o.bn,
       limit: o.limit,
       testLimit: o.testLimit,
