@@ -13,7 +13,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Graph } from '../src/ir/graph.js';
 import { NetBuilder } from '../src/models/net-builder.js';
-import { cnn, mlp } from '../src/models/zoo.js';
+import { cnn, convnext, mlp } from '../src/models/zoo.js';
+import { accountLayers } from '../src/passes/accounting.js';
+import { quadParamNames } from '../src/passes/quadratic-spec.js';
+import { quadratize } from '../src/passes/quadratize.js';
+import { measureLatency } from '../src/workflow/evaluate.js';
+import { learnableParams } from '../src/workflow/params.js';
+import { measureMemeff } from './memeff.js';
 import { Session } from '../src/runtime/session.js';
 import { Trainer } from '../src/runtime/trainer.js';
 import { Rng } from '../src/util/random.js';
@@ -54,7 +60,26 @@ interface Case {
   mode: 'train' | 'infer';
 }
 
+/** The benchmark CNN with every conv quadratic (rank 4, atrous rule, product). */
+const benchQcnn = (): Graph => quadratize(benchCnn(), { rank: 4 }).graph;
+
 const CASES: Case[] = [
+  {
+    name: 'qcnn_train',
+    peer: 'qcnn_train',
+    model: benchQcnn,
+    shape: [3, 32, 32],
+    batch: 64,
+    mode: 'train',
+  },
+  {
+    name: 'convnext_train',
+    peer: 'convnext_train',
+    model: () => convnext(),
+    shape: [1, 28, 28],
+    batch: 64,
+    mode: 'train',
+  },
   {
     name: 'cnn_train',
     peer: 'cnn_train',
@@ -112,7 +137,13 @@ async function quadranetRunner(
       batchSize: c.batch,
       loss: { kind: 'cross_entropy' },
       optimizer: { kind: 'sgd', momentum: 0.9 },
-      groups: [{ name: 'all', params: [...model.initializers.keys()], lr: 0.01 }],
+      groups: [
+        {
+          name: 'all',
+          params: [...new Set([...learnableParams(model), ...quadParamNames(model)])],
+          lr: 0.01,
+        },
+      ],
       session: { threads },
     });
     const batch = { x, y, size: c.batch };
@@ -193,6 +224,7 @@ interface Result {
   torch_ms: number | null;
   ratio: number | null;
   spread: number;
+  [extra: string]: unknown;
 }
 
 async function main(): Promise<void> {
@@ -235,6 +267,54 @@ async function main(): Promise<void> {
     );
   }
   if (typeof peer !== 'string') peer.stop();
+
+  // Adapted vs original inference (quadranet alone): the quadratic term cannot be merged into W.
+  const orig = benchCnn();
+  const adapted = benchQcnn();
+  for (const bs of [64, 1]) {
+    const [a, o] = await measureLatency([adapted, orig], [3, 32, 32], {
+      batchSizes: [bs],
+      runs: args.quick ? 20 : 60,
+      session: { threads },
+    });
+    const acc = accountLayers(adapted).totals;
+    const r: Result = {
+      name: bs === 64 ? 'adapted_vs_original_infer' : 'adapted_vs_original_infer_b1',
+      quadranet_ms: a![0]!.p50Ms,
+      torch_ms: null,
+      ratio: a![0]!.p50Ms / o![0]!.p50Ms,
+      spread: (a![0]!.p95Ms - a![0]!.p50Ms) / a![0]!.p50Ms,
+      original_ms: o![0]!.p50Ms,
+      batch: bs,
+      params_overhead: acc.quadratic.params / acc.base.params,
+      flops_overhead: acc.quadratic.flops / acc.base.flops,
+    };
+    results.push(r);
+    console.log(
+      `${r.name.padEnd(18)} adapted ${r.quadranet_ms.toFixed(2)} ms vs original ${o![0]!.p50Ms.toFixed(2)} ms: ${r.ratio!.toFixed(2)}×`,
+    );
+  }
+
+  // Memory-efficient backward: peak RSS with recomputation / without (fresh processes).
+  for (const rank of args.quick ? [8] : [8, 32]) {
+    process.env['MEMEFF_RANK'] = String(rank);
+    const m = measureMemeff();
+    const r: Result = {
+      name: rank === 8 ? 'memeff_peak_rss' : `memeff_peak_rss_r${rank}`,
+      quadranet_ms: m.withMs,
+      torch_ms: null,
+      ratio: m.ratio,
+      spread: 0,
+      with_mib: m.withMiB,
+      without_mib: m.withoutMiB,
+      without_ms: m.withoutMs,
+      rank,
+    };
+    results.push(r);
+    console.log(
+      `${r.name.padEnd(18)} peak RSS ${m.withMiB.toFixed(0)} MiB with recomputation vs ${m.withoutMiB.toFixed(0)} MiB without: ${m.ratio.toFixed(2)}×`,
+    );
+  }
   const doc = {
     machine: {
       cpus: os.cpus()[0]?.model,

@@ -28,6 +28,55 @@ def bench_cnn(width=1):
     )
 
 
+class QConv2d(nn.Module):
+    """DESIGN.md section 3, lowrank product: y = conv(x) + U(A(x) * B(x)), atrous A/B."""
+
+    def __init__(self, cin, cout, k, padding=0, dilation=1, rank=4):
+        super().__init__()
+        self.base = nn.Conv2d(cin, cout, k, padding=padding, dilation=dilation)
+        kq, dq = (3, dilation * (k - 1) // 2) if (k > 3 and k % 2 == 1) else (k, dilation)
+        pq = padding - ((k - 1) * dilation - (kq - 1) * dq) // 2
+        self.a = nn.Conv2d(cin, rank, kq, padding=pq, dilation=dq, bias=False)
+        self.b = nn.Conv2d(cin, rank, kq, padding=pq, dilation=dq, bias=False)
+        self.u = nn.Conv2d(rank, cout, 1, bias=False)
+        nn.init.zeros_(self.u.weight)
+
+    def forward(self, x):
+        return self.base(x) + self.u(self.a(x) * self.b(x))
+
+
+def bench_qcnn():
+    return nn.Sequential(
+        QConv2d(3, 32, 3, padding=1),
+        nn.ReLU(),
+        QConv2d(32, 64, 3, padding=2, dilation=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64 * 16 * 16, 10),
+    )
+
+
+class ConvNeXtBlock(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.dw = nn.Conv2d(c, c, 7, padding=3, groups=c)
+        self.norm = nn.LayerNorm(c, eps=1e-6)
+        self.pw1 = nn.Linear(c, 4 * c)
+        self.pw2 = nn.Linear(4 * c, c)
+
+    def forward(self, x):
+        y = self.dw(x).permute(0, 2, 3, 1)
+        y = self.pw2(F.gelu(self.pw1(self.norm(y))))
+        return x + y.permute(0, 3, 1, 2)
+
+
+def convnext(c=32, depth=2):
+    """quadranet's `convnext` zoo model: 2x2 stride-2 stem, ConvNeXt blocks, GAP, linear head."""
+    return nn.Sequential(nn.Conv2d(1, c, 2, stride=2), *[ConvNeXtBlock(c) for _ in range(depth)],
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 10))
+
+
 def mnist_cnn():
     return nn.Sequential(
         nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -42,6 +91,8 @@ def mlp():
 
 MODELS = {
     "cnn": (bench_cnn, (3, 32, 32)),
+    "qcnn": (bench_qcnn, (3, 32, 32)),
+    "convnext": (convnext, (1, 28, 28)),
     "mnist_cnn": (mnist_cnn, (1, 28, 28)),
     "mlp": (mlp, (1, 28, 28)),
 }
