@@ -40,6 +40,11 @@ registerImporter('onnx', {
   read: (file, bytes) => decodeModel(bytes, { file }),
 });
 
+registerImporter('tfjs', {
+  matches: (file) => /model\.json$/i.test(file),
+  read: async (file, bytes) => (await import('./tfjs/index.js')).readTfjs(file, bytes),
+});
+
 /** SHA-256 hex digest of bytes. */
 export function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
