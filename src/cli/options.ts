@@ -95,3 +95,12 @@ export function toQuadratizeOptions(f: QuadFlags, seed: number): QuadratizeOptio
     seed,
   };
 }
+
+/** Parses `--input-shape 64x64x3` (dims after the batch, in the model's layout). */
+export function inputShape(v: string): number[] {
+  const dims = v.split('x').map((d) => Number(d));
+  if (dims.length === 0 || dims.some((d) => !Number.isInteger(d) || d <= 0)) {
+    throw new InvalidArgumentError(`expected dims like 64x64x3, got '${v}'`);
+  }
+  return dims;
+}

@@ -644,7 +644,13 @@ registerShapeRule('Resize', (ctx) => {
   else {
     const scales = ctx.floats(2);
     if (!scales) fail(ctx, `scales or sizes must be constants`);
-    out = x.map((d, i) => (typeof d === 'number' ? Math.floor(d * scales[i]!) : d));
+    out = x.map((d, i) =>
+      typeof d === 'number'
+        ? Math.floor(d * scales[i]!)
+        : scales[i] === 1
+          ? d
+          : `${d}*${scales[i]}`,
+    );
   }
   return { outputs: [{ dtype: req(ctx, 0).dtype, shape: out }] };
 });

@@ -19,6 +19,11 @@ export interface ArchSourceOptions {
   inputShape?: ImageShape;
   classes?: number;
   seed?: number;
+  /**
+   * Fixes the input dims after the batch for models with an open input size (e.g. a TF.js model
+   * taking [batch, height, width, 3]): given in the model's own layout, e.g. [64, 64, 3].
+   */
+  fixInput?: number[];
 }
 
 /**
@@ -47,7 +52,17 @@ export async function loadModelSource(
     return { graph, name: spec, sha256: sha256(encodeModel(graph)) };
   }
   const imported = await importModel(spec);
-  return { graph: imported.graph, name: spec, sha256: imported.sha256 };
+  const g = imported.graph;
+  if (opts.fixInput) {
+    const input = g.inputs[0];
+    if (!input || input.shape.length !== opts.fixInput.length + 1) {
+      throw new UserError(
+        `${spec}: --input-shape gives ${opts.fixInput.length} dims but the input has ${Math.max(0, (input?.shape.length ?? 1) - 1)} after the batch`,
+      );
+    }
+    input.shape = [input.shape[0]!, ...opts.fixInput];
+  }
+  return { graph: g, name: spec, sha256: imported.sha256 };
 }
 
 /** The [C, H, W] a single-input image model takes, or a UserError saying why not. */

@@ -6,7 +6,7 @@ import { accountLayers } from '../../passes/accounting.js';
 import { quadratize } from '../../passes/quadratize.js';
 import { measureLatency } from '../../workflow/evaluate.js';
 import { imageInputShape, loadModelSource } from '../../workflow/model-source.js';
-import { positiveInt } from '../options.js';
+import { inputShape, positiveInt } from '../options.js';
 import { formatNumber, table } from '../table.js';
 
 /** `quadranet inspect MODEL`: what the model is, what can be adapted and why not, how fast it runs. */
@@ -24,12 +24,23 @@ export function registerInspect(program: Command): void {
       20,
     )
     .option('--threads <n>', 'onnxruntime threads', positiveInt, 2)
+    .option(
+      '--input-shape <dims>',
+      'fix an open input size: dims after the batch, in the model layout (e.g. 64x64x3)',
+      inputShape,
+    )
     .action(
       async (
         modelArg: string,
-        o: { json?: boolean; batch: number; latencyRuns: number; threads: number },
+        o: {
+          json?: boolean;
+          batch: number;
+          latencyRuns: number;
+          threads: number;
+          inputShape?: number[];
+        },
       ) => {
-        const src = await loadModelSource(modelArg);
+        const src = await loadModelSource(modelArg, { fixInput: o.inputShape });
         const g = src.graph;
         const shapes = inferShapes(g);
         const account = accountLayers(g, { batchSize: o.batch });
