@@ -93,27 +93,27 @@ export async function loadCsv(file: string, opts: CsvOptions = {}): Promise<Data
   if (col < 0) {
     if (header.every((h) => NUMBER.test(h))) {
       throw new DataError(
-        `${file}: the first row (${header.slice(0, 4).join(', ')}${header.length > 4 ? ', ...' : ''}) ` +
+        `${file}: the first row (${header.slice(0, 4).map(shown).join(', ')}${header.length > 4 ? ', ...' : ''}) ` +
           `looks like data; add a header row naming the columns`,
       );
     }
     throw new DataError(
-      `${file}: no column '${label}' (columns: ${header.join(', ')}); pass label=NAME`,
+      `${file}: no column '${shown(label)}' (columns: ${listed(header)}); pass label=NAME`,
     );
   }
   const dup = header.find((h, i) => header.indexOf(h) !== i);
   if (dup !== undefined) {
-    throw new DataError(`${file}: column '${dup}' appears twice in the header; rename one`);
+    throw new DataError(`${file}: column '${shown(dup)}' appears twice in the header; rename one`);
   }
   const n = rows.length - 1;
   if (n === 0) throw new DataError(`${file}: header but no data rows`);
   const featureCols = header.map((_, i) => i).filter((i) => i !== col);
   const f = featureCols.length;
   if (f === 0) {
-    throw new DataError(`${file}: only the label column '${label}'; add feature columns`);
+    throw new DataError(`${file}: only the label column '${shown(label)}'; add feature columns`);
   }
   const at = (r: number, c: number): string =>
-    `${file}: line ${lines[r + 1]}, column '${header[c]}'`;
+    `${file}: line ${lines[r + 1]}, column '${shown(header[c]!)}'`;
 
   // Labels: integers 0..K-1, or names mapped to their sorted order.
   const raw = rows.slice(1).map((row, r) => {
@@ -128,9 +128,11 @@ export async function loadCsv(file: string, opts: CsvOptions = {}): Promise<Data
     let max = 0;
     for (let r = 0; r < n; r++) {
       const y = Number(raw[r]);
-      if (y < 0 || !Number.isSafeInteger(y)) {
+      // Labels are stored as int32; a larger index would wrap around silently.
+      if (y < 0 || y > 0x7fffffff) {
         throw new DataError(
-          `${at(r, col)}: label ${raw[r]} must be a class index 0..K-1 or a class name`,
+          `${at(r, col)}: label ${shown(raw[r]!)} must be a class index 0..K-1 ` +
+            `${y < 0 ? '' : '(below 2^31) '}or a class name`,
         );
       }
       labels[r] = y;
@@ -154,7 +156,7 @@ export async function loadCsv(file: string, opts: CsvOptions = {}): Promise<Data
       if (v === '') throw new DataError(`${at(r, c)}: empty cell; fill it or drop the row`);
       if (!NUMBER.test(v)) {
         throw new DataError(
-          `${at(r, c)}: '${v}' is not a number; features must be numeric ` +
+          `${at(r, c)}: '${shown(v)}' is not a number; features must be numeric ` +
             `(name the label column with label=NAME)`,
         );
       }
@@ -178,6 +180,24 @@ export async function loadCsv(file: string, opts: CsvOptions = {}): Promise<Data
     numClasses,
     classNames,
   });
+}
+
+/**
+ * A value from the file as it appears in a one-line message: control characters (line breaks
+ * included) escaped, long values cut short so a hostile cell cannot flood the log.
+ */
+function shown(text: string): string {
+  const escaped = text.replace(
+    /[\u0000-\u001f\u007f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+  return escaped.length > 40 ? `${escaped.slice(0, 37)}...` : escaped;
+}
+
+/** Column names for a message: the first 20, each `shown`. */
+function listed(names: string[]): string {
+  const head = names.slice(0, 20).map(shown).join(', ');
+  return names.length > 20 ? `${head}, ... (${names.length} in all)` : head;
 }
 
 /**

@@ -6,6 +6,7 @@
 
 /** A user-fixable data problem; the message is one line naming the file or spec and what to do. */
 export class DataError extends Error {
+  /** Always `DataError`. */
   override name = 'DataError';
 
   constructor(message: string) {

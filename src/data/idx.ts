@@ -90,13 +90,21 @@ export function parseIdx(bytes: Uint8Array, source = '<buffer>'): IdxArray {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const dims: number[] = [];
   for (let i = 0; i < ndims; i++) dims.push(view.getUint32(4 + 4 * i, false));
-  const count = dims.reduce((a, b) => a * b, 1);
   const { size } = DTYPES[dtype];
-  const expected = count * size;
   const available = bytes.length - headerLen;
+  // The element count is capped just above what the file can hold, so hostile dims can neither
+  // overflow the product to Infinity (nor to NaN, Infinity * 0) and slip past the size checks;
+  // a later 0 dim still makes it 0.
+  const cap = Math.floor(available / size) + 1;
+  let count = 1;
+  for (const d of dims) count = Math.min(count * d, cap);
+  const expected = count * size;
   if (expected > available) {
+    // The exact claim, in BigInt: it can exceed 2^53 (or overflow a double) by far.
+    const claimed = dims.reduce((a, d) => a * BigInt(d), BigInt(size));
+    const need = `${claimed} bytes`;
     throw new DataError(
-      `${source}: IDX header declares dims [${dims.join(', ')}] (${expected} bytes of ${dtype}) ` +
+      `${source}: IDX header declares dims [${dims.join(', ')}] (${need} of ${dtype}) ` +
         `but only ${available} bytes follow; the file is truncated, ${fix}`,
     );
   }

@@ -17,7 +17,8 @@ export interface ReadOptions {
 /** An ONNX file that cannot be read; the message names the file and the fault. */
 export class OnnxFormatError extends Error {
   constructor(message: string) {
-    super(message);
+    // Messages are one line; names taken from a hostile file may carry line breaks.
+    super(message.replace(/[\r\n\u2028\u2029]+/g, ' '));
     this.name = 'OnnxFormatError';
   }
 }
@@ -72,7 +73,7 @@ export function decodeModel(bytes: Uint8Array, { file = '<buffer>' }: ReadOption
     while (usedNodeNames.has(name)) name = `${name}_${anon++}`;
     usedNodeNames.add(name);
     const attrs: Record<string, Attribute> = {};
-    for (const a of n.attribute ?? []) attrs[a.name ?? ''] = readAttribute(a, file, name);
+    for (const a of n.attribute ?? []) defineOwn(attrs, a.name ?? '', readAttribute(a, file, name));
     const node: Node = {
       name,
       opType: n.opType ?? '',
@@ -92,7 +93,7 @@ export function decodeModel(bytes: Uint8Array, { file = '<buffer>' }: ReadOption
     nodes.push(node);
   }
   const metadata: Record<string, string> = {};
-  for (const p of model.metadataProps ?? []) metadata[p.key ?? ''] = p.value ?? '';
+  for (const p of model.metadataProps ?? []) defineOwn(metadata, p.key ?? '', p.value ?? '');
   const graph: Graph = {
     name: g.name || 'graph',
     nodes,
@@ -107,13 +108,28 @@ export function decodeModel(bytes: Uint8Array, { file = '<buffer>' }: ReadOption
   return upgradeOpset(graph, CANONICAL_OPSET);
 }
 
+/** The attribute kind each Constant attribute must have. */
+const CONSTANT_KINDS: Record<string, Attribute['type']> = {
+  value: 'tensor',
+  value_float: 'float',
+  value_floats: 'floats',
+  value_int: 'int',
+  value_ints: 'ints',
+};
+
 function constantValue(n: Node, file: string): Tensor | undefined {
   const a = Object.entries(n.attrs)[0];
   if (!a) return undefined;
   const [key, attr] = a;
+  const kind = Object.hasOwn(CONSTANT_KINDS, key) ? CONSTANT_KINDS[key] : undefined;
+  if (kind !== undefined && attr.type !== kind) {
+    throw new OnnxFormatError(
+      `${file}: Constant node '${n.name}' has ${key} of kind ${attr.type}, not ${kind}; the file is corrupt, re-export the model`,
+    );
+  }
   switch (key) {
     case 'value':
-      return attr.type === 'tensor' ? attr.value : undefined;
+      return attr.value as Tensor;
     case 'value_float':
       return { dtype: 'float32', dims: [], data: Float32Array.of(attr.value as number) };
     case 'value_floats':
@@ -149,13 +165,16 @@ function readValueInfo(v: onnxProto.onnx.IValueInfoProto, file: string): ValueIn
       `${file}: value '${v.name}' has unsupported element type ${tt.elemType}`,
     );
   }
-  const shape: Dim[] = (tt.shape?.dim ?? []).map((d, i) =>
-    d.dimParam
-      ? d.dimParam
-      : d.dimValue !== null && d.dimValue !== undefined && num(d.dimValue) > 0
-        ? num(d.dimValue)
-        : `${v.name}_d${i}`,
-  );
+  const shape: Dim[] = (tt.shape?.dim ?? []).map((d, i) => {
+    if (d.dimParam) return d.dimParam;
+    const n = d.dimValue !== null && d.dimValue !== undefined ? num(d.dimValue) : 0;
+    if (n > 0 && !Number.isSafeInteger(n)) {
+      throw new OnnxFormatError(
+        `${file}: value '${v.name}' has dimension ${n}, too large to be real; the file is corrupt, re-export the model`,
+      );
+    }
+    return n > 0 ? n : `${v.name}_d${i}`;
+  });
   return { name: v.name ?? '', dtype, shape };
 }
 
@@ -177,6 +196,8 @@ export function readTensor(t: onnxProto.onnx.ITensorProto, file: string): Tensor
   if (dims.some((d) => d < 0 || !Number.isSafeInteger(d))) {
     throw new OnnxFormatError(`${file}: tensor '${name}' has an invalid shape [${dims.join(',')}]`);
   }
+  // Every size is checked against the data actually present before anything is allocated, so a
+  // shape claiming 10^12 elements costs nothing.
   const n = numel(dims);
   const raw = t.rawData;
   if (raw && raw.length > 0) {
@@ -190,7 +211,6 @@ export function readTensor(t: onnxProto.onnx.ITensorProto, file: string): Tensor
     new Uint8Array(data.buffer).set(raw);
     return { dtype, dims, data };
   }
-  const data = allocate(dtype, n);
   let src: ArrayLike<number | Long> = [];
   switch (dtype) {
     case 'float32':
@@ -210,6 +230,7 @@ export function readTensor(t: onnxProto.onnx.ITensorProto, file: string): Tensor
       `${file}: tensor '${name}' holds ${src.length} values but shape [${dims.join(',')}] needs ${n}`,
     );
   }
+  const data = allocate(dtype, n);
   if (data instanceof BigInt64Array) {
     for (let i = 0; i < n; i++) {
       const v = src[i]!;
@@ -344,6 +365,14 @@ export function encodeModel(
     },
   };
   return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
+}
+
+/**
+ * Sets an own enumerable property even for the key `__proto__`, which plain assignment would treat
+ * as a prototype change (a hostile file could otherwise replace an attribute map's prototype).
+ */
+function defineOwn<T>(obj: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 /** Throws a GraphError-based message as an OnnxFormatError for a file (used by importers). */

@@ -9,9 +9,11 @@ import type { StepResult, Trainer } from './trainer.js';
 
 /** How a training run proceeds; the Trainer holds the model, optimizer and groups. */
 export interface FitOptions {
+  /** Training examples. */
   train: Dataset;
   /** Evaluated after every epoch (accuracy and loss). */
   val?: Dataset;
+  /** Passes over `train`. */
   epochs: number;
   /** Seed of the data order (epoch e shuffles with seed + e, so a resumed run sees the same batches). */
   seed: number;
@@ -31,29 +33,44 @@ export interface FitOptions {
 
 /** Progress of a run, reported after every step. */
 export interface FitProgress {
+  /** `step` after every train step, `epoch` after every epoch (with its record). */
   kind: 'step' | 'epoch';
+  /** Steps taken so far. */
   step: number;
+  /** Steps the run will take in total. */
   totalSteps: number;
+  /** Current epoch (0-based). */
   epoch: number;
+  /** Loss of the last step (`step` events) or the epoch's mean loss (`epoch` events). */
   loss: number;
   /** Running training accuracy of the current epoch. */
   trainAccuracy: number;
+  /** Training samples per wall-clock second so far. */
   samplesPerSecond: number;
+  /** The history record of the epoch just finished (`epoch` events only). */
   record?: HistoryRecord;
 }
 
 /** How a run ended and what it recorded. */
 export interface FitResult {
+  /** `done`, `interrupted` (the signal was aborted; a checkpoint was written) or `diverged` (a non-finite loss). */
   status: 'done' | 'interrupted' | 'diverged';
+  /** One record per epoch. */
   history: HistoryRecord[];
   /** A one-line explanation when the run did not finish normally. */
   message?: string;
+  /** Process CPU seconds spent training (evaluation excluded). */
   cpuSeconds: number;
+  /** Wall-clock seconds spent training (evaluation excluded). */
   wallSeconds: number;
 }
 
 interface Progress {
   epoch: number;
+  /** Sums over the steps of the epoch in progress, so a resumed epoch reports all of it. */
+  epochLoss?: number;
+  epochCorrect?: number;
+  epochSeen?: number;
   history: HistoryRecord[];
   cpuSeconds: number;
   wallSeconds: number;
@@ -108,9 +125,11 @@ export async function fit(trainer: Trainer, opts: FitOptions): Promise<FitResult
   outer: while (trainer.step < totalSteps) {
     const epoch = Math.floor(trainer.step / perEpoch);
     const skip = trainer.step - epoch * perEpoch;
-    let lossSum = 0;
-    let correct = 0;
-    let seen = 0;
+    if (skip === 0) {
+      p.epochLoss = 0;
+      p.epochCorrect = 0;
+      p.epochSeen = 0;
+    }
     let k = 0;
     for (const batch of batches(opts.train, {
       batchSize: bs,
@@ -137,9 +156,11 @@ export async function fit(trainer: Trainer, opts: FitOptions): Promise<FitResult
         break outer;
       }
       p.samples += bs;
-      lossSum += r.loss * bs;
-      correct += r.correct;
-      seen += bs;
+      p.epochLoss = (p.epochLoss ?? 0) + r.loss * bs;
+      p.epochCorrect = (p.epochCorrect ?? 0) + r.correct;
+      p.epochSeen = (p.epochSeen ?? 0) + bs;
+      const correct = p.epochCorrect;
+      const seen = p.epochSeen;
       opts.onProgress?.({
         kind: 'step',
         step: trainer.step,
@@ -149,11 +170,19 @@ export async function fit(trainer: Trainer, opts: FitOptions): Promise<FitResult
         trainAccuracy: correct / seen,
         samplesPerSecond: p.samples / Math.max(p.wallSeconds, 1e-9),
       });
-      if (opts.checkpointEvery && trainer.step % opts.checkpointEvery === 0) await save();
+      // At an epoch end the epoch-end save follows, with the epoch's record; a periodic save
+      // there would commit the step without it, and a crash in between would lose the record.
+      const atEpochEnd = trainer.step % perEpoch === 0 || trainer.step >= totalSteps;
+      if (opts.checkpointEvery && trainer.step % opts.checkpointEvery === 0 && !atEpochEnd) {
+        await save();
+      }
       if (trainer.step >= totalSteps) break;
     }
     const epochDone = trainer.step % perEpoch === 0 || trainer.step >= totalSteps;
     if (!epochDone) continue;
+    const lossSum = p.epochLoss ?? 0;
+    const correct = p.epochCorrect ?? 0;
+    const seen = p.epochSeen ?? 0;
     const record: HistoryRecord = {
       step: trainer.step,
       epoch: epoch + 1,
