@@ -222,18 +222,25 @@ export class Trainer {
     const check = (map: Map<string, Tensor>, prefix: string) => {
       for (const [k, v] of map) {
         const t = data.tensors[`${prefix}/${k}`];
-        if (!t) throw new Error(`checkpoint lacks ${prefix} '${k}'; it was written for another model or optimizer`);
+        if (!t)
+          throw new Error(
+            `checkpoint lacks ${prefix} '${k}'; it was written for another model or optimizer`,
+          );
         const r = fromSafeTensor(t, k);
         if (r.dtype !== v.dtype || r.dims.join(',') !== v.dims.join(',')) {
-          throw new Error(`checkpoint ${prefix} '${k}' has shape [${r.dims}] ${r.dtype}, expected [${v.dims}] ${v.dtype}`);
+          throw new Error(
+            `checkpoint ${prefix} '${k}' has shape [${r.dims}] ${r.dtype}, expected [${v.dims}] ${v.dtype}`,
+          );
         }
       }
     };
     // Validate everything before changing anything.
     check(this.params, 'param');
     check(this.state, 'state');
-    for (const k of [...this.params.keys()]) this.params.set(k, fromSafeTensor(data.tensors[`param/${k}`]!, k));
-    for (const k of [...this.state.keys()]) this.state.set(k, fromSafeTensor(data.tensors[`state/${k}`]!, k));
+    for (const k of [...this.params.keys()])
+      this.params.set(k, fromSafeTensor(data.tensors[`param/${k}`]!, k));
+    for (const k of [...this.state.keys()])
+      this.state.set(k, fromSafeTensor(data.tensors[`state/${k}`]!, k));
     this.step = data.meta.step;
   }
 
