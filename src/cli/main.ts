@@ -7,6 +7,8 @@ import { registerQuadratize } from './commands/quadratize.js';
 import { registerReport } from './commands/report.js';
 import { registerTraining } from './commands/train.js';
 import { oneLine } from './errors.js';
+import { positiveInt } from './options.js';
+import { setModelByteLimit } from '../workflow/model-source.js';
 
 /** Builds the command tree (each command lives in its own file under src/cli/commands). */
 export function program(): Command {
@@ -17,7 +19,15 @@ export function program(): Command {
     .configureOutput({
       outputError: (str, write) => write(`quadranet: ${str.replace(/^error: /, '')}`),
     })
-    .exitOverride();
+    .exitOverride()
+    .option(
+      '--max-model-bytes <n>',
+      'refuse model files larger than this (default 2 GiB)',
+      positiveInt,
+    )
+    .hook('preAction', (cmd) =>
+      setModelByteLimit(cmd.opts<{ maxModelBytes?: number }>().maxModelBytes),
+    );
   registerInspect(p);
   registerQuadratize(p);
   registerTraining(p);

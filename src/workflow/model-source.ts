@@ -6,6 +6,7 @@ import { UserError } from '../cli/errors.js';
 
 /** A model to work on: read from a file, or a built-in architecture (`arch:cnn`). */
 export interface ModelSource {
+  /** The model in the IR. */
   graph: Graph;
   /** What the user named (file path or `arch:NAME`). */
   name: string;
@@ -17,13 +18,24 @@ export interface ModelSource {
 export interface ArchSourceOptions {
   /** Input shape of a built-in architecture (default [1, 28, 28]). */
   inputShape?: ImageShape;
+  /** Classes of a built-in architecture's head (default 10). */
   classes?: number;
+  /** Seed of a built-in architecture's initial weights (default 0). */
   seed?: number;
   /**
    * Fixes the input dims after the batch for models with an open input size (e.g. a TF.js model
    * taking [batch, height, width, 3]): given in the model's own layout, e.g. [64, 64, 3].
    */
   fixInput?: number[];
+  /** Refuse model files larger than this many bytes (default: 2 GiB). */
+  maxBytes?: number;
+}
+
+let modelByteLimit: number | undefined;
+
+/** Sets the default size limit of model files (the CLI's --max-model-bytes). */
+export function setModelByteLimit(bytes: number | undefined): void {
+  modelByteLimit = bytes;
 }
 
 /**
@@ -51,7 +63,7 @@ export async function loadModelSource(
     const graph = make({ inputShape, classes: opts.classes ?? 10, seed: opts.seed ?? 0 });
     return { graph, name: spec, sha256: sha256(encodeModel(graph)) };
   }
-  const imported = await importModel(spec);
+  const imported = await importModel(spec, { maxBytes: opts.maxBytes ?? modelByteLimit });
   const g = imported.graph;
   if (opts.fixInput) {
     const input = g.inputs[0];
@@ -73,6 +85,11 @@ export function imageInputShape(g: Graph, file: string): [number, number, number
     );
   }
   const s = g.inputs[0]!.shape;
+  if (g.inputs[0]!.dtype !== 'float32') {
+    throw new UserError(
+      `${file}: input '${g.inputs[0]!.name}' is ${g.inputs[0]!.dtype}; quadranet feeds float32 images or features`,
+    );
+  }
   const rest = s.slice(1);
   if (rest.some((d) => typeof d !== 'number')) {
     throw new UserError(

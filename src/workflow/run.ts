@@ -25,22 +25,33 @@ import { quadParamNames } from '../passes/quadratic-spec.js';
 
 /** Everything one training run needs. */
 export interface RunOptions {
+  /** What to train: QuadraNet V2 adaptation or one of the baselines. */
   method: RunMethod;
+  /** The pretrained (or built-in) model to start from. */
   base: ModelSource;
   /** Data spec, e.g. `mnist:shift=contrast,strength=0.6`. */
   data: string;
   /** Run directory. */
   outDir: string;
+  /** Passes over the training examples. */
   epochs: number;
+  /** Examples per train step. */
   batchSize: number;
+  /** Learning rate of first-order parameters. */
   lr: number;
+  /** Learning rate of quadratic / adapter parameters (default `lr`). */
   quadLr?: number;
+  /** AdamW or SGD (momentum 0.9). */
   optimizer: 'adamw' | 'sgd';
+  /** Weight decay (default 0). */
   weightDecay?: number;
   /** Warm-up steps of the cosine schedule. */
   warmupSteps?: number;
+  /** Clip gradients to this global L2 norm (default: no clipping). */
   clipNorm?: number;
+  /** The quadratic term: rank, φ, atrous, targets... (adapter methods). */
   quad?: QuadratizeOptions;
+  /** quadratic-adapt: train only the adapter (default) or the whole network. */
   train?: 'adapter' | 'full';
   /** Adapter methods: also train the classifier head (default true). */
   trainHead?: boolean;
@@ -52,24 +63,38 @@ export interface RunOptions {
   testLimit?: number;
   /** Fraction of the training examples held out for per-epoch validation (default 0.1). */
   valFraction?: number;
+  /** Seed of data order, initialisation and shifts. */
   seed: number;
+  /** onnxruntime threads (default 2). */
   threads?: number;
+  /** Continue the run in `outDir` from its latest checkpoint. */
   resume?: boolean;
+  /** Abort to stop after the current step (a checkpoint is written). */
   signal?: AbortSignal;
+  /** Called after every step and epoch (e.g. for a progress bar). */
   onProgress?: (p: FitProgress) => void;
   /** Chart label (default: the method). */
   label?: string;
   /** The command line that started the run (recorded for reproduction). */
   command?: string;
   /** Latency batch sizes and runs for eval.json. */
-  latency?: { batchSizes?: number[]; runs?: number };
+  latency?: {
+    /** Batch sizes to time (default [1, 32]). */
+    batchSizes?: number[];
+    /** Timed runs per batch size (default 30). */
+    runs?: number;
+  };
 }
 
 /** What a run produced. */
 export interface RunResult {
+  /** What run.json records. */
   info: RunInfo;
+  /** How training ended and its history. */
   fit: FitResult;
+  /** The evaluation written to eval.json (when training finished). */
   eval?: EvalSummary;
+  /** The files written in the run directory. */
   files: string[];
 }
 
@@ -106,6 +131,22 @@ export async function loadRunData(
     throw new UserError(
       `${o.modelName}: the model takes inputs of shape [${modelShape.join(',')}] but '${spec}' gives [${all.shape.join(',')}]; use a model made for this data (or a folder: spec with size=HxW, channels=C)`,
     );
+  }
+  for (const [d, split] of [
+    [all, 'train'],
+    [test, 'test'],
+  ] as const) {
+    if (d.n === 0)
+      throw new UserError(
+        `'${spec}': the ${split} split is empty; check the data source (and --limit)`,
+      );
+    const bad = d.images.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) {
+      const per = d.shape.reduce((p, x) => p * x, 1);
+      throw new UserError(
+        `'${spec}': ${split} example ${Math.floor(bad / per)} holds ${d.images[bad]}; remove or fix NaN/Inf values before training`,
+      );
+    }
   }
   const reshape = (d: Dataset): Dataset => ({ ...d, shape: [...modelShape] });
   const vf = o.valFraction ?? 0.1;
@@ -193,6 +234,11 @@ export async function runMethod(o: RunOptions): Promise<RunResult> {
   }
   await writeFileAtomic(runJson, JSON.stringify(info, null, 2) + '\n');
 
+  if (data.train.n < o.batchSize) {
+    throw new UserError(
+      `'${o.data}': ${data.train.n} training examples (after the validation split) are fewer than one batch of ${o.batchSize}; lower --batch-size or use more data`,
+    );
+  }
   const steps = Math.floor(data.train.n / o.batchSize) * o.epochs;
   const trainer = await Trainer.create(model, {
     batchSize: o.batchSize,
