@@ -1,4 +1,4 @@
-import * as ort from 'onnxruntime-node';
+import { createInferenceSession, ort } from './ort.js';
 import type { Graph } from '../ir/graph.js';
 import { encodeModel } from '../ir/onnx.js';
 import type { DType, TypedArray } from '../ir/tensor.js';
@@ -15,8 +15,11 @@ export interface SessionOptions {
 
 /** A host tensor: a typed array plus its shape and dtype. */
 export interface HostTensor {
+  /** Element type. */
   dtype: DType;
+  /** Shape. */
   dims: readonly number[];
+  /** Values in row-major order. */
   data: TypedArray;
 }
 
@@ -39,14 +42,16 @@ export function toOrt(t: HostTensor): ort.Tensor {
 /** An onnxruntime session over an IR graph. */
 export class Session {
   private constructor(
+    /** The underlying onnxruntime session. */
     readonly ort: ort.InferenceSession,
+    /** The graph this session runs. */
     readonly graph: Graph,
   ) {}
 
-  /** Compiles `graph` into an onnxruntime-node session. */
+  /** Compiles `graph` into an onnxruntime session (onnxruntime-node; onnxruntime-web in the browser). */
   static async create(graph: Graph, opts: SessionOptions = {}): Promise<Session> {
     const bytes = encodeModel(graph);
-    const s = await ort.InferenceSession.create(bytes, {
+    const s = await createInferenceSession(bytes, {
       intraOpNumThreads: opts.threads ?? 1,
       interOpNumThreads: 1,
       graphOptimizationLevel: opts.optimization ?? 'all',
@@ -77,6 +82,7 @@ export class Session {
     this.ort.endProfiling();
   }
 
+  /** Frees the onnxruntime session; it cannot be run afterwards. */
   async release(): Promise<void> {
     await this.ort.release();
   }
