@@ -6,6 +6,7 @@ import { QuadranetFileError } from './errors.js';
 
 /** A model file read into the IR, with what identifies the exact base model. */
 export interface ImportedModel {
+  /** The model in the IR. */
   graph: Graph;
   /** The file's path as given. */
   file: string;

@@ -6,8 +6,11 @@ export type Dim = number | string;
 
 /** Name, element type and (possibly partly symbolic) shape of a graph value. */
 export interface ValueInfo {
+  /** Value name. */
   name: string;
+  /** Element type. */
   dtype: DType;
+  /** Shape; symbolic dims (e.g. `batch`) are strings. */
   shape: Dim[];
 }
 
@@ -23,11 +26,17 @@ export type Attribute =
 
 /** One ONNX operator application. An empty input name means an omitted optional input. */
 export interface Node {
+  /** Node name (unique in the graph). */
   name: string;
+  /** ONNX operator type, e.g. `Conv`. */
   opType: string;
+  /** Operator domain (`''` for the default ONNX domain). */
   domain: string;
+  /** Input value names, in the operator's order (`''` for an omitted optional input). */
   inputs: string[];
+  /** Output value names. */
   outputs: string[];
+  /** Attributes by name. */
   attrs: Record<string, Attribute>;
 }
 
@@ -36,10 +45,15 @@ export interface Node {
  * constants; graph inputs never include initializer names.
  */
 export interface Graph {
+  /** Graph name. */
   name: string;
+  /** Nodes in topological order. */
   nodes: Node[];
+  /** Graph inputs (never initializers). */
   inputs: ValueInfo[];
+  /** Graph outputs. */
   outputs: ValueInfo[];
+  /** Constant tensors by name: the parameters (weights, biases) and other constants. */
   initializers: Map<string, Tensor>;
   /** Default-domain opset the graph is written against. */
   opset: number;
@@ -51,6 +65,7 @@ export interface Graph {
 export class GraphError extends Error {
   constructor(
     message: string,
+    /** Name of the node the error concerns, when it concerns one. */
     readonly node?: string,
   ) {
     super(message);

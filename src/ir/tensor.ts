@@ -8,8 +8,11 @@ export type TypedArray =
 
 /** A dense constant tensor: an initializer, a Constant's value or a tensor attribute. */
 export interface Tensor {
+  /** Element type. */
   dtype: DType;
+  /** Shape. */
   dims: number[];
+  /** Values in row-major order (float16 as raw bits). */
   data: TypedArray;
 }
 

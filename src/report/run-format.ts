@@ -21,14 +21,17 @@ export type RunMethod =
 export interface RunInfo {
   /** Format version of this file. */
   format: 1;
+  /** The method trained. */
   method: RunMethod;
   /** A short label for charts, e.g. "quadratic r=4". */
   label: string;
   /** Base model file (or built-in architecture name) and its SHA-256. */
   model: string;
+  /** SHA-256 of the base model (file bytes, or the encoded built-in graph). */
   modelSha256?: string;
   /** Data spec string, e.g. "mnist:shift=contrast". */
   data: string;
+  /** Seed of the run. */
   seed: number;
   /** Full command line, for reproduction. */
   command: string;
@@ -38,7 +41,9 @@ export interface RunInfo {
   flops: { model: number; base: number };
   /** Training FLOPs per sample of one train step (forward + backward), estimated. */
   trainFlopsPerSample?: number;
+  /** ISO 8601 start time. */
   started: string;
+  /** ISO 8601 end time (absent while running). */
   finished?: string;
   /** Whether the run ended normally ('done'), was interrupted, or diverged. */
   status: 'running' | 'done' | 'interrupted' | 'diverged';
@@ -48,38 +53,55 @@ export interface RunInfo {
 
 /** One line of history.jsonl. */
 export interface HistoryRecord {
+  /** Steps taken so far. */
   step: number;
+  /** Epoch number (1-based: the epochs completed). */
   epoch: number;
   /** Mean training loss over the epoch. */
   loss: number;
+  /** Training accuracy over the epoch. */
   trainAccuracy?: number;
+  /** Validation accuracy after the epoch. */
   valAccuracy?: number;
+  /** Validation loss after the epoch. */
   valLoss?: number;
   /** Cumulative wall-clock and process CPU seconds spent training (evaluation excluded). */
   wallSeconds: number;
+  /** Cumulative process CPU seconds spent training (evaluation excluded). */
   cpuSeconds: number;
   /** Cumulative training samples seen. */
   samples: number;
+  /** Training samples per training wall-clock second, cumulative. */
   samplesPerSecond: number;
+  /** Learning rate (of group 0) at the end of the epoch. */
   lr: number;
 }
 
 /** Latency of inference, per batch and per sample. */
 export interface LatencySummary {
+  /** Batch size timed. */
   batchSize: number;
+  /** Median milliseconds per batch. */
   p50Ms: number;
+  /** 95th-percentile milliseconds per batch. */
   p95Ms: number;
+  /** Median milliseconds per sample (p50 / batch size). */
   perSampleMs: number;
 }
 
 /** Final evaluation of a run's model (and of the base model for comparison). */
 export interface EvalSummary {
+  /** Test examples. */
   n: number;
+  /** Test accuracy (fraction). */
   accuracy: number;
+  /** Mean test cross-entropy. */
   loss: number;
+  /** Accuracy of each class. */
   perClassAccuracy: number[];
   /** confusion[true][pred] counts. */
   confusion: number[][];
+  /** Inference latency per batch size. */
   latency: LatencySummary[];
   /** The same measurements of the original (base) model, when the run has one. */
   base?: { accuracy: number; loss: number; latency: LatencySummary[] };

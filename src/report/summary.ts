@@ -256,6 +256,7 @@ export interface EnvSummary {
 
 /** Everything the report shows, for the CLI and for programs. */
 export interface ReportSummary {
+  /** Report title. */
   title: string;
   /** ISO 8601 time the report was made. */
   generated: string;
@@ -263,13 +264,19 @@ export interface ReportSummary {
   pricePerHour: number;
   /** The baseline method requested. */
   baselineMethod: RunMethod;
+  /** Every run, summarised. */
   runs: RunSummary[];
+  /** Runs grouped by data and method (means and spread over seeds). */
   groups: GroupSummary[];
+  /** The original model's accuracy on each data set. */
   baseAccuracies: BaseAccuracy[];
+  /** Compute of adaptation against training from scratch, per data set. */
   computeSavings: ComputeSaving[];
+  /** Cost and return of adaptation against the alternatives, per configuration. */
   roi: RoiSummary[];
   /** Per pretrained-start configuration, over its seeds (same order as roi). */
   headlines: GroupHeadline[];
+  /** The machines and versions the runs used. */
   envs: EnvSummary[];
   /** The verdict sentences of roi, in order. */
   verdicts: string[];

@@ -12,6 +12,7 @@ export interface LatencyOptions {
   batchSizes?: number[];
   /** Timed runs per batch size after warm-up (default 30). */
   runs?: number;
+  /** onnxruntime session settings of the timed sessions. */
   session?: SessionOptions;
 }
 

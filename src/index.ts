@@ -1,0 +1,184 @@
+/**
+ * quadranet's public API: QuadraNet V2 quadratic adaptation of pretrained networks, on ONNX
+ * Runtime. Deliberately small: everything the CLI does is reachable from here, nothing else is
+ * promised (modules under `dist/src/...` are internal and may change between versions).
+ *
+ * ```ts
+ * import { cnn, quadratize, quadParamNames, Trainer, saveAdapter } from 'quadranet';
+ *
+ * const base = cnn();                                   // or (await importModel('model.onnx')).graph
+ * const { graph } = quadratize(base, { rank: 4 });      // outputs still equal base's
+ * const trainer = await Trainer.create(graph, {
+ *   batchSize: 64,
+ *   loss: { kind: 'cross_entropy' },
+ *   optimizer: { kind: 'adamw' },
+ *   groups: [{ name: 'quadratic', params: quadParamNames(graph), lr: 3e-3 }],
+ * });
+ * await trainer.trainStep({ x, y, size: 64 });
+ * await saveAdapter('out/', trainer.currentModel());
+ * ```
+ *
+ * The sections below: models in and out, the quadratic pass and adapter files, accounting,
+ * training, workflow (one run end to end, evaluation, reports), data, built-in architectures.
+ *
+ * @packageDocumentation
+ */
+
+// ── Models in and out ─────────────────────────────────────────────────────────────────────
+export { importModel, type ImportedModel, type ImportOptions } from './io/importers.js';
+export { importTfjs, type TfjsImportOptions } from './io/tfjs/index.js';
+export {
+  decodeModel,
+  encodeModel,
+  OnnxFormatError,
+  type EncodeOptions,
+  type ReadOptions,
+} from './ir/onnx.js';
+export {
+  cloneGraph,
+  GraphError,
+  type Attribute,
+  type Dim,
+  type Graph,
+  type Node,
+  type ValueInfo,
+} from './ir/graph.js';
+export type { DType, Tensor, TypedArray } from './ir/tensor.js';
+export { QuadranetFileError } from './io/errors.js';
+
+// ── The quadratic pass ────────────────────────────────────────────────────────────────────
+export {
+  quadratize,
+  type QuadratizeOptions,
+  type QuadratizeResult,
+  type TargetReport,
+} from './passes/quadratize.js';
+export {
+  quadParamNames,
+  QuadratizeError,
+  type AdapterConfig,
+  type QuadLayerKind,
+  type QuadMode,
+  type QuadOp,
+  type QuadParamSpec,
+  type QuadPhi,
+  type QuadRole,
+  type QuadTargetSpec,
+} from './passes/quadratic-spec.js';
+export { isAdapterEnabled, setAdapterEnabled, unload } from './passes/adapter.js';
+
+// ── Adapter files ─────────────────────────────────────────────────────────────────────────
+export {
+  ADAPTER_CONFIG_FILE,
+  ADAPTER_WEIGHTS_FILE,
+  graphSha256,
+  loadAdapter,
+  readAdapterConfig,
+  saveAdapter,
+  type AdapterFileConfig,
+  type LoadAdapterOptions,
+} from './io/adapter.js';
+
+// ── Parameters and FLOPs ──────────────────────────────────────────────────────────────────
+export {
+  accountLayers,
+  type AccountOptions,
+  type Cost,
+  type LayerAccount,
+  type ModelAccount,
+} from './passes/accounting.js';
+export { learnableParams } from './workflow/params.js';
+
+// ── Training ──────────────────────────────────────────────────────────────────────────────
+export {
+  Trainer,
+  type EvalResult,
+  type StepResult,
+  type TrainerOptions,
+  type TrainGroup,
+} from './runtime/trainer.js';
+export { fit, type FitOptions, type FitProgress, type FitResult } from './runtime/fit.js';
+export type { LossKind, LossOptions } from './autodiff/losses.js';
+export type { AdamWOptions, OptimizerOptions, SgdOptions } from './autodiff/optimizers.js';
+export type { ScheduleOptions } from './runtime/schedule.js';
+export { Session, type HostTensor, type SessionOptions } from './runtime/session.js';
+
+// ── Workflow: one run end to end, evaluation, reports ─────────────────────────────────────
+export { runMethod, type RunOptions, type RunResult } from './workflow/run.js';
+export { METHOD_NAMES } from './workflow/methods.js';
+export {
+  loadModelSource,
+  type ArchSourceOptions,
+  type ModelSource,
+} from './workflow/model-source.js';
+import { classificationMetrics, evaluateModel } from './workflow/evaluate.js';
+export { classificationMetrics, evaluateModel, measureLatency } from './workflow/evaluate.js';
+export type { LatencyOptions } from './workflow/evaluate.js';
+/** What {@link classificationMetrics} returns: accuracy, loss, per-class accuracy, confusion. */
+export type ClassificationMetrics = Awaited<ReturnType<typeof classificationMetrics>>;
+/** The options of {@link evaluateModel}: the base model to compare with, latency, session. */
+export type EvaluateModelOptions = NonNullable<Parameters<typeof evaluateModel>[2]>;
+export { defaultModelPath } from './workflow/demo.js';
+export {
+  DEFAULT_PRICE_PER_HOUR,
+  ReportError,
+  writeReport,
+  type BaseAccuracy,
+  type ComputeSaving,
+  type CurvePoint,
+  type EnvSummary,
+  type GroupHeadline,
+  type GroupSummary,
+  type LatencyComparison,
+  type ReportOptions,
+  type ReportSummary,
+  type RoiSummary,
+  type RunSummary,
+} from './report/index.js';
+export type {
+  EvalSummary,
+  HistoryRecord,
+  LatencySummary,
+  RunInfo,
+  RunMethod,
+} from './report/run-format.js';
+
+// ── Data ──────────────────────────────────────────────────────────────────────────────────
+export {
+  loadDataset,
+  parseDataSpec,
+  type CsvSpec,
+  type DataSpec,
+  type FolderSpec,
+  type IdxSpec,
+  type LoadDatasetOptions,
+  type MnistSpec,
+  type ShiftSpec,
+} from './data/spec.js';
+export type { Split } from './data/mnist.js';
+export { SHIFT_KINDS, type ShiftKind } from './data/shifts.js';
+export {
+  batches,
+  createDataset,
+  split,
+  type Batch,
+  type BatchOptions,
+  type Dataset,
+  type DatasetFields,
+  type SplitOptions,
+} from './data/dataset.js';
+export { DataError } from './data/errors.js';
+
+// ── Built-in first-order architectures ────────────────────────────────────────────────────
+export {
+  ARCHITECTURES,
+  cnn,
+  convnext,
+  mlp,
+  resnet,
+  type ArchName,
+  type ArchOptions,
+  type ImageShape,
+} from './models/zoo.js';
+
+export { VERSION } from './version.js';
