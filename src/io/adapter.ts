@@ -68,6 +68,18 @@ export interface AdapterFileConfig extends AdapterConfig {
   weightsSha256: string;
   /** Documentation of the keys and shapes in the weights file. */
   keyLayout: Record<QuadRole, string>;
+  /**
+   * First-order parameters of the base model that were trained with the adapter (e.g. the
+   * classifier head, like PEFT's modules_to_save), stored in the weights file under their own
+   * names and written over the base model's values on load.
+   */
+  savedBaseParams?: { name: string; shape: number[] }[];
+}
+
+/** Options of `saveAdapter`. */
+export interface SaveAdapterOptions {
+  /** Base-model initializers trained alongside the adapter to store with it (e.g. the head). */
+  alsoSave?: readonly string[];
 }
 
 /** Options of `loadAdapter`. */
@@ -105,6 +117,7 @@ export async function saveAdapter(
   dir: string,
   graph: Graph,
   base?: Uint8Array | string,
+  options: SaveAdapterOptions = {},
 ): Promise<AdapterFileConfig> {
   const state = readAdapterState(graph);
   if (!state) throw new QuadratizeError(`graph '${graph.name}' has no quadratic adapter to save`);
@@ -139,6 +152,18 @@ export async function saveAdapter(
       tensors[p.name] = { dtype, shape: [...v.dims], data: v.data as Float32Array | Float64Array };
     }
   }
+  const savedBaseParams: { name: string; shape: number[] }[] = [];
+  for (const name of options.alsoSave ?? []) {
+    const v = graph.initializers.get(name);
+    const dtype = v ? SAFE_DTYPE[v.dtype] : undefined;
+    if (!v || !dtype || tensors[name]) {
+      throw new QuadratizeError(
+        `cannot save '${name}' with the adapter: it is not a float parameter of the base model`,
+      );
+    }
+    tensors[name] = { dtype, shape: [...v.dims], data: v.data as Float32Array | Float64Array };
+    savedBaseParams.push({ name, shape: [...v.dims] });
+  }
   const bytes = encodeFor(weightsPath, tensors, { format: 'quadranet-adapter' });
   const config: AdapterFileConfig = {
     format: 'quadranet-adapter',
@@ -149,6 +174,7 @@ export async function saveAdapter(
     weightsSha256: sha256Hex(bytes),
     keyLayout: { ...KEY_LAYOUT },
     ...configOf(state),
+    ...(savedBaseParams.length > 0 ? { savedBaseParams } : {}),
   };
   await ensureWritableDir(dir);
   await writeFileAtomic(weightsPath, bytes);
@@ -243,6 +269,17 @@ function validateConfig(raw: unknown, path: string): AdapterFileConfig {
       seen.add(q.name);
     }
   });
+  if (c['savedBaseParams'] !== undefined) {
+    const list = c['savedBaseParams'];
+    if (!Array.isArray(list)) bad('savedBaseParams is not a list');
+    for (const p of list as unknown[]) {
+      if (!isObj(p) || typeof p['name'] !== 'string' || !isInts(p['shape']))
+        bad('savedBaseParams has an entry without a name and shape');
+      const name = (p as { name: string }).name;
+      if (seen.has(name)) bad(`parameter '${name}' is listed twice`);
+      seen.add(name);
+    }
+  }
   return c as unknown as AdapterFileConfig;
 }
 
@@ -298,13 +335,29 @@ export async function loadAdapter(
   const specs = new Map<string, { target: QuadTargetSpec; param: QuadParamSpec }>();
   for (const target of config.targets)
     for (const param of target.params) specs.set(param.name, { target, param });
+  const baseParams = new Map((config.savedBaseParams ?? []).map((p) => [p.name, p] as const));
+  for (const [name, p] of baseParams) {
+    const cur = base.initializers.get(name);
+    if (!cur || cur.dims.join(',') !== p.shape.join(',')) {
+      throw new QuadranetFileError(
+        configPath,
+        `${configPath} saves base parameter '${name}' [${p.shape.join(',')}], which the base model lacks or shapes differently`,
+      );
+    }
+    if (!Object.hasOwn(tensors, name)) {
+      throw new QuadranetFileError(
+        weightsPath,
+        `${weightsPath} lacks '${name}', listed in ${configPath}`,
+      );
+    }
+  }
   const missing = [...specs.keys()].filter((k) => !Object.hasOwn(tensors, k));
   if (missing.length > 0)
     throw new QuadranetFileError(
       weightsPath,
       `${weightsPath} lacks ${listNames(missing)}, listed in ${configPath}`,
     );
-  const extra = Object.keys(tensors).filter((k) => !specs.has(k));
+  const extra = Object.keys(tensors).filter((k) => !specs.has(k) && !baseParams.has(k));
   if (extra.length > 0)
     throw new QuadranetFileError(
       weightsPath,
@@ -347,6 +400,23 @@ export async function loadAdapter(
       data: t.data as Float32Array | Float64Array,
     };
     built.initializers.set(name, loaded);
+  }
+  for (const [name, p] of baseParams) {
+    const t = tensors[name]!;
+    if (
+      t.shape.join(',') !== p.shape.join(',') ||
+      IR_DTYPE[t.dtype] !== built.initializers.get(name)!.dtype
+    ) {
+      throw new QuadranetFileError(
+        weightsPath,
+        `${weightsPath}: '${name}' does not match the base model's parameter`,
+      );
+    }
+    built.initializers.set(name, {
+      dtype: IR_DTYPE[t.dtype]!,
+      dims: [...t.shape],
+      data: t.data as Float32Array | Float64Array,
+    });
   }
   return built;
 }

@@ -283,7 +283,11 @@ export async function runMethod(o: RunOptions): Promise<RunResult> {
       await writeFileAtomic(modelFile, encodeModel(trained));
       files.push(modelFile);
       if (prepared.hasAdapter) {
-        await saveAdapter(o.outDir, trained, o.base.sha256);
+        // Base parameters trained with the adapter (the head) travel with it, as in PEFT.
+        const q = new Set(quadParamNames(trained));
+        await saveAdapter(o.outDir, trained, o.base.sha256, {
+          alsoSave: trainable.filter((p) => !q.has(p)),
+        });
         files.push(join(o.outDir, 'adapter.safetensors'), join(o.outDir, 'adapter_config.json'));
       }
       evalSummary = await evaluateModel(trained, data.test, {
