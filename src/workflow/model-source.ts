@@ -90,6 +90,11 @@ export function imageInputShape(g: Graph, file: string): [number, number, number
       `${file}: input '${g.inputs[0]!.name}' is ${g.inputs[0]!.dtype}; quadranet feeds float32 images or features`,
     );
   }
+  if (typeof s[0] === 'number' && s[0] !== -1) {
+    throw new UserError(
+      `${file}: input '${g.inputs[0]!.name}' has a fixed batch size of ${s[0]}; re-export it with a dynamic batch dimension (e.g. dynamic_axes in torch.onnx.export)`,
+    );
+  }
   const rest = s.slice(1);
   if (rest.some((d) => typeof d !== 'number')) {
     throw new UserError(

@@ -3,6 +3,7 @@ import { differentiableOps } from '../../autodiff/registry.js';
 import '../../autodiff/backward.js';
 import { inferShapes } from '../../ir/shapes.js';
 import { accountLayers } from '../../passes/accounting.js';
+import { readAdapterState } from '../../passes/quadratic-spec.js';
 import { quadratize } from '../../passes/quadratize.js';
 import { measureLatency } from '../../workflow/evaluate.js';
 import { imageInputShape, loadModelSource } from '../../workflow/model-source.js';
@@ -44,7 +45,17 @@ export function registerInspect(program: Command): void {
         const g = src.graph;
         const shapes = inferShapes(g);
         const account = accountLayers(g, { batchSize: o.batch });
-        const plan = quadratize(g, { dryRun: true });
+        // An adapted model is inspected as it is; its targets come from the adapter record.
+        const adapter = readAdapterState(g);
+        const plan = adapter
+          ? {
+              targets: adapter.targets.map((t) => ({
+                node: t.node,
+                matched: true,
+                reason: `already quadratic (${t.mode}, rank ${t.rank ?? 'full'}, ${t.phi})`,
+              })),
+            }
+          : quadratize(g, { dryRun: true });
         const reasons = new Map(plan.targets.map((t) => [t.node, t] as const));
         const grads = new Set(differentiableOps());
         // Ops on integer paths (Shape → Gather → Reshape targets) never carry gradients.
