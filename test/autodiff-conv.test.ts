@@ -136,10 +136,12 @@ describe('gradients: Conv (float32 finite differences)', () => {
     });
   }
 
-  it('only the conv weight-gradient strategy is built in', () => {
-    assert.equal(convWeightGradStrategy(), 'conv');
-    assert.throws(() => setConvWeightGradStrategy('im2col'), /unknown conv weight-gradient/);
-    assert.equal(setConvWeightGradStrategy('conv'), 'conv');
+  it('weight-gradient strategies: auto by default, conv and im2col selectable, unknown refused', () => {
+    assert.equal(convWeightGradStrategy(), 'auto');
+    assert.throws(() => setConvWeightGradStrategy('winograd'), /unknown conv weight-gradient/);
+    assert.equal(setConvWeightGradStrategy('im2col'), 'auto');
+    assert.equal(setConvWeightGradStrategy('conv'), 'im2col');
+    assert.equal(setConvWeightGradStrategy('auto'), 'conv');
   });
 });
 

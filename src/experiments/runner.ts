@@ -1,0 +1,405 @@
+/**
+ * Executes an experiment plan: every run through runMethod (the random-init ablation through
+ * runMethodFine: finer validation, random init), each in its own run directory under the output directory, with a cache:
+ * a run directory holding a finished run of the same specification (experiment-run.json) is
+ * reused, not trained again. That is how pretrained models are shared between invocations, and
+ * how an interrupted full run continues. Identical runs of one plan (e.g. the ablations' default
+ * setting and the shift study's quadratic adaptation) train once.
+ */
+
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../io/atomic.js';
+import { quadratize } from '../passes/quadratize.js';
+import { reinitialize } from '../passes/reinit.js';
+import type { EvalSummary, HistoryRecord, RunInfo } from '../report/run-format.js';
+import { classificationMetrics } from '../workflow/evaluate.js';
+import type { ModelSource } from '../workflow/model-source.js';
+import { imageInputShape, loadModelSource } from '../workflow/model-source.js';
+import type { RunOptions } from '../workflow/run.js';
+import { loadRunData, runMethod } from '../workflow/run.js';
+import type { ExperimentConfig } from './config.js';
+import { runMethodFine } from './custom-run.js';
+import type { MemeffMeasurement } from './memeff.js';
+import { measureMemeffSetting } from './memeff.js';
+import type { MemeffSpec, Plan, RunSpec } from './plan.js';
+import { runSteps } from './plan.js';
+
+/** Wall-clock and CPU time of a run as this runner measured it. */
+export interface RunTiming {
+  /** The whole run: loading data, preparing, training, evaluating, writing files (s). */
+  totalWallSeconds: number;
+  /** Training only (fit's cumulative wall and process CPU seconds). */
+  fitWallSeconds: number;
+  fitCpuSeconds: number;
+  steps: number;
+  /** Examples loaded (train + test), for scaling the overhead in estimates. */
+  examples: number;
+}
+
+/** What a run left behind, as the analysis reads it. */
+export interface RunOutcome {
+  spec: RunSpec;
+  /** Absolute (or out-relative as given) run directory. */
+  dir: string;
+  info: RunInfo;
+  history: HistoryRecord[];
+  eval: EvalSummary;
+  timing: RunTiming;
+  /** Whether a cached result was used. */
+  reused: boolean;
+  /** Test accuracy and loss before any training step (init ablation only). */
+  step0TestAccuracy?: number;
+  step0TestLoss?: number;
+  /** The same on the clean (unshifted) test split (init ablation only). */
+  step0CleanTestAccuracy?: number;
+  /** Validation accuracy before any training step (time-to-accuracy adaptation runs only). */
+  step0ValAccuracy?: number;
+}
+
+/** One memory-efficient-backward measurement's result. */
+export interface MemeffOutcome {
+  spec: MemeffSpec;
+  result: MemeffMeasurement;
+  wallSeconds: number;
+}
+
+/** Options of {@link executePlan}. */
+export interface ExecuteOptions {
+  outDir: string;
+  config: ExperimentConfig;
+  log: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+/** What the cache file of a finished run holds. */
+interface CacheRecord {
+  fingerprint: string;
+  timing: RunTiming;
+  step0TestAccuracy?: number;
+  step0TestLoss?: number;
+  step0CleanTestAccuracy?: number;
+  step0ValAccuracy?: number;
+}
+
+const CACHE_FILE = 'experiment-run.json';
+
+/** What determines a run's result (not its directory, label or study). */
+function fingerprintOf(spec: RunSpec, cfg: ExperimentConfig, baseFp: string | undefined): string {
+  const adapterLike = spec.method === 'quadratic-adapt';
+  const key = {
+    base: 'arch' in spec.base ? spec.base : { pretrained: baseFp },
+    method: spec.method,
+    data: spec.data,
+    epochs: spec.epochs,
+    limit: spec.limit,
+    testLimit: spec.testLimit,
+    valFraction: spec.valFraction ?? 0.1,
+    lr: spec.lr,
+    quadLr: spec.quadLr,
+    seed: spec.seed,
+    quad: spec.quad ?? null,
+    train: adapterLike ? (spec.train ?? 'adapter') : null,
+    init: adapterLike ? (spec.init ?? 'zero') : null,
+    evalsPerEpoch: spec.evalsPerEpoch ?? 1,
+    batchSize: cfg.batchSize,
+    threads: cfg.threads,
+    latencyRuns: cfg.latencyRuns,
+    version: 2,
+  };
+  return createHash('sha256').update(JSON.stringify(key)).digest('hex').slice(0, 16);
+}
+
+async function readJson<T>(file: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+async function readHistory(dir: string): Promise<HistoryRecord[]> {
+  const text = await readFile(join(dir, 'history.jsonl'), 'utf8');
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as HistoryRecord);
+}
+
+/** Loads a finished run of the given fingerprint from `dir`, or undefined. */
+async function loadCached(
+  dir: string,
+  fingerprint: string,
+): Promise<Omit<RunOutcome, 'spec'> | undefined> {
+  const cache = await readJson<CacheRecord>(join(dir, CACHE_FILE));
+  if (!cache || cache.fingerprint !== fingerprint) return undefined;
+  const info = await readJson<RunInfo>(join(dir, 'run.json'));
+  const ev = await readJson<EvalSummary>(join(dir, 'eval.json'));
+  if (!info || info.status !== 'done' || !ev) return undefined;
+  return {
+    dir,
+    info,
+    eval: ev,
+    history: await readHistory(dir),
+    timing: cache.timing,
+    reused: true,
+    step0TestAccuracy: cache.step0TestAccuracy,
+    step0TestLoss: cache.step0TestLoss,
+    step0CleanTestAccuracy: cache.step0CleanTestAccuracy,
+    step0ValAccuracy: cache.step0ValAccuracy,
+  };
+}
+
+const pct = (x: number | undefined) => (x === undefined ? '—' : `${(x * 100).toFixed(2)}%`);
+
+function fmtElapsed(s: number): string {
+  const m = Math.floor(s / 60);
+  return `${m}m${String(Math.round(s - m * 60)).padStart(2, '0')}s`;
+}
+
+/** Runs (or reuses) every run and measurement of the plan, in order. */
+export async function executePlan(
+  plan: Plan,
+  o: ExecuteOptions,
+): Promise<{ runs: RunOutcome[]; memeff: MemeffOutcome[] }> {
+  const cfg = o.config;
+  const t0 = performance.now();
+  const sources = new Map<string, ModelSource>();
+  const fingerprints = new Map<string, string>();
+  const byFingerprint = new Map<string, RunOutcome>();
+  const outcomes: RunOutcome[] = [];
+  const total = plan.runs.length + plan.memeff.length;
+  let k = 0;
+  const head = () => `[${++k}/${total} ${fmtElapsed((performance.now() - t0) / 1000)}]`;
+
+  const sourceFor = async (spec: RunSpec): Promise<ModelSource> => {
+    const key = 'arch' in spec.base ? `arch:${spec.base.arch}` : spec.base.pretrained;
+    let s = sources.get(key);
+    if (!s) {
+      s = await loadModelSource(
+        'arch' in spec.base ? key : join(o.outDir, spec.base.pretrained, 'model.onnx'),
+      );
+      sources.set(key, s);
+    }
+    return s;
+  };
+
+  for (const spec of plan.runs) {
+    if (o.signal?.aborted) throw new Error('interrupted');
+    const baseFp = 'pretrained' in spec.base ? fingerprints.get(spec.base.pretrained) : undefined;
+    const fp = fingerprintOf(spec, cfg, baseFp);
+    const dir = join(o.outDir, spec.dir);
+    fingerprints.set(spec.dir, fp);
+    const what = `${spec.study} ${spec.backbone} ${spec.dataName} ${spec.label} seed ${spec.seed}`;
+    const same = byFingerprint.get(fp);
+    if (same) {
+      o.log(`${head()} ${what}: same run as ${same.spec.dir}, reused`);
+      const dup: RunOutcome = { ...same, spec, reused: true };
+      await addStep0(dup, await sourceFor(spec), o);
+      outcomes.push(dup);
+      continue;
+    }
+    let outcome: RunOutcome | undefined;
+    const cached = await loadCached(dir, fp);
+    if (cached) {
+      outcome = { ...cached, spec };
+      await addStep0(outcome, await sourceFor(spec), o);
+      o.log(
+        `${head()} ${what}: reused ${spec.dir} (test ${pct(cached.eval.accuracy)}, ${cached.timing.fitCpuSeconds.toFixed(1)} CPU-s)`,
+      );
+    } else {
+      if (existsSync(dir)) await rm(dir, { recursive: true, force: true });
+      o.log(`${head()} ${what}: training (${spec.epochs} epochs, ${spec.limit} examples)…`);
+      outcome = await trainOne(spec, dir, fp, await sourceFor(spec), o);
+      o.log(
+        `    → test ${pct(outcome.eval.accuracy)} (base model ${pct(outcome.eval.base?.accuracy)}), ` +
+          `${outcome.timing.fitCpuSeconds.toFixed(1)} CPU-s training, ${outcome.timing.totalWallSeconds.toFixed(1)} s wall`,
+      );
+    }
+    byFingerprint.set(fp, outcome);
+    outcomes.push(outcome);
+  }
+
+  const memeff: MemeffOutcome[] = [];
+  for (const m of plan.memeff) {
+    if (o.signal?.aborted) throw new Error('interrupted');
+    o.log(`${head()} memory-efficient backward: ${m.setting}…`);
+    const w0 = performance.now();
+    const result = measureMemeffSetting({
+      model: join(o.outDir, m.pretrained, 'model.onnx'),
+      rank: m.rank,
+      batchSize: m.batchSize,
+      steps: m.steps,
+      memoryEfficient: m.memoryEfficient,
+      threads: cfg.threads,
+    });
+    const wallSeconds = (performance.now() - w0) / 1000;
+    o.log(
+      `    → peak RSS ${result.peakRssMiB.toFixed(0)} MiB, step ${result.stepMs.toFixed(0)} ms`,
+    );
+    memeff.push({ spec: m, result, wallSeconds });
+  }
+  return { runs: outcomes, memeff };
+}
+
+async function trainOne(
+  spec: RunSpec,
+  dir: string,
+  fingerprint: string,
+  source: ModelSource,
+  o: ExecuteOptions,
+): Promise<RunOutcome> {
+  const cfg = o.config;
+  const w0 = performance.now();
+  const runOpts: RunOptions = {
+    method: spec.method,
+    base: source,
+    data: spec.data,
+    outDir: dir,
+    epochs: spec.epochs,
+    batchSize: cfg.batchSize,
+    lr: spec.lr,
+    quadLr: spec.quadLr,
+    optimizer: 'adamw',
+    quad: spec.quad ? { seed: spec.seed, ...spec.quad } : undefined,
+    train: spec.train,
+    limit: spec.limit,
+    testLimit: spec.testLimit,
+    valFraction: spec.valFraction,
+    seed: spec.seed,
+    threads: cfg.threads,
+    label: spec.label,
+    command: `npm run experiments -- ${cfg.preset === 'full' ? '' : `--${cfg.preset} `}(${spec.dir})`,
+    signal: o.signal,
+    latency: { batchSizes: [1], runs: cfg.latencyRuns },
+    onProgress: (p) => {
+      if (p.kind === 'epoch' && p.record) {
+        const r = p.record;
+        o.log(
+          `    epoch ${r.epoch}/${spec.epochs}: loss ${r.loss.toFixed(3)}, val ${pct(r.valAccuracy)}, ${r.cpuSeconds.toFixed(1)} CPU-s`,
+        );
+      }
+    },
+  };
+  const step0 = await step0Accuracies(spec, source, o);
+  const res =
+    spec.init === 'random' || spec.evalsPerEpoch
+      ? await runMethodFine({
+          ...runOpts,
+          randomInit: spec.init === 'random',
+          evalEvery: spec.evalsPerEpoch
+            ? Math.max(
+                1,
+                Math.round(runSteps(spec, cfg.batchSize) / spec.epochs / spec.evalsPerEpoch),
+              )
+            : undefined,
+        })
+      : await runMethod(runOpts);
+  if (res.fit.status !== 'done' || !res.eval) {
+    throw new Error(`${spec.dir}: the run ended ${res.fit.status}: ${res.fit.message ?? ''}`);
+  }
+  const timing: RunTiming = {
+    totalWallSeconds: (performance.now() - w0) / 1000,
+    fitWallSeconds: res.fit.wallSeconds,
+    fitCpuSeconds: res.fit.cpuSeconds,
+    steps: runSteps(spec, cfg.batchSize),
+    examples: spec.limit + spec.testLimit,
+  };
+  const cache: CacheRecord = { fingerprint, timing, ...step0 };
+  await writeFileAtomic(join(dir, CACHE_FILE), JSON.stringify(cache, null, 2) + '\n');
+  return {
+    spec,
+    dir,
+    info: res.info,
+    history: res.fit.history,
+    eval: res.eval,
+    timing,
+    reused: false,
+    ...step0,
+  };
+}
+
+/** Accuracies (and test loss) before any training step. */
+type Step0 = {
+  step0TestAccuracy?: number;
+  step0TestLoss?: number;
+  step0CleanTestAccuracy?: number;
+  step0ValAccuracy?: number;
+};
+
+/** Which step-0 accuracies a run needs: test (init ablation), validation (adaptation in (a)). */
+function step0Needs(spec: RunSpec): { test: boolean; val: boolean } {
+  return {
+    test: spec.study === 'ablation' && spec.ablation?.name === 'init',
+    val: spec.study === 't2a' && spec.method === 'quadratic-adapt',
+  };
+}
+
+/**
+ * Accuracy of the model before any training step on the run's own validation and test split:
+ * the quadratized pretrained network (U = 0: exactly the pretrained function), or with every
+ * quadratic factor random for the random-init ablation.
+ */
+async function step0Accuracies(
+  spec: RunSpec,
+  source: ModelSource,
+  o: ExecuteOptions,
+): Promise<Step0> {
+  const need = step0Needs(spec);
+  if (!need.test && !need.val) return {};
+  const data = await loadRunData(spec.data, imageInputShape(source.graph, source.name), {
+    limit: spec.limit,
+    testLimit: spec.testLimit,
+    valFraction: spec.valFraction,
+    seed: spec.seed,
+    modelName: source.name,
+  });
+  let g = quadratize(source.graph, { seed: spec.seed, ...spec.quad }).graph;
+  if (spec.init === 'random') g = reinitialize(g, { seed: spec.seed, scope: 'quadratic-random' });
+  const session = { threads: o.config.threads };
+  const r: Step0 = {};
+  if (need.test) {
+    const m = await classificationMetrics(g, data.test, session);
+    r.step0TestAccuracy = m.accuracy;
+    r.step0TestLoss = m.loss;
+    // The same model on the clean test split of the pretraining data, where the pretrained
+    // function is good and a perturbation of it can show.
+    const clean = spec.data.replace(/:shift=[^:]*$/, '');
+    if (clean !== spec.data) {
+      const cleanData = await loadRunData(clean, imageInputShape(source.graph, source.name), {
+        limit: 1,
+        testLimit: spec.testLimit,
+        valFraction: 0,
+        seed: spec.seed,
+        modelName: source.name,
+      });
+      r.step0CleanTestAccuracy = (await classificationMetrics(g, cleanData.test, session)).accuracy;
+    }
+  }
+  if (need.val && data.val)
+    r.step0ValAccuracy = (await classificationMetrics(g, data.val, session)).accuracy;
+  o.log(
+    `    step 0 (before training): ${need.val ? `val ${pct(r.step0ValAccuracy)}` : ''}${need.test ? `test ${pct(r.step0TestAccuracy)}, loss ${r.step0TestLoss?.toFixed(4)}, clean test ${pct(r.step0CleanTestAccuracy)}` : ''}`,
+  );
+  return r;
+}
+
+/** Fills in missing step-0 accuracies of a reused outcome. */
+async function addStep0(
+  outcome: RunOutcome,
+  source: ModelSource,
+  o: ExecuteOptions,
+): Promise<void> {
+  const need = step0Needs(outcome.spec);
+  if (
+    (need.test &&
+      (outcome.step0TestAccuracy === undefined ||
+        outcome.step0TestLoss === undefined ||
+        (outcome.step0CleanTestAccuracy === undefined && /:shift=/.test(outcome.spec.data)))) ||
+    (need.val && outcome.step0ValAccuracy === undefined)
+  ) {
+    Object.assign(outcome, await step0Accuracies(outcome.spec, source, o));
+  }
+}
