@@ -3,6 +3,7 @@ import type { DType } from '../ir/tensor.js';
 
 /** Stochastic gradient descent with PyTorch's semantics (dampening 0). */
 export interface SgdOptions {
+  /** Discriminant: SGD. */
   kind: 'sgd';
   /** Momentum factor (0 disables the velocity buffer). */
   momentum?: number;
@@ -14,9 +15,13 @@ export interface SgdOptions {
 
 /** AdamW (decoupled weight decay), PyTorch's semantics. */
 export interface AdamWOptions {
+  /** Discriminant: AdamW. */
   kind: 'adamw';
+  /** Decay of the first-moment (mean) estimate (default 0.9). */
   beta1?: number;
+  /** Decay of the second-moment estimate (default 0.999). */
   beta2?: number;
+  /** Added to the denominator for numerical stability (default 1e-8). */
   eps?: number;
   /** Decoupled weight decay: p ← p − lr·wd·p. */
   weightDecay?: number;

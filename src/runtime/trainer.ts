@@ -18,40 +18,57 @@ import { buildTrainGraph } from './train-graph.js';
 
 /** A group of parameters with its own base learning rate. */
 export interface TrainGroup {
+  /** Group name (in logs and the learning-rate input of the train step). */
   name: string;
+  /** Names of the initializers this group trains; initializers in no group stay frozen. */
   params: string[];
   /** Base learning rate (scaled each step by the schedule). */
   lr: number;
+  /** Weight decay of this group (default none). */
   weightDecay?: number;
 }
 
 /** Everything that defines a training run's step. */
 export interface TrainerOptions {
+  /** Fixed batch size of the train step (every `trainStep` batch must have it). */
   batchSize: number;
+  /** The loss (cross-entropy for classifiers). */
   loss: LossOptions;
+  /** SGD or AdamW, with their settings. */
   optimizer: OptimizerOptions;
+  /** Trainable parameters by group, each with its own learning rate. */
   groups: TrainGroup[];
+  /** Learning-rate schedule (default: constant). */
   schedule?: ScheduleOptions;
+  /** Clip gradients to this global L2 norm (default: no clipping). */
   clipNorm?: number;
+  /** Update BatchNorm running statistics (`train`, default) or keep them fixed (`frozen`). */
   batchNorm?: 'train' | 'frozen';
+  /** Apply dropout during training (default true). */
   dropout?: boolean;
   /** Recompute quadratic branches in the backward pass (default true). */
   memoryEfficient?: boolean;
+  /** onnxruntime session settings (threads, optimisation level). */
   session?: SessionOptions;
 }
 
 /** What one train step reports. */
 export interface StepResult {
+  /** Mean loss of the batch (before the update). */
   loss: number;
+  /** Global L2 norm of the gradient (before clipping). */
   gradNorm: number;
   /** Correct predictions in the batch (classification only). */
   correct: number;
+  /** Learning rate of group 0 at this step. */
   lr: number;
 }
 
 /** Metrics of an evaluation pass. */
 export interface EvalResult {
+  /** Number of examples evaluated. */
   n: number;
+  /** Fraction predicted correctly. */
   accuracy: number;
   /** Mean cross-entropy (classification). */
   loss: number;
@@ -95,10 +112,18 @@ export class Trainer {
   step = 0;
   private evalSession?: Session;
   private readonly evalInputs: string[];
+  /** Static shapes of the data and label inputs, looked up once. */
+  private readonly inShape: number[];
+  private readonly labelShape: number[];
+  /** int64 label buffer refilled each step (a step's run ends before the next step starts). */
+  private readonly labels64: BigInt64Array;
 
   private constructor(
+    /** The model being trained (its initializers are the starting values). */
     readonly model: Graph,
+    /** The options the trainer was created with. */
     readonly opts: TrainerOptions,
+    /** @internal The compiled train-step graph. */
     readonly train: TrainGraph,
     private readonly session: Session,
   ) {
@@ -117,6 +142,9 @@ export class Trainer {
       ...train.updates.map((u) => u.param),
       ...train.runningStats.map((r) => r.state),
     ];
+    this.inShape = train.graph.inputs.find((v) => v.name === train.input)!.shape as number[];
+    this.labelShape = train.graph.inputs.find((v) => v.name === train.labels)!.shape as number[];
+    this.labels64 = new BigInt64Array(opts.batchSize);
   }
 
   /** Compiles the train step for `model` and creates its onnxruntime session. */
@@ -150,21 +178,17 @@ export class Trainer {
     const n = this.opts.batchSize;
     if (batch.size !== n)
       throw new Error(`train step needs a full batch of ${n}, got ${batch.size}`);
-    const inShape = t.graph.inputs.find((v) => v.name === t.input)!.shape as number[];
     const feeds: Record<string, HostTensor> = {
-      [t.input]: { dtype: 'float32', dims: inShape, data: batch.x },
+      [t.input]: { dtype: 'float32', dims: this.inShape, data: batch.x },
     };
     if (this.opts.loss.kind === 'cross_entropy') {
-      feeds[t.labels] = {
-        dtype: 'int64',
-        dims: [n],
-        data: BigInt64Array.from(batch.y, (v) => BigInt(v)),
-      };
+      const labels = this.labels64;
+      for (let i = 0; i < n; i++) labels[i] = BigInt(batch.y[i]!);
+      feeds[t.labels] = { dtype: 'int64', dims: this.labelShape, data: labels };
     } else {
-      const ls = t.graph.inputs.find((v) => v.name === t.labels)!.shape as number[];
       feeds[t.labels] = {
         dtype: 'float32',
-        dims: ls,
+        dims: this.labelShape,
         data: batch.target ?? Float32Array.from(batch.y),
       };
     }
@@ -209,6 +233,9 @@ export class Trainer {
   /**
    * Everything needed to resume: every parameter and running statistic (`param/NAME`), the
    * optimizer state (`state/NAME`) and the step, plus the caller's metadata (epoch, RNG...).
+   * (`fit` checkpoints with it.)
+   *
+   * @internal
    */
   snapshot(meta: Record<string, unknown> = {}): CheckpointData {
     const tensors: Record<string, SafeTensor> = {};
@@ -217,7 +244,11 @@ export class Trainer {
     return { tensors, meta: { ...meta, step: this.step } };
   }
 
-  /** Restores a `snapshot`; refuses one whose tensors do not match this model and optimizer. */
+  /**
+   * Restores a `snapshot`; refuses one whose tensors do not match this model and optimizer.
+   *
+   * @internal
+   */
   restore(data: CheckpointData): void {
     const check = (map: Map<string, Tensor>, prefix: string) => {
       for (const [k, v] of map) {
@@ -267,6 +298,7 @@ export class Trainer {
     });
   }
 
+  /** Frees the onnxruntime sessions; the trainer cannot be used afterwards. */
   async release(): Promise<void> {
     await this.session.release();
     await this.evalSession?.release();

@@ -3,6 +3,7 @@ import { attrInt, attrInts, attrString, GraphError } from '../../ir/graph.js';
 import { convParams } from '../../ir/shapes.js';
 import type { GradContext } from '../registry.js';
 import { registerGradient } from '../registry.js';
+import { numel, tensor } from '../../ir/tensor.js';
 
 // Gradients of Conv and ConvTranspose, written with Conv/ConvTranspose/Transpose/Reshape/Slice/
 // ReduceSum only. Shapes are static in training graphs, so all pads, output paddings and crops
@@ -116,8 +117,94 @@ export const weightGradByConv: ConvWeightGradFn = (ctx, { x, xShape, dy, dyShape
   return b.transpose(cropped, swap01(rank));
 };
 
-const weightGradStrategies = new Map<string, ConvWeightGradFn>([['conv', weightGradByConv]]);
-let currentStrategy = 'conv';
+/**
+ * The unfolding of `x` as one Conv: an identity kernel bank `eye[C·Kt, 1, ...K]` (Kt = prod K;
+ * output channel c·Kt + j copies kernel tap j of input channel c) with group = C and the forward
+ * strides, dilations and pads gives the patches `P[N, C·Kt, ...O]` with
+ * `P[n, c·Kt + j, o] = xpad[n, c, o·stride + k_j·dilation]` exactly (each output is one input
+ * element times 1 plus zeros). The bank is a [Kt, 1, ...K] constant tiled C times (folded by
+ * onnxruntime when the session is created).
+ */
+function unfold(ctx: GradContext, x: string, xShape: number[], geom: ConvGeometry): string {
+  const b = ctx.b;
+  const c = xShape[1]!;
+  const kt = numel(geom.kernel);
+  if (kt === 1 && geom.strides.every((s) => s === 1) && geom.pads.every((p) => p === 0)) return x;
+  const eyeData = new Array<number>(kt * kt).fill(0);
+  for (let j = 0; j < kt; j++) eyeData[j * kt + j] = 1;
+  // `x` may be a gradient (ConvTranspose swaps roles): take the dtype of the forward node's input.
+  const dtype = ctx.dtype(ctx.node.inputs[0]!);
+  let eye =
+    dtype === 'float16'
+      ? b.cast(b.constant(tensor('float32', [kt, 1, ...geom.kernel], eyeData), 'unfold_eye'), dtype)
+      : b.constant(tensor(dtype, [kt, 1, ...geom.kernel], eyeData), 'unfold_eye');
+  if (c > 1) eye = b.op('Tile', [eye, b.ints([c, 1, ...geom.kernel.map(() => 1)])]);
+  return b.op('Conv', [x, eye], {
+    kernel_shape: geom.kernel,
+    strides: geom.strides,
+    dilations: geom.dilations,
+    pads: geom.pads,
+    group: c,
+  });
+}
+
+/**
+ * The 'im2col' strategy: the patches of `x` unfolded by one Conv (see `unfold`), then one batched
+ * MatMul per image and group and a sum over the batch:
+ *
+ *   dW[g, m, (c, k)] = Σ_n Σ_o dy[n, g, m, o] · P[n, g, (c, k), o]
+ *
+ * i.e. MatMul(P[N, G, Cg·Kt, O], dyᵀ[N, G, O, Mg]) summed over N and transposed: the same products as
+ * the 'conv' strategy, grouped differently (float32 rounding only). The patch tensor holds
+ * Kt·|x|/prod(stride) values, which is the memory price of this form; `weightGradAuto` keeps
+ * 'conv' when it would be large.
+ */
+export const weightGradByIm2col: ConvWeightGradFn = (
+  ctx,
+  { x, xShape, dy, dyShape, wShape, geom },
+) => {
+  const b = ctx.b;
+  const [n, c] = xShape as [number, number];
+  const m = dyShape[1]!;
+  const g = geom.group;
+  const kt = numel(geom.kernel);
+  const ot = numel(dyShape.slice(2));
+  const p = unfold(ctx, x, xShape, geom);
+  const lead = g === 1 ? [n] : [n, g];
+  const r = lead.length;
+  // P[.., Cg·Kt, O] × dyᵀ[.., O, Mg]: onnxruntime fuses the Transpose into the MatMul, and packing
+  // the thin dyᵀ costs less than packing Pᵀ (measured ~10% faster than dy × Pᵀ).
+  const dyt = b.transpose(b.reshape(dy, [...lead, m / g, ot]), [...range(r), r + 1, r]);
+  const prod = b.matmul(b.reshape(p, [...lead, (c / g) * kt, ot]), dyt);
+  const summed = b.reduceSum(prod, [0], false);
+  return b.reshape(b.transpose(summed, [...range(r - 1), r, r - 1]), wShape);
+};
+
+/** Largest patch tensor (bytes) the 'auto' strategy lets 'im2col' materialise. */
+export const IM2COL_MAX_BYTES = 512 * 2 ** 20;
+
+/**
+ * The default 'auto' strategy: 'im2col' where it was measured faster, 'conv' elsewhere
+ * (bench/PROFILE.md). The unfold Conv costs ~Kt² multiply-adds per patch row and the MatMul ~Kt·Mg,
+ * so 'im2col' is taken when Kt ≤ Mg (output channels per group): every 3×3 layer with 16 or more
+ * outputs and every 1×1 layer; depthwise layers (Mg = 1) and wide kernels on few outputs (a 7×7
+ * stem) keep 'conv'. Patch tensors over `IM2COL_MAX_BYTES` keep 'conv' too.
+ */
+export const weightGradAuto: ConvWeightGradFn = (ctx, a) => {
+  const kt = numel(a.geom.kernel);
+  const mg = a.dyShape[1]! / a.geom.group;
+  const patchBytes = a.xShape[0]! * a.xShape[1]! * kt * numel(a.dyShape.slice(2)) * 4;
+  return kt <= mg && patchBytes <= IM2COL_MAX_BYTES
+    ? weightGradByIm2col(ctx, a)
+    : weightGradByConv(ctx, a);
+};
+
+const weightGradStrategies = new Map<string, ConvWeightGradFn>([
+  ['auto', weightGradAuto],
+  ['conv', weightGradByConv],
+  ['im2col', weightGradByIm2col],
+]);
+let currentStrategy = 'auto';
 
 /**
  * Registers a weight-gradient strategy (e.g. an im2col form: Pad/Slice/Concat + one MatMul) under
@@ -129,7 +216,8 @@ export function registerConvWeightGradStrategy(name: string, fn: ConvWeightGradF
 
 /**
  * Selects how Conv/ConvTranspose weight gradients are emitted by later `backward` calls; returns
- * the previous setting. Only 'conv' is built in.
+ * the previous setting. Built in: 'auto' (the default: per layer, see `weightGradAuto`), 'conv'
+ * and 'im2col'.
  */
 export function setConvWeightGradStrategy(name: string): string {
   if (!weightGradStrategies.has(name)) {
@@ -153,9 +241,51 @@ export function convWeightGrad(ctx: GradContext, a: ConvWeightGradArgs): string 
 }
 
 /**
+ * The kernel of the adjoint of a stride-1 Conv: `w[g·Mg+m, c, k]` → `w'[g·Cg+c, m, K−1−k]`
+ * (input and output channels swapped inside each group, every spatial axis reversed).
+ */
+function flippedKernel(ctx: GradContext, w: string, wShape: number[], group: number): string {
+  const b = ctx.b;
+  const rank = wShape.length;
+  const [m, cg] = wShape as [number, number];
+  const kernel = wShape.slice(2);
+  let t: string;
+  if (group === 1) t = b.transpose(w, swap01(rank));
+  else {
+    const split = b.reshape(w, [group, m / group, cg, ...kernel]);
+    const swapped = b.transpose(split, [0, 2, 1, ...range(rank - 2, 3)]);
+    t = b.reshape(swapped, [group * cg, m / group, ...kernel]);
+  }
+  const axes = range(rank - 2, 2).filter((i) => wShape[i]! > 1);
+  if (axes.length === 0) return t;
+  return b.op('Slice', [
+    t,
+    b.ints(axes.map(() => -1)),
+    b.ints(axes.map((i) => -wShape[i]! - 1)),
+    b.ints(axes),
+    b.ints(axes.map(() => -1)),
+  ]);
+}
+
+/** How `convInputGrad` emits stride-1 input gradients (see there); for measurements and tests. */
+let inputGradMode: 'conv' | 'convtranspose' = 'conv';
+
+/** Selects the stride-1 input-gradient form of later `backward` calls; returns the previous one. */
+export function setConvInputGradMode(mode: 'conv' | 'convtranspose'): 'conv' | 'convtranspose' {
+  const prev = inputGradMode;
+  inputGradMode = mode;
+  return prev;
+}
+
+/**
  * dL/dx of `y = Conv(x, w)`: ConvTranspose(dy, w) with the same geometry, plus an output_padding
  * that restores the input rows no window reached (when (S + pads − eff_k) is not a multiple of
  * the stride), so the result has exactly x's shape.
+ *
+ * With stride 1 everywhere (and pads no wider than the dilated kernel reach) the same adjoint is
+ * emitted as a plain Conv of dy with the flipped, channel-swapped kernel and pads
+ * (eff_k − 1 − pads): the same products summed in another order (float32 rounding only), and
+ * onnxruntime's Conv runs it about 1.5× faster than its ConvTranspose (bench/PROFILE.md).
  */
 export function convInputGrad(
   ctx: GradContext,
@@ -178,6 +308,28 @@ export function convInputGrad(
     throw new GraphError(
       `node '${ctx.node.name}': inconsistent convolution geometry (output padding [${outPad.join(',')}])`,
       ctx.node.name,
+    );
+  }
+  const flipPads = range(2 * nsp).map(
+    (i) => effective(geom.kernel[i % nsp]!, geom.dilations[i % nsp]!) - 1 - geom.pads[i]!,
+  );
+  if (
+    inputGradMode === 'conv' &&
+    geom.strides.every((s) => s === 1) &&
+    flipPads.every((p) => p >= 0)
+  ) {
+    return ctx.b.op(
+      'Conv',
+      [
+        dy,
+        flippedKernel(ctx, w, [dyShape[1]!, xShape[1]! / geom.group, ...geom.kernel], geom.group),
+      ],
+      {
+        kernel_shape: geom.kernel,
+        dilations: geom.dilations,
+        pads: flipPads,
+        group: geom.group,
+      },
     );
   }
   return ctx.b.op('ConvTranspose', [dy, w], {

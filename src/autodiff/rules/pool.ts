@@ -29,7 +29,91 @@ function poolGeometry(ctx: GradContext, xShape: number[]) {
 }
 
 /**
- * MaxPool: dy is scattered (ScatterElements, reduction 'add') onto the argmax of each window in a
+ * MaxPool with non-overlapping windows (kernel = strides, no pads, no dilation, float32), without
+ * argmax indices or a scatter: with `up` the nearest-neighbour Resize by the kernel,
+ *
+ *   z     = (x == up(y)) · rank        rank = Kt − (row-major position in the window) ∈ 1..Kt
+ *   first = z == up(MaxPool(z))        the earliest element equal to the window maximum
+ *   dx    = first · up(dy)
+ *
+ * so ties go to the first maximum in row-major order, exactly as onnxruntime's argmax (and
+ * PyTorch) pick it: dx equals the scatter form's value for value (a zero may come out as −0).
+ * A window holding a NaN, or an infinite dy, already poisons the loss; its gradient may differ
+ * from the scatter's. Input rows and columns past the last full window get zero gradient.
+ * Returns undefined when the pool does not qualify.
+ */
+function maxPoolGradNonOverlapping(ctx: GradContext, dy: string): string | undefined {
+  const node = ctx.node;
+  const x = node.inputs[0]!;
+  const y = node.outputs[0]!;
+  if (ctx.dtype(x) !== 'float32') return undefined;
+  const xShape = ctx.shape(x);
+  const yShape = ctx.shape(y);
+  const { kernel, strides, pads } = poolGeometry(ctx, xShape);
+  const dil = attrInts(node, 'dilations');
+  const spatial = xShape.slice(2);
+  const outSpatial = yShape.slice(2);
+  if (
+    kernel.some((k, i) => k !== strides[i] || outSpatial[i]! * k > spatial[i]!) ||
+    pads.some((p) => p !== 0) ||
+    (dil && dil.some((d) => d !== 1))
+  ) {
+    return undefined;
+  }
+  const b = ctx.b;
+  const nsp = kernel.length;
+  const kt = numel(kernel);
+  const covered = outSpatial.map((o, i) => o * kernel[i]!);
+  const rest = spatial.map((s, i) => s - covered[i]!);
+  let xc = x;
+  if (rest.some((r) => r > 0)) {
+    xc = b.op('Slice', [x, b.ints(covered.map(() => 0)), b.ints(covered), b.ints(range(nsp, 2))]);
+  }
+  const scales = floatConstant(ctx, 'float32', [nsp + 2], [1, 1, ...kernel]);
+  const up = (t: string) =>
+    b.op('Resize', [t, '', scales], {
+      mode: 'nearest',
+      coordinate_transformation_mode: 'asymmetric',
+      nearest_mode: 'floor',
+    });
+  const rankData = new Array<number>(numel(covered));
+  for (let flat = 0; flat < rankData.length; flat++) {
+    let rest2 = flat;
+    let pos = 0;
+    let weight = 1;
+    for (let i = nsp - 1; i >= 0; i--) {
+      pos += ((rest2 % covered[i]!) % kernel[i]!) * weight;
+      weight *= kernel[i]!;
+      rest2 = Math.floor(rest2 / covered[i]!);
+    }
+    rankData[flat] = kt - pos;
+  }
+  const rank = floatConstant(ctx, 'float32', [1, 1, ...covered], rankData);
+  // Masks are applied as Mul(Cast(mask), v), which onnxruntime runs faster than Where.
+  const z = b.mul(b.cast(b.op('Equal', [xc, up(y)]), 'float32'), rank);
+  const pool = b.op('MaxPool', [z], { kernel_shape: kernel, strides: kernel });
+  const first = b.cast(b.op('Equal', [z, up(pool)]), 'float32');
+  let g = b.mul(first, up(dy));
+  if (rest.some((r) => r > 0)) {
+    g = b.op('Pad', [g, b.ints([0, 0, ...rest.map(() => 0), 0, 0, ...rest])]);
+  }
+  return g;
+}
+
+const range = (n: number, from = 0): number[] => Array.from({ length: n }, (_, i) => i + from);
+
+/** Whether MaxPool gradients may use `maxPoolGradNonOverlapping` (for measurements and tests). */
+let maxPoolMaskGrad = true;
+
+/** Enables or disables the mask form of MaxPool gradients; returns the previous setting. */
+export function setMaxPoolMaskGrad(on: boolean): boolean {
+  const prev = maxPoolMaskGrad;
+  maxPoolMaskGrad = on;
+  return prev;
+}
+
+/**
+ * MaxPool: non-overlapping float32 pools use `maxPoolGradNonOverlapping`. Otherwise dy is scattered (ScatterElements, reduction 'add') onto the argmax of each window in a
  * flat zero tensor. The argmax is the Indices output of the node when it has one (storage order
  * 0), else of a second MaxPool on the same input with the same attributes emitted here. Indices
  * are flat over the whole [N, C, ...S] tensor (onnxruntime and the ONNX spec), so one scatter
@@ -40,6 +124,8 @@ registerGradient('MaxPool', (ctx, [dy]) => {
   const x = node.inputs[0]!;
   const xShape = ctx.shape(x);
   const dtype = ctx.dtype(x);
+  const masked = maxPoolMaskGrad ? maxPoolGradNonOverlapping(ctx, dy!) : undefined;
+  if (masked) return [masked];
   let indices = node.outputs[1];
   if (!indices || attrInt(node, 'storage_order', 0) !== 0) {
     const attrs: Record<string, Attribute> = { ...node.attrs };
