@@ -106,3 +106,25 @@ describe('bad input: one clear error, nothing half-written', () => {
     );
   });
 });
+
+describe('data layout for channels-last models (e.g. imported from TF.js)', () => {
+  it('transposes NCHW images to NHWC for an [H, W, C] input and only relabels otherwise', async () => {
+    const { fitToModel, dataShapeFor } = await import('../src/workflow/run.js');
+    const images = Float32Array.from({ length: 2 * 3 * 2 * 2 }, (_, i) => i);
+    const ds = {
+      name: 'rgb',
+      images,
+      labels: Int32Array.from([0, 1]),
+      n: 2,
+      shape: [3, 2, 2] as [number, number, number],
+      numClasses: 2,
+    };
+    assert.deepEqual(dataShapeFor([2, 2, 3]), [3, 2, 2]);
+    assert.deepEqual(dataShapeFor([3, 2, 2]), [3, 2, 2]);
+    const nhwc = fitToModel(ds, [2, 2, 3]);
+    // pixel (0,0) of image 0: channels 0, 4, 8 in NCHW order
+    assert.deepEqual(Array.from(nhwc.images.slice(0, 6)), [0, 4, 8, 1, 5, 9]);
+    assert.deepEqual(Array.from(nhwc.images.slice(12, 15)), [12, 16, 20]);
+    assert.equal(fitToModel(ds, [3, 2, 2]).images, images);
+  });
+});

@@ -107,6 +107,32 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
+/**
+ * The dataset laid out as the model takes it: data is NCHW; a channels-last model (input
+ * [H, W, C], e.g. imported from TF.js) gets its images transposed to NHWC, anything else of the
+ * same size is only relabelled.
+ */
+export function fitToModel(d: Dataset, modelShape: [number, number, number]): Dataset {
+  const [c, h, w] = d.shape;
+  const channelsLast = modelShape[0] === h && modelShape[1] === w && modelShape[2] === c && c > 1;
+  if (!channelsLast) return { ...d, shape: [...modelShape] };
+  const per = c * h * w;
+  const images = new Float32Array(d.images.length);
+  for (let n = 0; n < d.n; n++) {
+    for (let k = 0; k < c; k++) {
+      for (let p = 0; p < h * w; p++)
+        images[n * per + p * c + k] = d.images[n * per + k * h * w + p]!;
+    }
+  }
+  return { ...d, images, shape: [...modelShape] };
+}
+
+/** The NCHW data shape for a model input: channels-last inputs [H, W, C] (C of 1 or 3) are reordered. */
+export function dataShapeFor(modelShape: [number, number, number]): [number, number, number] {
+  const [a, b, c] = modelShape;
+  return (c === 1 || c === 3) && a !== 1 && a !== 3 ? [c, a, b] : modelShape;
+}
+
 /** Training and test data for a model, checked against the model's input. */
 export async function loadRunData(
   spec: string,
@@ -117,13 +143,13 @@ export async function loadRunData(
     split: 'train',
     limit: o.limit,
     seed: o.seed,
-    shape: modelShape,
+    shape: dataShapeFor(modelShape),
   });
   const test = await loadDataset(spec, {
     split: 'test',
     limit: o.testLimit,
     seed: o.seed,
-    shape: modelShape,
+    shape: dataShapeFor(modelShape),
   });
   const fits = (d: Dataset) =>
     d.shape.reduce((p, x) => p * x, 1) === modelShape.reduce((p, x) => p * x, 1);
@@ -148,7 +174,7 @@ export async function loadRunData(
       );
     }
   }
-  const reshape = (d: Dataset): Dataset => ({ ...d, shape: [...modelShape] });
+  const reshape = (d: Dataset): Dataset => fitToModel(d, modelShape);
   const vf = o.valFraction ?? 0.1;
   if (vf <= 0) return { train: reshape(all), test: reshape(test) };
   const { train, val } = splitDataset(all, { valFraction: vf, seed: o.seed });

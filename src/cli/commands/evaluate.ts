@@ -3,6 +3,7 @@ import { loadDataset } from '../../data/spec.js';
 import { accountLayers } from '../../passes/accounting.js';
 import { classificationMetrics, measureLatency } from '../../workflow/evaluate.js';
 import { imageInputShape, loadModelSource } from '../../workflow/model-source.js';
+import { dataShapeFor, fitToModel } from '../../workflow/run.js';
 import { UserError } from '../errors.js';
 import { positiveInt } from '../options.js';
 import { formatNumber, table } from '../table.js';
@@ -49,13 +50,17 @@ export function registerEval(program: Command): void {
               `${models[i]}: input [${s}] differs from ${models[0]}'s [${shape}]; compare models with the same input`,
             );
         }
-        const ds = await loadDataset(o.data, { split: 'test', limit: o.limit, shape });
+        const ds = await loadDataset(o.data, {
+          split: 'test',
+          limit: o.limit,
+          shape: dataShapeFor(shape),
+        });
         if (ds.shape.reduce((a, b) => a * b, 1) !== shape.reduce((a, b) => a * b, 1)) {
           throw new UserError(
             `${models[0]}: the model takes [${shape.join(',')}] but '${o.data}' gives [${ds.shape.join(',')}]`,
           );
         }
-        const test = { ...ds, shape: [...shape] as [number, number, number] };
+        const test = fitToModel(ds, shape);
         const metrics: Awaited<ReturnType<typeof classificationMetrics>>[] = [];
         for (const s of sources)
           metrics.push(await classificationMetrics(s.graph, test, { threads: o.threads }));
