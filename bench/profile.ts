@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import { setConvInputGradMode, setConvWeightGradStrategy } from '../src/autodiff/rules/conv.js';
 import { setMaxPoolMaskGrad } from '../src/autodiff/rules/pool.js';
 import type { Graph } from '../src/ir/graph.js';
-import { NetBuilder } from '../src/models/net-builder.js';
+import { benchCnn } from './nets.js';
 import { cnn } from '../src/models/zoo.js';
 import type { HostTensor, SessionOptions } from '../src/runtime/session.js';
 import { Session } from '../src/runtime/session.js';
@@ -47,19 +47,6 @@ const { values: args } = parseArgs({
     json: { type: 'string' },
   },
 });
-
-/** The same network as bench/run.ts's cnn_train. */
-function benchCnn(): Graph {
-  return new NetBuilder([3, 32, 32], 0, 'bench_cnn')
-    .conv('conv1', 3, 32, 3)
-    .relu()
-    .conv('conv2', 32, 64, 3, { dilation: 2 })
-    .relu()
-    .maxPool(2)
-    .flatten()
-    .linear('head', 64 * 16 * 16, 10)
-    .finish(10);
-}
 
 const CASES: Record<string, { model: () => Graph; shape: number[] }> = {
   cnn_train: { model: benchCnn, shape: [3, 32, 32] },

@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Graph } from '../src/ir/graph.js';
-import { NetBuilder } from '../src/models/net-builder.js';
+import { benchCnn } from './nets.js';
 import { cnn, convnext, mlp } from '../src/models/zoo.js';
 import { accountLayers } from '../src/passes/accounting.js';
 import { quadParamNames } from '../src/passes/quadratic-spec.js';
@@ -36,19 +36,6 @@ const { values: args } = parseArgs({
 const threads = Number(args.threads);
 const rounds = Number(args.rounds ?? (args.quick ? 3 : 7));
 const iters = args.quick ? 3 : 5;
-
-/** The benchmark CNN of the performance issue: conv 3→32, dilated conv 32→64, pool, dense. */
-function benchCnn(): Graph {
-  return new NetBuilder([3, 32, 32], 0, 'bench_cnn')
-    .conv('conv1', 3, 32, 3)
-    .relu()
-    .conv('conv2', 32, 64, 3, { dilation: 2 })
-    .relu()
-    .maxPool(2)
-    .flatten()
-    .linear('head', 64 * 16 * 16, 10)
-    .finish(10);
-}
 
 interface Case {
   name: string;

@@ -6,29 +6,15 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { NetBuilder } from '../src/models/net-builder.js';
+import { benchCnn } from './nets.js';
 import { Trainer } from '../src/runtime/trainer.js';
 import { Rng } from '../src/util/random.js';
 import { learnableParams } from '../src/workflow/params.js';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
 
-function net(width: number) {
-  const c1 = Math.round(32 * width);
-  const c2 = Math.round(64 * width);
-  return new NetBuilder([3, 32, 32], 0, 'scaling')
-    .conv('conv1', 3, c1, 3)
-    .relu()
-    .conv('conv2', c1, c2, 3, { dilation: 2 })
-    .relu()
-    .maxPool(2)
-    .flatten()
-    .linear('head', c2 * 16 * 16, 10)
-    .finish(10);
-}
-
 async function stepMs(width: number, batchSize: number, threads: number): Promise<number> {
-  const g = net(width);
+  const g = benchCnn(width);
   const t = await Trainer.create(g, {
     batchSize,
     loss: { kind: 'cross_entropy' },
