@@ -12,7 +12,7 @@
  *
  * The train step is the one the Trainer builds (buildTrainGraph, SGD momentum 0.9, cross-entropy,
  * batch 64), run with the same session options as bench/run.ts. Warm-up steps are dropped: only
- * the kernels of the last `--steps` runs are aggregated. Node names are those onnxruntime reports
+ * the kernels of the `--steps` measured runs are aggregated. Node names are those onnxruntime reports
  * after its graph optimisations (fused nodes keep the name of their first node).
  *
  * On a machine shared with other work (Linux), `--quiet` waits before each step until the CPUs

@@ -1,13 +1,14 @@
 import type { Node } from '../../ir/graph.js';
 import { attrInt, attrInts, attrString, GraphError } from '../../ir/graph.js';
 import { convParams } from '../../ir/shapes.js';
+import { numel, tensor } from '../../ir/tensor.js';
 import type { GradContext } from '../registry.js';
 import { registerGradient } from '../registry.js';
-import { numel, tensor } from '../../ir/tensor.js';
 
-// Gradients of Conv and ConvTranspose, written with Conv/ConvTranspose/Transpose/Reshape/Slice/
-// ReduceSum only. Shapes are static in training graphs, so all pads, output paddings and crops
-// are computed here in TypeScript.
+// Gradients of Conv and ConvTranspose, written with Conv/ConvTranspose/MatMul/Transpose/Reshape/
+// Slice/Tile/ReduceSum only. Shapes are static in training graphs, so all pads, output paddings
+// and crops are computed here in TypeScript. Which of the equivalent forms is emitted was chosen
+// by measurement on onnxruntime-node (bench/PROFILE.md).
 
 /** Geometry of a convolution: everything but the tensors. `pads` is [begins..., ends...]. */
 export interface ConvGeometry {
@@ -207,8 +208,8 @@ const weightGradStrategies = new Map<string, ConvWeightGradFn>([
 let currentStrategy = 'auto';
 
 /**
- * Registers a weight-gradient strategy (e.g. an im2col form: Pad/Slice/Concat + one MatMul) under
- * `name`, so `setConvWeightGradStrategy(name)` can select it.
+ * Registers a weight-gradient strategy under `name`, so `setConvWeightGradStrategy(name)` can
+ * select it.
  */
 export function registerConvWeightGradStrategy(name: string, fn: ConvWeightGradFn): void {
   weightGradStrategies.set(name, fn);
