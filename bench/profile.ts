@@ -110,6 +110,7 @@ async function main(): Promise<void> {
     threads: Number(args.threads),
     optimization: args.optimization as SessionOptions['optimization'],
     profilePrefix: path.join(dir, 'train'),
+    memoryPattern: false, // as the Trainer
   });
 
   const rng = new Rng(0);

@@ -1,5 +1,6 @@
 import cliProgress from 'cli-progress';
 import type { FitProgress } from '../runtime/fit.js';
+import type { HistoryRecord } from '../report/run-format.js';
 
 /** Reports training progress: a bar with ETA, loss, accuracy and throughput on a TTY, plain lines otherwise. */
 export interface ProgressReporter {
@@ -39,7 +40,7 @@ export function progressReporter(opts: ProgressOptions): ProgressReporter {
       update(p) {
         const payload = {
           loss: p.loss.toFixed(4),
-          acc: (p.trainAccuracy * 100).toFixed(1) + '%',
+          acc: pct(p.trainAccuracy, 1),
           sps: p.samplesPerSecond.toFixed(0),
         };
         if (!started) {
@@ -47,11 +48,10 @@ export function progressReporter(opts: ProgressOptions): ProgressReporter {
           started = true;
         }
         bar.update(p.step, payload);
-        if (p.kind === 'epoch' && p.record?.valAccuracy !== undefined) {
+        const val = p.kind === 'epoch' ? valText(p.record) : '';
+        if (val) {
           bar.stop();
-          process.stderr.write(
-            `  epoch ${p.epoch + 1}: val accuracy ${(p.record.valAccuracy * 100).toFixed(2)}%\n`,
-          );
+          process.stderr.write(`  epoch ${p.epoch + 1}: val ${val}\n`);
           started = false;
         }
       },
@@ -64,20 +64,33 @@ export function progressReporter(opts: ProgressOptions): ProgressReporter {
     update(p) {
       const now = Date.now();
       if (p.kind === 'epoch') {
-        const v = p.record?.valAccuracy;
+        const v = valText(p.record, 'acc');
         process.stderr.write(
           `${opts.label}: epoch ${p.epoch + 1} step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)}` +
-            (v !== undefined ? ` val acc ${(v * 100).toFixed(2)}%` : '') +
+            (v ? ` val ${v}` : '') +
             ` ${p.samplesPerSecond.toFixed(0)} samples/s\n`,
         );
         last = now;
       } else if (now - last >= every) {
         process.stderr.write(
-          `${opts.label}: step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)} acc ${(p.trainAccuracy * 100).toFixed(1)}% ${p.samplesPerSecond.toFixed(0)} samples/s\n`,
+          `${opts.label}: step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)} acc ${pct(p.trainAccuracy, 1)} ${p.samplesPerSecond.toFixed(0)} samples/s\n`,
         );
         last = now;
       }
     },
     stop: () => {},
   };
+}
+
+/** A fraction as a percentage; '–' when there is none (regression has no accuracy). */
+function pct(v: number, digits: number): string {
+  return Number.isNaN(v) ? '–' : `${(v * 100).toFixed(digits)}%`;
+}
+
+/** An epoch's validation metric: accuracy, or MSE (and PSNR) on regression data; '' when none. */
+function valText(r: HistoryRecord | undefined, accName = 'accuracy'): string {
+  if (r?.valAccuracy !== undefined) return `${accName} ${pct(r.valAccuracy, 2)}`;
+  if (r?.valMse === undefined) return '';
+  const db = r.valPsnr === undefined ? '' : ` PSNR ${r.valPsnr.toFixed(2)} dB`;
+  return `MSE ${r.valMse.toPrecision(4)}${db}`;
 }

@@ -1,7 +1,8 @@
 /**
  * The `csv:FILE` loader: a tabular dataset, one example per row after a required header row. One
- * column (named by `label`, default `label`) holds the class; every other column is a numeric
- * feature.
+ * column (named by `label`, default `label`) holds the class, or with `task: 'regression'` a
+ * numeric target (one float per row, `Dataset.targets` of shape `[1]`); every other column is a
+ * numeric feature.
  *
  * Each example is stored as an "image" of shape `[1, 1, F]` (F = the number of feature columns),
  * so the rest of quadranet (batching, trainers) handles it unchanged and an MLP that starts with a
@@ -19,12 +20,23 @@ import type { Split } from './mnist.js';
 /** The label column's name when none is given. */
 export const DEFAULT_LABEL_COLUMN = 'label';
 
+/** What the label column holds: class labels, or a numeric target to regress. */
+export const CSV_TASKS = ['classification', 'regression'] as const;
+
+/** A CSV task. */
+export type CsvTask = (typeof CSV_TASKS)[number];
+
 /** Options of `loadCsv`. */
 export interface CsvOptions {
   /** Which split to load (default `train`). */
   split?: Split;
-  /** The name of the label column (default `label`). */
+  /** The name of the label (or, for regression, target) column (default `label`). */
   label?: string;
+  /**
+   * `classification` (default): the label column holds classes; `regression`: it holds a number
+   * per row, loaded as the target (the features are standardised as usual, the target never).
+   */
+  task?: CsvTask;
   /**
    * Standardise every feature to zero mean and unit variance with the mean and (population)
    * standard deviation of the **train** split, whichever split is loaded, so train and test get
@@ -60,6 +72,7 @@ export async function loadCsv(file: string, opts: CsvOptions = {}): Promise<Data
     limit,
     seed = 0,
     testFraction = DEFAULT_TEST_FRACTION,
+    task = 'classification',
   } = opts;
   checkLimit(limit, file);
   let text: string;
@@ -115,36 +128,15 @@ export async function loadCsv(file: string, opts: CsvOptions = {}): Promise<Data
   const at = (r: number, c: number): string =>
     `${file}: line ${lines[r + 1]}, column '${shown(header[c]!)}'`;
 
-  // Labels: integers 0..K-1, or names mapped to their sorted order.
   const raw = rows.slice(1).map((row, r) => {
     const v = row[col]!;
-    if (v === '') throw new DataError(`${at(r, col)}: empty label; give every row a class`);
+    if (v === '')
+      throw new DataError(
+        `${at(r, col)}: empty label; give every row a ${task === 'regression' ? 'target' : 'class'}`,
+      );
     return v;
   });
-  const labels = new Int32Array(n);
-  let classNames: string[] | undefined;
-  let numClasses: number;
-  if (raw.every((v) => /^[+-]?\d+$/.test(v))) {
-    let max = 0;
-    for (let r = 0; r < n; r++) {
-      const y = Number(raw[r]);
-      // Labels are stored as int32; a larger index would wrap around silently.
-      if (y < 0 || y > 0x7fffffff) {
-        throw new DataError(
-          `${at(r, col)}: label ${shown(raw[r]!)} must be a class index 0..K-1 ` +
-            `${y < 0 ? '' : '(below 2^31) '}or a class name`,
-        );
-      }
-      labels[r] = y;
-      max = Math.max(max, y);
-    }
-    numClasses = max + 1;
-  } else {
-    classNames = [...new Set(raw)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    const index = new Map(classNames.map((name, k) => [name, k]));
-    for (let r = 0; r < n; r++) labels[r] = index.get(raw[r]!)!;
-    numClasses = classNames.length;
-  }
+  const { labels, numClasses, classNames, targets } = LABEL_PARSERS[task](raw, (r) => at(r, col));
 
   // Features, row-major [n, f].
   const x = new Float32Array(n * f);
@@ -179,8 +171,66 @@ export async function loadCsv(file: string, opts: CsvOptions = {}): Promise<Data
     shape: [1, 1, f],
     numClasses,
     classNames,
+    ...(targets && { targets: Float32Array.from(keep, (r) => targets[r]!), targetShape: [1] }),
   });
 }
+
+/** What the label column of a CSV file becomes. */
+interface ParsedLabels {
+  /** One class index per row (all 0 for regression). */
+  labels: Int32Array;
+  /** The number of classes (1 for regression). */
+  numClasses: number;
+  /** Class names when the labels are names. */
+  classNames?: string[];
+  /** One target per row (regression). */
+  targets?: Float32Array;
+}
+
+/** The label column's parser per task; `at(r)` names the file, line and column of row r. */
+const LABEL_PARSERS: Record<CsvTask, (raw: string[], at: (r: number) => string) => ParsedLabels> = {
+  // Labels: integers 0..K-1, or names mapped to their sorted order.
+  classification: (raw, at) => {
+    const n = raw.length;
+    const labels = new Int32Array(n);
+    if (raw.every((v) => /^[+-]?\d+$/.test(v))) {
+      let max = 0;
+      for (let r = 0; r < n; r++) {
+        const y = Number(raw[r]);
+        // Labels are stored as int32; a larger index would wrap around silently.
+        if (y < 0 || y > 0x7fffffff) {
+          throw new DataError(
+            `${at(r)}: label ${shown(raw[r]!)} must be a class index 0..K-1 ` +
+              `${y < 0 ? '' : '(below 2^31) '}or a class name`,
+          );
+        }
+        labels[r] = y;
+        max = Math.max(max, y);
+      }
+      return { labels, numClasses: max + 1 };
+    }
+    const classNames = [...new Set(raw)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const index = new Map(classNames.map((name, k) => [name, k]));
+    for (let r = 0; r < n; r++) labels[r] = index.get(raw[r]!)!;
+    return { labels, numClasses: classNames.length, classNames };
+  },
+  // Targets: one finite float32 per row; every example is in the single class 0.
+  regression: (raw, at) => {
+    const targets = new Float32Array(raw.length);
+    for (let r = 0; r < raw.length; r++) {
+      const v = raw[r]!;
+      const y = Number(v);
+      if (!NUMBER.test(v) || !Number.isFinite(Math.fround(y))) {
+        throw new DataError(
+          `${at(r)}: target '${shown(v)}' is not a finite number; task=regression needs a ` +
+            `numeric target column (or drop task=regression for class labels)`,
+        );
+      }
+      targets[r] = y;
+    }
+    return { labels: new Int32Array(raw.length), numClasses: 1, targets };
+  },
+};
 
 /**
  * A value from the file as it appears in a one-line message: control characters (line breaks

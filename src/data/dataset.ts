@@ -7,7 +7,11 @@
 import { Rng } from '../util/random.js';
 import { DataError } from './errors.js';
 
-/** An in-memory labelled image dataset, float32 NCHW. */
+/**
+ * An in-memory labelled image dataset, float32 NCHW. A regression or image-restoration dataset
+ * also carries `targets` (what the model should output for each example); its labels are then all
+ * 0 in one class, so classification code keeps working on it.
+ */
 export interface Dataset {
   /** A short human-readable name for reports (e.g. `mnist`, `mnist+rotate@0.5`). */
   name: string;
@@ -23,6 +27,13 @@ export interface Dataset {
   numClasses: number;
   /** Optional display names, one per class. */
   classNames?: string[];
+  /**
+   * Regression targets, `n * targetSize` values (example-major): e.g. one float per CSV row, or
+   * the clean image of a restoration task (NCHW, pixels in [0, 1]). Absent for classification.
+   */
+  targets?: Float32Array;
+  /** The shape of one example's target: `[k]` for k values, `[c, h, w]` for an image. */
+  targetShape?: number[];
 }
 
 /** One mini-batch: images NCHW and their labels. */
@@ -51,16 +62,20 @@ export interface DatasetFields {
   numClasses?: number;
   /** See `Dataset.classNames`; must have `numClasses` entries when given. */
   classNames?: string[];
+  /** See `Dataset.targets`; `n * targetSize` finite values, given together with `targetShape`. */
+  targets?: Float32Array;
+  /** See `Dataset.targetShape`; positive integers. */
+  targetShape?: number[];
 }
 
 /**
  * Builds a dataset after checking that its parts agree (sizes, label range). Loaders use it so a
  * malformed source fails at load time with its name in the message, not deep inside training.
  *
- * @throws DataError when the image count, shape, labels or class names disagree
+ * @throws DataError when the image count, shape, labels, class names or targets disagree
  */
 export function createDataset(fields: DatasetFields): Dataset {
-  const { name, images, labels, shape, classNames } = fields;
+  const { name, images, labels, shape, classNames, targets, targetShape } = fields;
   const [c, h, w] = shape;
   if (![c, h, w].every((d) => Number.isInteger(d) && d > 0)) {
     throw new DataError(`${name}: image shape [${shape.join(', ')}] must be positive integers`);
@@ -93,12 +108,58 @@ export function createDataset(fields: DatasetFields): Dataset {
   }
   const ds: Dataset = { name, images, labels, n, shape: [c, h, w], numClasses };
   if (classNames !== undefined) ds.classNames = [...classNames];
+  if ((targets === undefined) !== (targetShape === undefined)) {
+    throw new DataError(`${name}: targets and their shape must be given together`);
+  }
+  if (targets !== undefined && targetShape !== undefined) {
+    if (targetShape.length === 0 || !targetShape.every((d) => Number.isInteger(d) && d > 0)) {
+      throw new DataError(
+        `${name}: target shape [${targetShape.join(', ')}] must be positive integers`,
+      );
+    }
+    const per = targetShape.reduce((p, d) => p * d, 1);
+    if (targets.length !== n * per) {
+      throw new DataError(
+        `${name}: ${targets.length} target values do not match ${n} examples of target shape ` +
+          `[${targetShape.join(', ')}]; check that the inputs and targets belong together`,
+      );
+    }
+    const bad = targets.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) {
+      throw new DataError(
+        `${name}: target ${targets[bad]} of example ${Math.floor(bad / per)} is not finite; fix the targets`,
+      );
+    }
+    ds.targets = targets;
+    ds.targetShape = [...targetShape];
+  }
   return ds;
 }
 
 /** The number of values in one image (`c * h * w`). */
 export function imageSize(ds: Dataset): number {
   return ds.shape[0] * ds.shape[1] * ds.shape[2];
+}
+
+/** The number of target values per example (0 for a dataset without targets). */
+export function targetSize(ds: Dataset): number {
+  return ds.targetShape ? ds.targetShape.reduce((p, d) => p * d, 1) : 0;
+}
+
+/** True when each example's target is an image (`targetShape` `[c, h, w]`): PSNR applies. */
+export function hasImageTargets(ds: Dataset): boolean {
+  return ds.targets !== undefined && ds.targetShape?.length === 3;
+}
+
+/**
+ * `ds` with each example's target set to its current image (copied): the start of a restoration
+ * task, whose inputs are then corrupted (e.g. by a shift) while the targets stay clean.
+ */
+export function withImageTargets(ds: Dataset): Dataset {
+  return {
+    ...withArrays(ds, ds.images.slice(), ds.labels.slice(), ds.images.slice()),
+    targetShape: [...ds.shape],
+  };
 }
 
 /**
@@ -108,8 +169,10 @@ export function imageSize(ds: Dataset): number {
  */
 export function subset(ds: Dataset, indices: ArrayLike<number>): Dataset {
   const size = imageSize(ds);
+  const tsize = targetSize(ds);
   const images = new Float32Array(indices.length * size);
   const labels = new Int32Array(indices.length);
+  const targets = ds.targets ? new Float32Array(indices.length * tsize) : undefined;
   for (let k = 0; k < indices.length; k++) {
     const i = indices[k]!;
     if (!Number.isInteger(i) || i < 0 || i >= ds.n) {
@@ -117,12 +180,21 @@ export function subset(ds: Dataset, indices: ArrayLike<number>): Dataset {
     }
     images.set(ds.images.subarray(i * size, (i + 1) * size), k * size);
     labels[k] = ds.labels[i]!;
+    targets?.set(ds.targets!.subarray(i * tsize, (i + 1) * tsize), k * tsize);
   }
-  return withArrays(ds, images, labels);
+  return withArrays(ds, images, labels, targets);
 }
 
-/** A copy of `ds`'s metadata with new arrays (shape and classes unchanged). */
-function withArrays(ds: Dataset, images: Float32Array, labels: Int32Array): Dataset {
+/**
+ * A copy of `ds`'s metadata with new arrays (shape, classes and target shape unchanged). The
+ * targets are `targets` when given, else a copy of `ds`'s (if it has any).
+ */
+export function withArrays(
+  ds: Dataset,
+  images: Float32Array,
+  labels: Int32Array,
+  targets?: Float32Array,
+): Dataset {
   const out: Dataset = {
     name: ds.name,
     images,
@@ -132,6 +204,10 @@ function withArrays(ds: Dataset, images: Float32Array, labels: Int32Array): Data
     numClasses: ds.numClasses,
   };
   if (ds.classNames !== undefined) out.classNames = [...ds.classNames];
+  if (ds.targets !== undefined || targets !== undefined) {
+    out.targets = targets ?? ds.targets!.slice();
+    out.targetShape = [...(ds.targetShape ?? ds.shape)];
+  }
   return out;
 }
 
@@ -204,6 +280,7 @@ export function numBatches(n: number, batchSize: number, dropLast = false): numb
 
 /**
  * Mini-batches over a dataset. Each yielded batch owns **fresh** `x` and `y` arrays (never reused),
+ * and a fresh `target` when the dataset has targets,
  * so a consumer may keep them or hand them to an asynchronous runtime without copying; the cost is
  * one allocation per batch, negligible next to a training step. `x` has `size * c * h * w` values:
  * `batchSize` examples except for a last partial batch when `dropLast` is false.
@@ -217,18 +294,23 @@ export function* batches(ds: Dataset, opts: BatchOptions): Generator<Batch, void
   }
   const order = shuffle ? permutation(ds.n, seed) : null;
   const size = imageSize(ds);
+  const tsize = targetSize(ds);
   const count = numBatches(ds.n, batchSize, dropLast);
   for (let b = 0; b < count; b++) {
     const start = b * batchSize;
     const m = Math.min(batchSize, ds.n - start);
     const x = new Float32Array(m * size);
     const y = new Int32Array(m);
+    const target = ds.targets ? new Float32Array(m * tsize) : undefined;
     for (let k = 0; k < m; k++) {
       const i = order ? order[start + k]! : start + k;
       x.set(ds.images.subarray(i * size, (i + 1) * size), k * size);
       y[k] = ds.labels[i]!;
+      target?.set(ds.targets!.subarray(i * tsize, (i + 1) * tsize), k * tsize);
     }
-    yield { x, y, size: m };
+    const batch: Batch = { x, y, size: m };
+    if (target) batch.target = target;
+    yield batch;
   }
 }
 
@@ -250,7 +332,10 @@ function perChannel(ds: Dataset, v: number | readonly number[], what: string): n
 }
 
 /**
- * `(x - mean) / std` per channel, as a new dataset (labels copied).
+ * `(x - mean) / std` per channel, as a new dataset (labels copied). Targets are copied unchanged,
+ * also image targets: they stay in the loaders' units (pixels in [0, 1]), so MSE and PSNR (peak
+ * 1) keep their meaning and a restoration model learns to output plain images from normalised
+ * inputs.
  *
  * @throws DataError when the statistics do not have one value per channel or a std is not > 0
  */

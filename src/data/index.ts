@@ -17,6 +17,7 @@ export {
   batches,
   channelStats,
   createDataset,
+  hasImageTargets,
   imageSize,
   normalize,
   numBatches,
@@ -24,6 +25,8 @@ export {
   split,
   subset,
   take,
+  targetSize,
+  withImageTargets,
   type Batch,
   type BatchOptions,
   type Dataset,
@@ -53,7 +56,7 @@ export {
   type FolderOptions,
   type RgbaImage,
 } from './folder.js';
-export { DEFAULT_LABEL_COLUMN, loadCsv, type CsvOptions } from './csv.js';
+export { CSV_TASKS, DEFAULT_LABEL_COLUMN, loadCsv, type CsvOptions, type CsvTask } from './csv.js';
 export {
   applyShift,
   gaussianKernel,
@@ -66,6 +69,7 @@ export {
   DATA_SCHEMES,
   DEFAULT_SHIFT_STRENGTH,
   formatDataSpec,
+  IMAGE_TARGETS,
   loadDataset,
   parseDataSpec,
   type CsvSpec,
@@ -73,6 +77,7 @@ export {
   type DataSpec,
   type FolderSpec,
   type IdxSpec,
+  type ImageTarget,
   type LoadDatasetOptions,
   type MnistSpec,
   type ShiftSpec,

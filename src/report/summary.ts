@@ -348,14 +348,20 @@ function summarizeRun(r: LoadedRun, index: number, name: string, price: number):
   const curveFinalAccuracy = curve.length > 0 ? curve[curve.length - 1]!.accuracy : null;
   let finalAccuracy: number | null;
   let finalAccuracySource: RunSummary['finalAccuracySource'];
-  if (r.eval) {
+  // Regression runs have no accuracy (NaN in eval.json): the report shows none for them.
+  if (r.eval && !Number.isNaN(r.eval.accuracy)) {
     finalAccuracy = r.eval.accuracy;
     finalAccuracySource = 'test';
+  } else if (r.eval?.regression) {
+    finalAccuracy = null;
+    finalAccuracySource = 'none';
   } else {
     finalAccuracy = curveFinalAccuracy;
     finalAccuracySource = curveMetric;
   }
-  const baseAccuracy = r.eval?.base?.accuracy ?? null;
+  const baseAccuracy = Number.isNaN(r.eval?.base?.accuracy)
+    ? null
+    : (r.eval?.base?.accuracy ?? null);
   const latency: LatencyComparison[] = (r.eval?.latency ?? [])
     .slice()
     .sort((a, b) => a.batchSize - b.batchSize)

@@ -11,7 +11,7 @@ import type { StepResult, Trainer } from './trainer.js';
 export interface FitOptions {
   /** Training examples. */
   train: Dataset;
-  /** Evaluated after every epoch (accuracy and loss). */
+  /** Evaluated after every epoch (accuracy and loss; MSE and PSNR when it has targets). */
   val?: Dataset;
   /** Passes over `train`. */
   epochs: number;
@@ -43,7 +43,7 @@ export interface FitProgress {
   epoch: number;
   /** Loss of the last step (`step` events) or the epoch's mean loss (`epoch` events). */
   loss: number;
-  /** Running training accuracy of the current epoch. */
+  /** Running training accuracy of the current epoch (NaN when the loss is not cross-entropy). */
   trainAccuracy: number;
   /** Training samples per wall-clock second so far. */
   samplesPerSecond: number;
@@ -120,8 +120,9 @@ export async function fit(trainer: Trainer, opts: FitOptions): Promise<FitResult
 
   let status: FitResult['status'] = 'done';
   let message: string | undefined;
+  const classify = trainer.opts.loss.kind === 'cross_entropy';
   let bestVal = -Infinity;
-  for (const r of p.history) bestVal = Math.max(bestVal, r.valAccuracy ?? -Infinity);
+  for (const r of p.history) bestVal = Math.max(bestVal, valScore(r));
   outer: while (trainer.step < totalSteps) {
     const epoch = Math.floor(trainer.step / perEpoch);
     const skip = trainer.step - epoch * perEpoch;
@@ -167,7 +168,7 @@ export async function fit(trainer: Trainer, opts: FitOptions): Promise<FitResult
         totalSteps,
         epoch,
         loss: r.loss,
-        trainAccuracy: correct / seen,
+        trainAccuracy: classify ? correct / seen : NaN,
         samplesPerSecond: p.samples / Math.max(p.wallSeconds, 1e-9),
       });
       // At an epoch end the epoch-end save follows, with the epoch's record; a periodic save
@@ -187,14 +188,19 @@ export async function fit(trainer: Trainer, opts: FitOptions): Promise<FitResult
       step: trainer.step,
       epoch: epoch + 1,
       loss: seen ? lossSum / seen : NaN,
-      trainAccuracy: seen ? correct / seen : undefined,
+      trainAccuracy: seen && classify ? correct / seen : undefined,
       wallSeconds: p.wallSeconds,
       cpuSeconds: p.cpuSeconds,
       samples: p.samples,
       samplesPerSecond: p.samples / Math.max(p.wallSeconds, 1e-9),
       lr: trainer.currentLr(),
     };
-    if (opts.val) {
+    if (opts.val?.targets) {
+      const ev = await trainer.evaluateTargets(opts.val);
+      record.valLoss = trainer.opts.loss.kind === 'l1' ? ev.mae : ev.mse;
+      record.valMse = ev.mse;
+      if (ev.psnr !== undefined) record.valPsnr = ev.psnr;
+    } else if (opts.val) {
       const ev = await trainer.evaluate(opts.val);
       record.valAccuracy = ev.accuracy;
       record.valLoss = ev.loss;
@@ -203,8 +209,8 @@ export async function fit(trainer: Trainer, opts: FitOptions): Promise<FitResult
     p.epoch = epoch + 1;
     await writeHistory();
     await save();
-    if (opts.val && (record.valAccuracy ?? -Infinity) > bestVal) {
-      bestVal = record.valAccuracy!;
+    if (opts.val && valScore(record) > bestVal) {
+      bestVal = valScore(record);
       await save(true);
     }
     opts.onProgress?.({
@@ -213,7 +219,7 @@ export async function fit(trainer: Trainer, opts: FitOptions): Promise<FitResult
       totalSteps,
       epoch,
       loss: record.loss,
-      trainAccuracy: record.trainAccuracy ?? 0,
+      trainAccuracy: record.trainAccuracy ?? (classify ? 0 : NaN),
       samplesPerSecond: record.samplesPerSecond,
       record,
     });
@@ -226,6 +232,11 @@ export async function fit(trainer: Trainer, opts: FitOptions): Promise<FitResult
     cpuSeconds: p.cpuSeconds,
     wallSeconds: p.wallSeconds,
   };
+}
+
+/** How good a record's validation is, higher is better: accuracy, or -MSE for regression. */
+function valScore(r: HistoryRecord): number {
+  return r.valAccuracy ?? (r.valMse !== undefined ? -r.valMse : -Infinity);
 }
 
 /** Reads a run's history.jsonl (empty when absent). */

@@ -11,6 +11,11 @@ export interface SessionOptions {
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /** Write an onnxruntime profile (JSON) with this file prefix. */
   profilePrefix?: string;
+  /**
+   * onnxruntime's memory-pattern planner (one block per run, sized from the first run); default
+   * on, except for train steps, where it measured 1.7× the peak RSS at no gain in speed.
+   */
+  memoryPattern?: boolean;
 }
 
 /** A host tensor: a typed array plus its shape and dtype. */
@@ -56,6 +61,7 @@ export class Session {
       interOpNumThreads: 1,
       graphOptimizationLevel: opts.optimization ?? 'all',
       executionMode: 'sequential',
+      enableMemPattern: opts.memoryPattern ?? true,
       enableProfiling: opts.profilePrefix !== undefined,
       profileFilePrefix: opts.profilePrefix,
     });

@@ -13,6 +13,8 @@ import type { ScheduleOptions } from './schedule.js';
 import { lrFactor } from './schedule.js';
 import type { HostTensor, SessionOptions } from './session.js';
 import { Session } from './session.js';
+import type { RegressionMetrics } from './regression.js';
+import { evaluateRegressionSession } from './regression.js';
 import type { TrainGraph } from './train-graph.js';
 import { buildTrainGraph } from './train-graph.js';
 
@@ -163,7 +165,11 @@ export class Trainer {
       dropout: opts.dropout,
       memoryEfficient: opts.memoryEfficient,
     });
-    const session = await Session.create(train.graph, opts.session);
+    // The memory-pattern planner holds ~1.7× a train step's peak memory (bench/PROFILE.md).
+    const session = await Session.create(train.graph, {
+      ...opts.session,
+      memoryPattern: opts.session?.memoryPattern ?? false,
+    });
     return new Trainer(model, opts, train, session);
   }
 
@@ -284,6 +290,21 @@ export class Trainer {
 
   /** Accuracy and loss of the current parameters on a dataset, in inference mode. */
   async evaluate(ds: Dataset, batchSize = 256): Promise<EvalResult> {
+    return evaluateSession(await this.inferenceSession(), this.model, ds, batchSize, (feeds) => {
+      for (const name of this.evalInputs) feeds[name] = this.params.get(name)!;
+    });
+  }
+
+  /** MSE, RMSE, MAE (and PSNR for image targets) of the current parameters on a dataset with targets. */
+  async evaluateTargets(ds: Dataset, batchSize = 256): Promise<RegressionMetrics> {
+    const s = await this.inferenceSession();
+    return evaluateRegressionSession(s, this.model, ds, batchSize, (feeds) => {
+      for (const name of this.evalInputs) feeds[name] = this.params.get(name)!;
+    });
+  }
+
+  /** The inference-mode session whose parameters are inputs, created on first use. */
+  private async inferenceSession(): Promise<Session> {
     if (!this.evalSession) {
       const g = cloneGraph(this.model);
       for (const name of this.evalInputs) {
@@ -293,9 +314,7 @@ export class Trainer {
       }
       this.evalSession = await Session.create(g, this.opts.session);
     }
-    return evaluateSession(this.evalSession, this.model, ds, batchSize, (feeds) => {
-      for (const name of this.evalInputs) feeds[name] = this.params.get(name)!;
-    });
+    return this.evalSession;
   }
 
   /** Frees the onnxruntime sessions; the trainer cannot be used afterwards. */

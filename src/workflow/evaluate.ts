@@ -1,6 +1,10 @@
 import type { Dataset } from '../data/dataset.js';
+import { targetSize } from '../data/dataset.js';
+import { DataError } from '../data/errors.js';
 import type { Graph } from '../ir/graph.js';
 import type { EvalSummary, LatencySummary } from '../report/run-format.js';
+import type { RegressionMetrics } from '../runtime/regression.js';
+import { evaluateRegressionSession } from '../runtime/regression.js';
 import type { SessionOptions } from '../runtime/session.js';
 import { Session } from '../runtime/session.js';
 import { evaluateSession } from '../runtime/trainer.js';
@@ -84,13 +88,120 @@ export async function classificationMetrics(model: Graph, ds: Dataset, session?:
   }
 }
 
-/** The full evaluation summary of a model (and optionally its base model) on a test set. */
+/** What a model is evaluated on: class labels, or regression targets (`Dataset.targets`). */
+export type Task = 'classification' | 'regression';
+
+/** The task of a dataset: regression when it has targets. */
+export function taskOf(ds: Dataset): Task {
+  return ds.targets ? 'regression' : 'classification';
+}
+
+/** Names for the one-line errors of the evaluation: the model (file or arch) and the data spec. */
+export interface EvalNames {
+  /** The model file or built-in architecture. */
+  model: string;
+  /** The data spec. */
+  data: string;
+}
+
+/**
+ * Checks that the model's output holds one target's worth of values per example, statically
+ * when the output shape is known beyond the batch dimension.
+ *
+ * @throws DataError naming the model and the data spec on a mismatch
+ */
+export function checkTargetShape(model: Graph, ds: Dataset, names: EvalNames): void {
+  if (!ds.targets || !ds.targetShape) return;
+  const out = model.outputs[0]?.shape.slice(1) ?? [];
+  if (!out.every((d): d is number => typeof d === 'number' && d > 0)) return;
+  const size = out.reduce((p, d) => p * d, 1);
+  if (size !== targetSize(ds)) throw shapeError(`[${out.join(',')}]`, ds, names);
+}
+
+function shapeError(out: string, ds: Dataset, names: EvalNames): DataError {
+  return new DataError(
+    `${names.model}: the model outputs ${out} per example but '${names.data}' has targets of shape [${ds.targetShape!.join(',')}]; use a model whose output matches the targets (an image-to-image model for target=clean, one output for csv task=regression)`,
+  );
+}
+
+/**
+ * MSE, RMSE, MAE (and PSNR for image targets) of a model's outputs against the data's targets.
+ *
+ * @throws DataError naming the model and the data when the output and target sizes differ
+ */
+export async function evaluateRegression(
+  model: Graph,
+  ds: Dataset,
+  names: EvalNames,
+  session?: SessionOptions,
+): Promise<RegressionMetrics> {
+  checkTargetShape(model, ds, names);
+  const s = await Session.create(model, session);
+  try {
+    return await evaluateRegressionSession(s, model, ds, 256);
+  } catch (err) {
+    // An output shape only known at run time: its size shows up as a length mismatch.
+    if (err instanceof Error && /outputs and .* targets for/.test(err.message)) {
+      throw shapeError('another number of values', ds, names);
+    }
+    throw err;
+  } finally {
+    await s.release();
+  }
+}
+
+/** The task-dependent part of an `EvalSummary`. */
+export type TaskMetrics = Pick<
+  EvalSummary,
+  'n' | 'accuracy' | 'loss' | 'perClassAccuracy' | 'confusion' | 'regression'
+>;
+
+/** Each task's metrics; regression reports MSE as its loss and no accuracy (NaN). */
+const TASK_METRICS: Record<
+  Task,
+  (model: Graph, ds: Dataset, names: EvalNames, session?: SessionOptions) => Promise<TaskMetrics>
+> = {
+  classification: (model, ds, _names, session) => classificationMetrics(model, ds, session),
+  regression: async (model, ds, names, session) => {
+    const { n, ...regression } = await evaluateRegression(model, ds, names, session);
+    return {
+      n,
+      accuracy: NaN,
+      loss: regression.mse,
+      perClassAccuracy: [],
+      confusion: [],
+      regression,
+    };
+  },
+};
+
+/** The metrics of the data's task: classification metrics for labels, regression for targets. */
+export function taskMetrics(
+  model: Graph,
+  ds: Dataset,
+  names: EvalNames,
+  session?: SessionOptions,
+): Promise<TaskMetrics> {
+  return TASK_METRICS[taskOf(ds)](model, ds, names, session);
+}
+
+/**
+ * The full evaluation summary of a model (and optionally its base model) on a test set:
+ * classification metrics, or regression metrics when the data has targets (`names` then goes into
+ * shape errors; default: the model's graph name and the dataset's name).
+ */
 export async function evaluateModel(
   model: Graph,
   test: Dataset,
-  opts: { base?: Graph; latency?: LatencyOptions; session?: SessionOptions } = {},
+  opts: {
+    base?: Graph;
+    latency?: LatencyOptions;
+    session?: SessionOptions;
+    names?: EvalNames;
+  } = {},
 ): Promise<EvalSummary> {
-  const m = await classificationMetrics(model, test, opts.session);
+  const names = opts.names ?? { model: model.name, data: test.name };
+  const m = await taskMetrics(model, test, names, opts.session);
   const models = opts.base ? [model, opts.base] : [model];
   const [latency, baseLatency] = await measureLatency(models, test.shape, {
     session: opts.session,
@@ -98,8 +209,9 @@ export async function evaluateModel(
   });
   const summary: EvalSummary = { ...m, latency: latency! };
   if (opts.base) {
-    const b = await classificationMetrics(opts.base, test, opts.session);
+    const b = await taskMetrics(opts.base, test, names, opts.session);
     summary.base = { accuracy: b.accuracy, loss: b.loss, latency: baseLatency! };
+    if (b.regression) summary.base.regression = b.regression;
   }
   return summary;
 }

@@ -16,7 +16,9 @@ import type { FitProgress, FitResult } from '../runtime/fit.js';
 import { fit } from '../runtime/fit.js';
 import { Trainer } from '../runtime/trainer.js';
 import { VERSION } from '../version.js';
-import { evaluateModel } from './evaluate.js';
+import type { LossOptions } from '../autodiff/losses.js';
+import type { Task } from './evaluate.js';
+import { checkTargetShape, evaluateModel, taskOf } from './evaluate.js';
 import { prepareMethod } from './methods.js';
 import type { ModelSource } from './model-source.js';
 import { imageInputShape } from './model-source.js';
@@ -107,24 +109,41 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
+/** The loss each task trains with. */
+const TASK_LOSS: Record<Task, LossOptions> = {
+  classification: { kind: 'cross_entropy' },
+  regression: { kind: 'mse' },
+};
+
+/** NCHW → NHWC of `n` images of shape [c, h, w]. */
+function toChannelsLast(x: Float32Array, n: number, [c, h, w]: readonly number[]): Float32Array {
+  const per = c! * h! * w!;
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < c!; k++) {
+      for (let p = 0; p < h! * w!; p++) out[i * per + p * c! + k] = x[i * per + k * h! * w! + p]!;
+    }
+  }
+  return out;
+}
+
 /**
  * The dataset laid out as the model takes it: data is NCHW; a channels-last model (input
- * [H, W, C], e.g. imported from TF.js) gets its images transposed to NHWC, anything else of the
+ * [H, W, C], e.g. imported from TF.js) gets its images transposed to NHWC (and image targets of
+ * the input's shape too, as such a model outputs images channels-last), anything else of the
  * same size is only relabelled.
  */
 export function fitToModel(d: Dataset, modelShape: [number, number, number]): Dataset {
   const [c, h, w] = d.shape;
   const channelsLast = modelShape[0] === h && modelShape[1] === w && modelShape[2] === c && c > 1;
   if (!channelsLast) return { ...d, shape: [...modelShape] };
-  const per = c * h * w;
-  const images = new Float32Array(d.images.length);
-  for (let n = 0; n < d.n; n++) {
-    for (let k = 0; k < c; k++) {
-      for (let p = 0; p < h * w; p++)
-        images[n * per + p * c + k] = d.images[n * per + k * h * w + p]!;
-    }
+  const images = toChannelsLast(d.images, d.n, d.shape);
+  const out: Dataset = { ...d, images, shape: [...modelShape] };
+  if (d.targets && d.targetShape?.join() === d.shape.join()) {
+    out.targets = toChannelsLast(d.targets, d.n, d.shape);
+    out.targetShape = [...modelShape];
   }
-  return { ...d, images, shape: [...modelShape] };
+  return out;
 }
 
 /** The NCHW data shape for a model input: channels-last inputs [H, W, C] (C of 1 or 3) are reordered. */
@@ -203,8 +222,10 @@ export async function runMethod(o: RunOptions): Promise<RunResult> {
     seed: o.seed,
     modelName: o.base.name,
   });
+  const task = taskOf(data.train);
+  checkTargetShape(base, data.train, { model: o.base.name, data: o.data });
   const classes = base.outputs[0]?.shape.at(-1);
-  if (typeof classes === 'number' && data.train.numClasses > classes) {
+  if (task === 'classification' && typeof classes === 'number' && data.train.numClasses > classes) {
     throw new UserError(
       `${o.base.name}: the model outputs ${classes} classes but '${o.data}' has ${data.train.numClasses}; adapt a model with enough outputs`,
     );
@@ -268,7 +289,7 @@ export async function runMethod(o: RunOptions): Promise<RunResult> {
   const steps = Math.floor(data.train.n / o.batchSize) * o.epochs;
   const trainer = await Trainer.create(model, {
     batchSize: o.batchSize,
-    loss: { kind: 'cross_entropy' },
+    loss: TASK_LOSS[task],
     optimizer:
       o.optimizer === 'sgd'
         ? { kind: 'sgd', momentum: 0.9, weightDecay: o.weightDecay }
@@ -320,6 +341,7 @@ export async function runMethod(o: RunOptions): Promise<RunResult> {
         base,
         latency: o.latency,
         session: { threads: o.threads ?? 2 },
+        names: { model: o.base.name, data: o.data },
       });
       await writeFileAtomic(
         join(o.outDir, 'eval.json'),

@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
 import { loadDataset } from '../../data/spec.js';
 import { accountLayers } from '../../passes/accounting.js';
-import { classificationMetrics, measureLatency } from '../../workflow/evaluate.js';
+import type { Dataset } from '../../data/dataset.js';
+import type { LatencySummary } from '../../report/run-format.js';
+import type { Task, TaskMetrics } from '../../workflow/evaluate.js';
+import { measureLatency, taskMetrics, taskOf } from '../../workflow/evaluate.js';
 import { imageInputShape, loadModelSource } from '../../workflow/model-source.js';
 import { dataShapeFor, fitToModel } from '../../workflow/run.js';
 import { UserError } from '../errors.js';
@@ -15,12 +18,81 @@ function parseBatchSizes(v: string): number[] {
   return list;
 }
 
+/** One evaluated model, as `eval` reports it. */
+interface EvalRow {
+  /** The model file or arch. */
+  model: string;
+  /** Its metrics on the data's task. */
+  metrics: TaskMetrics;
+  /** Latency per batch size. */
+  latency: LatencySummary[];
+  /** Its FLOPs per sample. */
+  flops: ReturnType<typeof accountLayers>['totals'];
+}
+
+/** dB with two decimals; ∞ for an exact reproduction. */
+function fmtDb(v: number | undefined): string {
+  if (v === undefined) return '–';
+  return v === Infinity ? '∞ dB' : `${v.toFixed(2)} dB`;
+}
+
+/** How each task shows in `eval`: JSON fields, table columns and the notes below the table. */
+const TASK_VIEW: Record<
+  Task,
+  {
+    json: (r: EvalRow) => Record<string, unknown>;
+    columns: (test: Dataset) => string[];
+    cells: (r: EvalRow) => (string | number)[];
+    notes: (r: EvalRow, test: Dataset) => string[];
+  }
+> = {
+  classification: {
+    json: (r) => ({ model: r.model, ...r.metrics, latency: r.latency, flops: r.flops }),
+    columns: () => ['accuracy', 'loss'],
+    cells: (r) => [`${(r.metrics.accuracy * 100).toFixed(2)}%`, r.metrics.loss],
+    notes: (r, test) => [
+      `\n${r.model}: per-class accuracy ${r.metrics.perClassAccuracy.map((a, c) => `${test.classNames?.[c] ?? c}:${(a * 100).toFixed(1)}`).join(' ')}`,
+      `FLOPs per sample ${formatNumber(r.flops.base.flops + r.flops.quadratic.flops)}; confusion (rows true, cols predicted):`,
+      r.metrics.confusion.map((row) => row.map((v) => String(v).padStart(5)).join('')).join('\n'),
+    ],
+  },
+  // psnr (of the global MSE) is Infinity for an exact reproduction: null in JSON.
+  regression: {
+    json: (r) => ({
+      model: r.model,
+      task: 'regression',
+      n: r.metrics.n,
+      ...r.metrics.regression,
+      latency: r.latency,
+      flops: r.flops,
+    }),
+    columns: (test) => [
+      'MSE',
+      'RMSE',
+      'MAE',
+      ...(test.targetShape?.length === 3 ? ['PSNR (global MSE)', 'PSNR (mean per image)'] : []),
+    ],
+    cells: (r) => {
+      const m = r.metrics.regression!;
+      return [
+        m.mse,
+        m.rmse,
+        m.mae,
+        ...(m.psnr !== undefined ? [fmtDb(m.psnr), fmtDb(m.meanPsnr)] : []),
+      ];
+    },
+    notes: (r) => [
+      `\n${r.model}: FLOPs per sample ${formatNumber(r.flops.base.flops + r.flops.quadratic.flops)}`,
+    ],
+  },
+};
+
 /** `quadranet eval` (metrics and latency) and `quadranet bench` (latency side by side). */
 export function registerEval(program: Command): void {
   program
     .command('eval')
     .description(
-      'accuracy, per-class accuracy, confusion matrix and latency (p50/p95) of one or several models',
+      'accuracy, per-class accuracy, confusion matrix (or MSE, RMSE, MAE and PSNR on regression / image targets) and latency (p50/p95) of one or several models',
     )
     .argument('<models...>', 'model files or arch:NAME')
     .requiredOption('--data <spec>', 'data spec (the test split is used)')
@@ -61,55 +133,52 @@ export function registerEval(program: Command): void {
           );
         }
         const test = fitToModel(ds, shape);
-        const metrics: Awaited<ReturnType<typeof classificationMetrics>>[] = [];
+        const metrics: TaskMetrics[] = [];
         for (const s of sources)
-          metrics.push(await classificationMetrics(s.graph, test, { threads: o.threads }));
+          metrics.push(
+            await taskMetrics(
+              s.graph,
+              test,
+              { model: s.name, data: o.data },
+              { threads: o.threads },
+            ),
+          );
         const latency = await measureLatency(
           sources.map((s) => s.graph),
           shape,
           { batchSizes: o.batchSizes, runs: o.runs, session: { threads: o.threads } },
         );
-        const results = sources.map((s, i) => ({
+        const rows: EvalRow[] = sources.map((s, i) => ({
           model: s.name,
-          ...metrics[i]!,
+          metrics: metrics[i]!,
           latency: latency[i]!,
           flops: accountLayers(s.graph).totals,
         }));
+        const view = TASK_VIEW[taskOf(test)];
         if (o.json) {
+          const results = rows.map(view.json);
           console.log(JSON.stringify({ data: o.data, n: test.n, results }, null, 2));
           return;
         }
         console.log(`${o.data}: ${test.n} test examples\n`);
-        const ref = results[0]!;
+        const ref = rows[0]!;
         console.log(
           table(
             [
               'model',
-              'accuracy',
-              'loss',
+              ...view.columns(test),
               ...o.batchSizes.flatMap((b) => [`p50 ms (b${b})`, `p95 ms (b${b})`]),
               'vs first (b1 p50)',
             ],
-            results.map((r) => [
+            rows.map((r) => [
               r.model,
-              `${(r.accuracy * 100).toFixed(2)}%`,
-              r.loss,
+              ...view.cells(r),
               ...r.latency.flatMap((l) => [l.p50Ms, l.p95Ms]),
               `${(r.latency[0]!.p50Ms / ref.latency[0]!.p50Ms).toFixed(2)}×`,
             ]),
           ),
         );
-        for (const r of results) {
-          console.log(
-            `\n${r.model}: per-class accuracy ${r.perClassAccuracy.map((a, c) => `${test.classNames?.[c] ?? c}:${(a * 100).toFixed(1)}`).join(' ')}`,
-          );
-          console.log(
-            `FLOPs per sample ${formatNumber(r.flops.base.flops + r.flops.quadratic.flops)}; confusion (rows true, cols predicted):`,
-          );
-          console.log(
-            r.confusion.map((row) => row.map((v) => String(v).padStart(5)).join('')).join('\n'),
-          );
-        }
+        for (const r of rows) for (const line of view.notes(r, test)) console.log(line);
       },
     );
 

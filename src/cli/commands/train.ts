@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import type { RunMethod } from '../../report/run-format.js';
+import type { EvalSummary, RunMethod } from '../../report/run-format.js';
 import type { RunResult } from '../../workflow/run.js';
 import { runMethod } from '../../workflow/run.js';
 import { loadModelSource } from '../../workflow/model-source.js';
@@ -46,7 +46,7 @@ function addTrainingOptions(cmd: Command, defaults: { epochs: number; lr: number
     .argument('<model>', 'model file (.onnx, TF.js model.json) or arch:NAME[:CxHxW]')
     .requiredOption(
       '--data <spec>',
-      "data spec: mnist, idx:DIR, folder:DIR, csv:FILE[:label=NAME], with options like ':shift=contrast,strength=0.5'",
+      "data spec: mnist, idx:DIR, folder:DIR, csv:FILE[:label=NAME,task=regression], with options like ':shift=contrast,strength=0.5' (add ',target=clean' to a shift for a restoration task, trained with MSE)",
     )
     .requiredOption(
       '-o, --out <dir>',
@@ -86,6 +86,15 @@ function addTrainingOptions(cmd: Command, defaults: { epochs: number; lr: number
     .option('--json', 'print the result as JSON');
   for (const opt of quadOptions()) cmd.addOption(opt);
   return cmd;
+}
+
+/** The test metric of a summary line: accuracy, or MSE (and PSNR) on regression data. */
+function metricText(e: Pick<EvalSummary, 'accuracy' | 'regression'>): string {
+  const r = e.regression;
+  if (!r) return `accuracy ${(e.accuracy * 100).toFixed(2)}%`;
+  const db =
+    r.psnr === undefined ? '' : `, PSNR ${r.psnr === Infinity ? '∞' : r.psnr.toFixed(2)} dB`;
+  return `MSE ${r.mse.toPrecision(4)}${db}`;
 }
 
 /** Runs a method with progress, Ctrl-C handling and a printed summary. */
@@ -159,8 +168,10 @@ async function execute(
       const e = r.eval;
       const lat = (l: typeof e.latency) => l.find((x) => x.batchSize === 1)?.p50Ms;
       console.log(
-        `${r.info.label}: test accuracy ${(e.accuracy * 100).toFixed(2)}%` +
-          (e.base ? ` (original ${(e.base.accuracy * 100).toFixed(2)}%)` : ''),
+        `${r.info.label}: test ${metricText(e)}` +
+          (e.base
+            ? ` (original ${e.base.regression ? metricText(e.base) : `${(e.base.accuracy * 100).toFixed(2)}%`})`
+            : ''),
       );
       console.log(
         `  training: ${r.fit.cpuSeconds.toFixed(1)} CPU-s, ${r.fit.wallSeconds.toFixed(1)} s wall, ${last?.samples ?? 0} samples; trainable ${r.info.params.trainable} of ${r.info.params.total} parameters`,
