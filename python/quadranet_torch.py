@@ -37,6 +37,15 @@ ONNX weight ``conv1.weight`` (what ``torch.onnx.export`` writes for a model whos
 ``nn.Conv2d``) maps to the module ``conv1``; pass ``names={weight: module_path}`` for others
 (``torch.onnx.export`` names the transposed weight of a MatMul ``onnx::MatMul_123``, say).
 
+It also holds PyTorch definitions of quadranet's built-in ResNet-style and ConvNeXt-style networks
+(``ResNetStyle``, ``ConvNeXtStyle``: the same layers, names and numerics as ``src/models/zoo.ts``)
+and ``save_checkpoint`` / ``load_checkpoint``, so weights trained here open in quadranet directly
+(``quadranet inspect model.safetensors``; docs/safetensors-checkpoints.md)::
+
+    model = qt.ResNetStyle(input_shape=(3, 32, 32), classes=10)
+    ...                                               # train as usual
+    qt.save_checkpoint(model, "resnet.safetensors")   # the state_dict + the architecture declared
+
 No ``safetensors`` package is needed: the format (an 8-byte little-endian header length, a JSON
 header, one raw byte buffer) is read and written here, byte-compatible with quadranet's writer.
 Needs only PyTorch (tested with 1.13).
@@ -47,6 +56,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import json
+import math
 import os
 import sys
 import tempfile
@@ -72,6 +82,12 @@ __all__ = [
     "write_safetensors",
     "decode_safetensors",
     "encode_safetensors",
+    "CheckpointError",
+    "ResNetStyle",
+    "ConvNeXtStyle",
+    "ARCHITECTURES",
+    "save_checkpoint",
+    "load_checkpoint",
 ]
 
 __version__ = "0.1.0"
@@ -538,3 +554,185 @@ def save_adapter(model: nn.Module, adapter_dir: str, *, base_sha256: Optional[st
     for term in terms:
         term.adapter_config = config
     return config
+
+
+# ── checkpoints of the built-in architectures ──────────────────────────────────────────────
+#
+# ResNetStyle and ConvNeXtStyle are src/models/zoo.ts resnet() and convnext() in PyTorch: their
+# state_dict keys are exactly quadranet's initializer names, and every tensor has the same shape,
+# except the ConvNeXt pointwise layers ``block{i}.pwconv1/2.weight``, which nn.Linear keeps
+# [out, in] and quadranet's channels-last MatMul keeps [in, out] (quadranet transposes them on
+# import). save_checkpoint writes the state_dict with the architecture declared in the header's
+# ``__metadata__`` (``quadranet.arch``, ``quadranet.input_shape``, ...), which quadranet reads.
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be written or read as a declared quadranet architecture."""
+
+
+def _channels(base: int, width: float) -> int:
+    # JavaScript's Math.round (half up), which quadranet uses; Python's round() is half-even.
+    return int(math.floor(base * width + 0.5))
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int, dilation: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=dilation, dilation=dilation, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        if stride != 1 or cin != cout:
+            self.down = nn.Conv2d(cin, cout, 1, stride=stride, bias=False)
+            self.down_bn = nn.BatchNorm2d(cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        skip = self.down_bn(self.down(x)) if hasattr(self, "down") else x
+        return F.relu(y + skip)
+
+
+class ResNetStyle(nn.Module):
+    """quadranet's ``resnet`` (src/models/zoo.ts): a 3x3 stem conv + BatchNorm + ReLU; a residual
+    block of two 3x3 convs at ``c1 = round(16 width)`` channels; a residual block to
+    ``c2 = round(32 width)`` channels with a strided 3x3 conv, a dilated (2) 3x3 conv and a 1x1
+    strided projection shortcut; global average pooling; a linear head. BatchNorm eps 1e-5.
+    """
+
+    arch = "resnet"
+
+    def __init__(self, input_shape=(1, 28, 28), classes: int = 10, width: float = 1.0):
+        super().__init__()
+        c, c1, c2 = int(input_shape[0]), _channels(16, width), _channels(32, width)
+        self.quadranet_config = {"input_shape": tuple(int(d) for d in input_shape), "classes": int(classes), "width": float(width)}
+        self.stem = nn.Conv2d(c, c1, 3, padding=1, bias=False)
+        self.stem_bn = nn.BatchNorm2d(c1)
+        self.block1 = _ResBlock(c1, c1, stride=1, dilation=1)
+        self.block2 = _ResBlock(c1, c2, stride=2, dilation=2)
+        self.head = nn.Linear(c2, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.stem_bn(self.stem(x)))
+        x = self.block2(self.block1(x))
+        return self.head(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+class _ConvNeXtBlock(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.dwconv = nn.Conv2d(c, c, 7, padding=3, groups=c)
+        self.norm = nn.LayerNorm(c, eps=1e-6)
+        self.pwconv1 = nn.Linear(c, 4 * c)
+        self.pwconv2 = nn.Linear(4 * c, c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.dwconv(x).permute(0, 2, 3, 1)  # channels last
+        y = self.pwconv2(F.gelu(self.pwconv1(self.norm(y))))
+        return x + y.permute(0, 3, 1, 2)
+
+
+class ConvNeXtStyle(nn.Module):
+    """quadranet's ``convnext`` (src/models/zoo.ts): a 2x2 stride-2 patchify stem to
+    ``c = round(32 width)`` channels, then ``depth`` blocks of 7x7 depthwise conv -> LayerNorm
+    (channels last, eps 1e-6) -> Linear c->4c -> GELU (exact) -> Linear 4c->c, each added back to
+    its input; global average pooling; a linear head.
+    """
+
+    arch = "convnext"
+
+    def __init__(self, input_shape=(1, 28, 28), classes: int = 10, width: float = 1.0, depth: int = 2):
+        super().__init__()
+        c = _channels(32, width)
+        self.depth = int(depth)
+        self.quadranet_config = {
+            "input_shape": tuple(int(d) for d in input_shape),
+            "classes": int(classes),
+            "width": float(width),
+            "depth": self.depth,
+        }
+        self.stem = nn.Conv2d(int(input_shape[0]), c, 2, stride=2)
+        for i in range(self.depth):
+            self.add_module(f"block{i}", _ConvNeXtBlock(c))
+        self.head = nn.Linear(c, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for i in range(self.depth):
+            x = getattr(self, f"block{i}")(x)
+        return self.head(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+#: The architectures a checkpoint can declare, by ``quadranet.arch`` name.
+ARCHITECTURES = {"resnet": ResNetStyle, "convnext": ConvNeXtStyle}
+_META = "quadranet."
+
+
+def _number(v) -> str:
+    return f"{float(v):g}" if isinstance(v, float) else str(int(v))
+
+
+def save_checkpoint(
+    model: nn.Module,
+    path: str,
+    *,
+    arch: Optional[str] = None,
+    input_shape=None,
+    classes: Optional[int] = None,
+    width: Optional[float] = None,
+    depth: Optional[int] = None,
+    metadata: Optional[Mapping[str, str]] = None,
+) -> Dict[str, str]:
+    """Writes ``model.state_dict()`` (``num_batches_tracked`` included; quadranet ignores it) as a
+    safetensors file with the architecture declared in its header (``quadranet.arch``,
+    ``quadranet.input_shape`` as ``CxHxW``, ``quadranet.classes``, ``quadranet.width``, and
+    ``quadranet.depth`` for convnext), atomically. The declaration defaults to the model's own
+    (``ResNetStyle`` / ``ConvNeXtStyle``); pass it for another module with the same state_dict
+    layout. ``metadata`` adds other (non-``quadranet.``) strings. Returns the metadata written.
+    """
+    model = _unwrap(model)
+    own = dict(getattr(model, "quadranet_config", {}))
+    arch = arch if arch is not None else getattr(model, "arch", None)
+    if arch not in ARCHITECTURES:
+        raise CheckpointError(f"arch {arch!r} is not one of {sorted(ARCHITECTURES)}; pass arch=")
+    shape = input_shape if input_shape is not None else own.get("input_shape")
+    if shape is None or len(shape) != 3:
+        raise CheckpointError("input_shape (C, H, W) is needed: pass input_shape=")
+    meta: Dict[str, str] = {str(k): str(v) for k, v in (metadata or {}).items()}
+    bad = [k for k in meta if k.startswith(_META)]
+    if bad:
+        raise CheckpointError(f"metadata key {bad[0]!r} is reserved; pass the declaration as arguments")
+    meta[_META + "arch"] = arch
+    meta[_META + "input_shape"] = "x".join(str(int(d)) for d in shape)
+    meta[_META + "classes"] = _number(classes if classes is not None else own.get("classes", 10))
+    meta[_META + "width"] = _number(float(width if width is not None else own.get("width", 1.0)))
+    if arch == "convnext":
+        meta[_META + "depth"] = _number(depth if depth is not None else own.get("depth", 2))
+    elif depth is not None:
+        raise CheckpointError(f"{arch} has no depth; leave depth out")
+    tensors = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
+    _write_atomic(path, encode_safetensors(tensors, meta))
+    return meta
+
+
+def load_checkpoint(path: str, map_location: Optional[Union[str, torch.device]] = None) -> nn.Module:
+    """Builds the architecture a checkpoint declares (``save_checkpoint``'s metadata) and loads its
+    weights (strict, except for absent ``num_batches_tracked``); returns the model in eval mode."""
+    tensors, meta = read_safetensors(path)
+    arch = meta.get(_META + "arch")
+    if arch not in ARCHITECTURES:
+        raise CheckpointError(f"{path}: quadranet.arch {arch!r} is not one of {sorted(ARCHITECTURES)}")
+    try:
+        shape = tuple(int(d) for d in meta[_META + "input_shape"].split("x"))
+        kwargs = {"input_shape": shape, "classes": int(meta.get(_META + "classes", "10")), "width": float(meta.get(_META + "width", "1"))}
+        if arch == "convnext":
+            kwargs["depth"] = int(meta.get(_META + "depth", "2"))
+    except (KeyError, ValueError) as e:
+        raise CheckpointError(f"{path}: bad quadranet metadata ({e})") from None
+    model = ARCHITECTURES[arch](**kwargs)
+    missing, unexpected = model.load_state_dict(tensors, strict=False)
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: keys differ from {arch} (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    if map_location is not None:
+        model.to(map_location)
+    return model.eval()

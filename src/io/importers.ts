@@ -38,12 +38,20 @@ export function registerImporter(format: string, importer: Importer): void {
 
 registerImporter('onnx', {
   matches: (file) => /\.onnx$/i.test(file),
-  read: (file, bytes) => decodeModel(bytes, { file }),
+  // Identity nodes and static shape arithmetic (exporter idioms) are folded: see foldConstants.
+  read: async (file, bytes) =>
+    (await import('../passes/fold.js')).foldOnImport(decodeModel(bytes, { file })),
 });
 
 registerImporter('tfjs', {
   matches: (file) => /model\.json$/i.test(file),
   read: async (file, bytes) => (await import('./tfjs/index.js')).readTfjs(file, bytes),
+});
+
+registerImporter('safetensors', {
+  matches: (file) => /\.safetensors$/i.test(file),
+  read: async (file, bytes) =>
+    (await import('./safetensors-arch.js')).readArchCheckpoint(file, bytes),
 });
 
 /** SHA-256 hex digest of bytes. */

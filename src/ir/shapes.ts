@@ -588,8 +588,9 @@ registerShapeRule('Slice', (ctx) => {
       out[a] = Math.max(0, Math.ceil((e - s) / step));
     }
   });
-  const v = ctx.value(0);
-  let values: number[] | undefined;
+  // dims, not value: a slice of a shape vector keeps its symbolic entries (tf2onnx's Flatten).
+  const v = ctx.dims(0);
+  let values: Dim[] | undefined;
   if (v && x.shape.length === 1 && steps[0] === 1) {
     const d = v.length;
     const s = Math.min(Math.max(starts[0]! < 0 ? starts[0]! + d : starts[0]!, 0), d);

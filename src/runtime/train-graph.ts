@@ -1,3 +1,4 @@
+import { foldConstants } from '../passes/fold.js';
 import { backward } from '../autodiff/backward.js';
 import type { LossOptions } from '../autodiff/losses.js';
 import { addLoss } from '../autodiff/losses.js';
@@ -106,7 +107,9 @@ export function buildTrainGraph(model: Graph, opts: TrainGraphOptions): TrainGra
       `input '${input.name}' has symbolic dims [${input.shape.join(',')}] besides the batch; give it a static shape`,
     );
   }
-  const { graph: g, runningStats } = setTrainingMode(base, {
+  // With the batch fixed every shape is static: fold the shape arithmetic (Shape → Gather →
+  // Concat → Reshape of exported Flattens), which has no gradient rules and needs none.
+  const { graph: g, runningStats } = setTrainingMode(foldConstants(base).graph, {
     batchNorm: opts.batchNorm ?? 'train',
     dropout: opts.dropout ?? true,
   });

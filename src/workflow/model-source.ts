@@ -72,6 +72,15 @@ export async function loadModelSource(
         `${spec}: --input-shape gives ${opts.fixInput.length} dims but the input has ${Math.max(0, (input?.shape.length ?? 1) - 1)} after the batch`,
       );
     }
+    // Only symbolic dims may be set: fixed ones were folded into constants on import.
+    const clash = opts.fixInput.findIndex(
+      (d, i) => typeof input.shape[i + 1] === 'number' && input.shape[i + 1] !== d,
+    );
+    if (clash >= 0) {
+      throw new UserError(
+        `${spec}: --input-shape ${opts.fixInput.join('x')} changes the model's fixed input [${input.shape.slice(1).join(',')}]; it sets only symbolic dims — drop it or export the model with that shape`,
+      );
+    }
     input.shape = [input.shape[0]!, ...opts.fixInput];
   }
   return { graph: g, name: spec, sha256: imported.sha256 };

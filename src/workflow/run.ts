@@ -6,6 +6,7 @@ import { UserError } from '../cli/errors.js';
 import type { Dataset } from '../data/dataset.js';
 import { split as splitDataset } from '../data/dataset.js';
 import { loadDataset } from '../data/spec.js';
+import type { Graph } from '../ir/graph.js';
 import { encodeModel } from '../ir/onnx.js';
 import { saveAdapter } from '../io/adapter.js';
 import { ensureWritableDir, writeFileAtomic } from '../io/atomic.js';
@@ -152,12 +153,19 @@ export function dataShapeFor(modelShape: [number, number, number]): [number, num
   return (c === 1 || c === 3) && a !== 1 && a !== 3 ? [c, a, b] : modelShape;
 }
 
+/** A run's data: training, validation (when a fraction is held out) and test splits. */
+export interface RunData {
+  train: Dataset;
+  val?: Dataset;
+  test: Dataset;
+}
+
 /** Training and test data for a model, checked against the model's input. */
 export async function loadRunData(
   spec: string,
   modelShape: [number, number, number],
   o: { limit?: number; testLimit?: number; valFraction?: number; seed: number; modelName: string },
-): Promise<{ train: Dataset; val?: Dataset; test: Dataset }> {
+): Promise<RunData> {
   const all = await loadDataset(spec, {
     split: 'train',
     limit: o.limit,
@@ -200,19 +208,35 @@ export async function loadRunData(
   return { train: reshape(train), val: reshape(val), test: reshape(test) };
 }
 
+/** @internal What every training run sets up before its first step (see {@link setUpRun}). */
+export interface RunSetup {
+  /** The run's train / validation / test splits, laid out as the model takes them. */
+  data: RunData;
+  /** The method's model (e.g. quadratized) and parameter groups. */
+  prepared: ReturnType<typeof prepareMethod>;
+  /** The model trained (the prepared one, after `adjust`). */
+  model: Graph;
+  /** Names of the trained parameters. */
+  trainable: string[];
+  /** The run record, written to run.json (status 'running'). */
+  info: RunInfo;
+  runJson: string;
+  /** Train steps per epoch and in all. */
+  perEpoch: number;
+  steps: number;
+  trainer: Trainer;
+}
+
 /**
- * One training run end to end: prepare the method, train with per-epoch validation,
- * checkpoints and history, export model.onnx (and the adapter files), evaluate on the test
- * split against the original model, and record run.json and eval.json in the run directory.
+ * @internal The part of a run shared by `runMethod` and the experiments' finely validated runs:
+ * load and check the data, prepare the method (then `adjust` the model, e.g. re-initialise it),
+ * write run.json and create the trainer.
  */
-export async function runMethod(o: RunOptions): Promise<RunResult> {
-  await ensureWritableDir(o.outDir);
+export async function setUpRun(
+  o: RunOptions,
+  adjust: (model: Graph) => Graph = (m) => m,
+): Promise<RunSetup> {
   const runJson = join(o.outDir, 'run.json');
-  if (!o.resume && (await exists(join(o.outDir, 'history.jsonl')))) {
-    throw new UserError(
-      `${o.outDir} already holds a run; continue it with --resume or choose another -o`,
-    );
-  }
   const base = o.base.graph;
   const shape = imageInputShape(base, o.base.name);
   const data = await loadRunData(o.data, shape, {
@@ -238,9 +262,8 @@ export async function runMethod(o: RunOptions): Promise<RunResult> {
     trainHead: o.trainHead,
     seed: o.seed,
   });
-  const model = prepared.model;
+  const model = adjust(prepared.model);
   const trainable = prepared.groups.flatMap((g) => g.params);
-  const baseAcc = accountLayers(base);
   const modelAcc = accountLayers(model);
   const allParams = [...new Set([...learnableParams(model), ...quadParamNames(model)])];
   const ortVersion = (
@@ -262,7 +285,7 @@ export async function runMethod(o: RunOptions): Promise<RunResult> {
     },
     flops: {
       model: modelAcc.totals.base.flops + modelAcc.totals.quadratic.flops,
-      base: baseAcc.totals.base.flops,
+      base: accountLayers(base).totals.base.flops,
     },
     trainFlopsPerSample: 3 * (modelAcc.totals.base.flops + modelAcc.totals.quadratic.flops),
     started: new Date().toISOString(),
@@ -286,7 +309,8 @@ export async function runMethod(o: RunOptions): Promise<RunResult> {
       `'${o.data}': ${data.train.n} training examples (after the validation split) are fewer than one batch of ${o.batchSize}; lower --batch-size or use more data`,
     );
   }
-  const steps = Math.floor(data.train.n / o.batchSize) * o.epochs;
+  const perEpoch = Math.floor(data.train.n / o.batchSize);
+  const steps = perEpoch * o.epochs;
   const trainer = await Trainer.create(model, {
     batchSize: o.batchSize,
     loss: TASK_LOSS[task],
@@ -308,6 +332,23 @@ export async function runMethod(o: RunOptions): Promise<RunResult> {
     dropout: true,
     session: { threads: o.threads ?? 2 },
   });
+  return { data, prepared, model, trainable, info, runJson, perEpoch, steps, trainer };
+}
+
+/**
+ * One training run end to end: prepare the method, train with per-epoch validation,
+ * checkpoints and history, export model.onnx (and the adapter files), evaluate on the test
+ * split against the original model, and record run.json and eval.json in the run directory.
+ */
+export async function runMethod(o: RunOptions): Promise<RunResult> {
+  await ensureWritableDir(o.outDir);
+  if (!o.resume && (await exists(join(o.outDir, 'history.jsonl')))) {
+    throw new UserError(
+      `${o.outDir} already holds a run; continue it with --resume or choose another -o`,
+    );
+  }
+  const base = o.base.graph;
+  const { data, prepared, trainable, info, runJson, trainer } = await setUpRun(o);
   const files = [runJson, join(o.outDir, 'history.jsonl')];
   let result: FitResult;
   try {

@@ -3,6 +3,7 @@ import { differentiableOps } from '../../autodiff/registry.js';
 import '../../autodiff/backward.js';
 import { inferShapes } from '../../ir/shapes.js';
 import { accountLayers } from '../../passes/accounting.js';
+import { describeFold, foldReportOf } from '../../passes/fold.js';
 import { readAdapterState } from '../../passes/quadratic-spec.js';
 import { quadratize } from '../../passes/quadratize.js';
 import { measureLatency } from '../../workflow/evaluate.js';
@@ -104,6 +105,8 @@ export function registerInspect(program: Command): void {
           adaptable: layers.filter((l) => l.adaptable).length,
           unsupportedForTraining: noGradient,
           unsupportedForShapes: noShape,
+          // What the ONNX importer folded (Identity nodes, static shape arithmetic), if anything.
+          folded: foldReportOf(g) ?? null,
           latency,
           threads: o.threads,
         };
@@ -118,8 +121,11 @@ export function registerInspect(program: Command): void {
           `inputs: ${g.inputs.map((v) => `${v.name} [${v.shape.join(',')}] ${v.dtype}`).join('; ')}`,
         );
         console.log(
-          `outputs: ${g.outputs.map((v) => `${v.name} [${v.shape.join(',')}]`).join('; ')}\n`,
+          `outputs: ${g.outputs.map((v) => `${v.name} [${v.shape.join(',')}]`).join('; ')}`,
         );
+        const fold = result.folded && describeFold(result.folded);
+        if (fold) console.log(`on import: ${fold}`);
+        console.log('');
         console.log(
           table(
             ['layer', 'op', 'output', 'params', `FLOPs (batch ${o.batch})`, 'adapt?', 'why'],

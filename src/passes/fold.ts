@@ -1,0 +1,589 @@
+/**
+ * Constant folding for ONNX graphs from the wild (issue #7). Exporters such as
+ * `torch.onnx.export` and tf2onnx leave `Identity` nodes and shape arithmetic
+ * (`Shape → Gather → Unsqueeze → Concat → Reshape`) in the graph; where the shapes are static,
+ * that arithmetic is replaced here by initializers, so the layers behind it (a weight read
+ * through an `Identity`, a Dense after a Keras Flatten) look like hand-written ones to the other
+ * passes. Only small integer tensors are computed (shape arithmetic, never weight math), and a
+ * symbolic dimension (a dynamic batch) is never treated as known: `Shape` of a tensor with a
+ * dynamic batch stays, while a `Gather` that only reads its static dimensions folds.
+ */
+
+import type { Dim, Graph, Node } from '../ir/graph.js';
+import { attrInt, attrInts, cloneGraph, GraphError, topoSort, validateGraph } from '../ir/graph.js';
+import type { ShapeInfo } from '../ir/shapes.js';
+import { inferShapes } from '../ir/shapes.js';
+import type { DType, Tensor } from '../ir/tensor.js';
+import { dtypeFromOnnx, numel } from '../ir/tensor.js';
+import { ADAPTER_METADATA_KEY, readAdapterState } from './quadratic-spec.js';
+
+/** Largest tensor (in elements) that folding computes or creates: shape vectors are tiny. */
+export const FOLD_MAX_ELEMENTS = 1024;
+
+/** Options of `foldConstants`. */
+export interface FoldOptions {
+  /** Fold only tensors of at most this many elements (default `FOLD_MAX_ELEMENTS`). */
+  maxElements?: number;
+}
+
+/** What `foldConstants` did. */
+export interface FoldReport {
+  /**
+   * Nodes folded away, by op type: `Identity` nodes removed (their readers rewired), the others
+   * (`Shape`, `Gather`, `Concat`, ...) replaced by an initializer holding their value.
+   */
+  folded: Record<string, number>;
+  /** Nodes removed because folding left all their outputs unused, by op type. */
+  removed: Record<string, number>;
+  /** Initializers removed because folding left them unused (e.g. a folded Gather's indices). */
+  removedInitializers: string[];
+}
+
+/** The folded graph and what was folded. */
+export interface FoldResult extends FoldReport {
+  graph: Graph;
+}
+
+/** Ops whose output is computed when their inputs are small integer constants. */
+const FOLDABLE = new Set([
+  'Shape',
+  'Gather',
+  'Unsqueeze',
+  'Squeeze',
+  'Concat',
+  'Slice',
+  'Cast',
+  'Mul',
+  'Add',
+  'Div',
+  'Sub',
+  'Reshape',
+]);
+
+const INT_TYPES: ReadonlySet<DType> = new Set<DType>(['int64', 'int32']);
+
+const reports = new WeakMap<Graph, FoldReport>();
+
+/**
+ * What `foldConstants` did to produce `graph` (e.g. a graph from `importModel`, which folds
+ * ONNX files), or undefined for a graph that did not come from it.
+ */
+export function foldReportOf(graph: Graph): FoldReport | undefined {
+  return reports.get(graph);
+}
+
+/** One line saying what was folded, e.g. `folded 7 constant-shape nodes (3 Gather, ...)`. */
+export function describeFold(r: FoldReport): string | undefined {
+  const count = (m: Record<string, number>) => Object.values(m).reduce((s, k) => s + k, 0);
+  const list = (m: Record<string, number>) =>
+    Object.entries(m)
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+      .map(([op, k]) => `${k} ${op}`)
+      .join(', ');
+  const n = count(r.folded);
+  if (n === 0) return undefined;
+  const removed = count(r.removed);
+  const plural = (k: number, what: string) => `${k} ${what}${k === 1 ? '' : 's'}`;
+  return [
+    n > 0 ? `folded ${plural(n, 'node')} (${list(r.folded)})` : '',
+    removed > 0 ? `removed ${plural(removed, 'node')} left unused (${list(r.removed)})` : '',
+  ]
+    .filter((x) => x)
+    .join('; ');
+}
+
+/** Names the adapter record of a quadratized graph refers to: never folded, renamed or removed. */
+interface Guard {
+  nodes: Set<string>;
+  values: Set<string>;
+  initializers: Set<string>;
+}
+
+/** The adapter record's names, or undefined when the record cannot be read (fold nothing then). */
+function adapterGuard(graph: Graph): Guard | undefined {
+  const guard: Guard = { nodes: new Set(), values: new Set(), initializers: new Set() };
+  if (!Object.hasOwn(graph.metadata, ADAPTER_METADATA_KEY)) return guard;
+  try {
+    const state = readAdapterState(graph)!;
+    for (const t of state.targets) guard.nodes.add(t.node);
+    for (const w of Object.values(state.wiring)) {
+      for (const v of [w.output, w.baseOutput, w.quadOutput]) guard.values.add(v);
+      guard.nodes.add(w.addNode);
+      for (const n of w.nodes) guard.nodes.add(n);
+      for (const i of w.initializers) guard.initializers.add(i);
+    }
+  } catch {
+    return undefined;
+  }
+  return guard;
+}
+
+/**
+ * Folds what is constant in an ONNX graph. Returns a new graph; the input graph is never
+ * modified. The outputs (names, shapes and values) are unchanged.
+ *
+ * 1. `Identity` nodes are removed and their readers rewired to the Identity's input. An
+ *    Identity producing a graph output is removed by giving its input's producer the output
+ *    name instead; it stays when its input is a graph input, an initializer or another output.
+ * 2. `Shape` of a tensor whose shape inference gives a fully static shape becomes an int64
+ *    initializer. Symbolic dims (a dynamic batch) are not static: such a Shape stays, but a
+ *    `Gather`/`Slice` of it that reads only static dims folds when the inference knows its value.
+ * 3. `Gather`, `Unsqueeze`, `Squeeze`, `Concat`, `Slice`, `Cast`, `Mul`, `Add`, `Div`, `Sub` and
+ *    `Reshape` with int32/int64 constant inputs of at most `maxElements` elements (and an integer
+ *    result) are evaluated into initializers. Float tensors are never computed.
+ * 4. Nodes and initializers left unused by the above are removed (graph inputs stay), and the
+ *    result is validated.
+ *
+ * Nodes outside the default ONNX domain, nodes producing a graph output, and the nodes and
+ * values recorded by a quadratic adapter (see `quadratize`) are left as they are. Throws a
+ * GraphError when the input graph is not valid.
+ */
+export function foldConstants(
+  graph: Graph,
+  { maxElements = FOLD_MAX_ELEMENTS }: FoldOptions = {},
+): FoldResult {
+  if (!Number.isSafeInteger(maxElements) || maxElements < 1) {
+    throw new RangeError(
+      `foldConstants: maxElements must be a positive integer, not ${maxElements}`,
+    );
+  }
+  validateGraph(graph);
+  const g = cloneGraph(graph);
+  const report: FoldReport = { folded: {}, removed: {}, removedInitializers: [] };
+  const guard = adapterGuard(graph);
+  if (!guard) return finish(g, report);
+  // Shape inference is best effort here: without it only constant inputs are folded.
+  const info = partialShapes(graph);
+  const graphOutputs = new Set(g.outputs.map((v) => v.name));
+  const bump = (m: Record<string, number>, op: string) => (m[op] = (m[op] ?? 0) + 1);
+
+  // 1–3: one walk in topological order; Identity outputs are renamed to their inputs.
+  const rename = new Map<string, string>();
+  const resolve = (name: string): string => {
+    let v = name;
+    for (let seen = 0; rename.has(v) && seen <= rename.size; seen++) v = rename.get(v)!;
+    return v;
+  };
+  const constant = (name: string): Tensor | undefined => {
+    const t = name ? g.initializers.get(name) : undefined;
+    return t && INT_TYPES.has(t.dtype) && t.data.length <= maxElements ? t : undefined;
+  };
+  const kept: Node[] = [];
+  const dropped: Node[] = [];
+  for (const n of topoSort(g)) {
+    n.inputs = n.inputs.map((i) => (i ? resolve(i) : i));
+    const out = n.outputs[0];
+    const eligible =
+      n.domain === '' &&
+      !guard.nodes.has(n.name) &&
+      n.outputs.length === 1 &&
+      !!out &&
+      !graphOutputs.has(out) &&
+      !guard.values.has(out);
+    if (eligible && n.opType === 'Identity' && n.inputs.length === 1 && n.inputs[0]) {
+      rename.set(out, n.inputs[0]);
+      bump(report.folded, 'Identity');
+      dropped.push(n);
+      continue;
+    }
+    if (eligible && FOLDABLE.has(n.opType)) {
+      let value: Tensor | undefined;
+      try {
+        value = evaluate(n, constant, maxElements) ?? inferred(n, info, maxElements);
+      } catch {
+        value = undefined; // a malformed node is left for the runtime to report
+      }
+      if (value) {
+        g.initializers.set(out, value);
+        bump(report.folded, n.opType);
+        dropped.push(n);
+        continue;
+      }
+    }
+    kept.push(n);
+  }
+
+  // 1 (graph outputs): the producer of an output-Identity's input takes the output's name.
+  const inputNames = new Set(g.inputs.map((v) => v.name));
+  for (const n of [...kept]) {
+    if (n.opType !== 'Identity' || n.domain !== '' || n.inputs.length !== 1) continue;
+    if (n.outputs.length !== 1 || guard.nodes.has(n.name)) continue;
+    const [x, y] = [n.inputs[0]!, n.outputs[0]!];
+    if (!graphOutputs.has(y) || guard.values.has(x) || guard.values.has(y)) continue;
+    if (!x || graphOutputs.has(x) || inputNames.has(x) || g.initializers.has(x)) continue;
+    const producer = kept.find((p) => p !== n && p.outputs.includes(x));
+    if (!producer || guard.nodes.has(producer.name)) continue;
+    producer.outputs = producer.outputs.map((o) => (o === x ? y : o));
+    for (const c of kept) c.inputs = c.inputs.map((i) => (i === x ? y : i));
+    kept.splice(kept.indexOf(n), 1);
+    bump(report.folded, 'Identity');
+  }
+
+  // 4: whatever the folded nodes read and nothing reads any more.
+  const uses = new Map<string, number>();
+  const use = (name: string, k: number) => {
+    if (name) uses.set(name, (uses.get(name) ?? 0) + k);
+  };
+  for (const n of kept) for (const i of n.inputs) use(i, 1);
+  for (const o of graphOutputs) use(o, 1);
+  const producerOf = new Map<string, Node>();
+  for (const n of kept) for (const o of n.outputs) if (o) producerOf.set(o, n);
+  const removedNodes = new Set<Node>();
+  const work = [...dropped.flatMap((n) => n.inputs.map(resolve))];
+  while (work.length > 0) {
+    const v = work.pop()!;
+    if (!v || (uses.get(v) ?? 0) > 0) continue;
+    if (g.initializers.has(v)) {
+      if (!guard.initializers.has(v)) {
+        g.initializers.delete(v);
+        if (graph.initializers.has(v)) report.removedInitializers.push(v);
+      }
+      continue;
+    }
+    const p = producerOf.get(v);
+    if (!p || removedNodes.has(p) || p.domain !== '' || guard.nodes.has(p.name)) continue;
+    if (p.outputs.some((o) => o && (uses.get(o) ?? 0) > 0)) continue;
+    removedNodes.add(p);
+    bump(report.removed, p.opType);
+    for (const i of p.inputs) {
+      use(i, -1);
+      work.push(i);
+    }
+  }
+  // Folded values nobody reads (e.g. a Shape whose Gathers all folded) are not kept either.
+  for (const n of dropped) {
+    const o = n.outputs[0]!;
+    if (n.opType !== 'Identity' && (uses.get(o) ?? 0) === 0 && g.initializers.has(o))
+      g.initializers.delete(o);
+  }
+  g.nodes = kept.filter((n) => !removedNodes.has(n));
+  report.removedInitializers.sort();
+  return finish(g, report);
+}
+
+function finish(g: Graph, report: FoldReport): FoldResult {
+  validateGraph(g);
+  reports.set(g, report);
+  return { graph: g, ...report };
+}
+
+/**
+ * `foldConstants` as the ONNX importer applies it: a graph that does not validate is returned
+ * as decoded, so that it fails later with the message it always had.
+ */
+export function foldOnImport(g: Graph): Graph {
+  try {
+    validateGraph(g);
+  } catch {
+    return g;
+  }
+  return foldConstants(g).graph;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The value of a node from the shape inference (static dims read through a Shape).
+
+/**
+ * Shape inference of as much of the graph as it can follow: when a node's rule fails (e.g. a
+ * Reshape whose target it cannot compute), that node and everything after it are left out and
+ * the rest is inferred again. Undefined when nothing can be inferred.
+ */
+function partialShapes(graph: Graph): ShapeInfo | undefined {
+  let g = graph;
+  for (let attempt = 0; attempt < 8; attempt++) {
+    try {
+      return inferShapes(g);
+    } catch (e) {
+      const bad = e instanceof GraphError ? e.node : undefined;
+      if (!bad || !g.nodes.some((n) => n.name === bad)) return undefined;
+      const cut = new Set<string>();
+      const nodes: Node[] = [];
+      for (const n of g.nodes) {
+        if (n.name === bad || n.inputs.some((i) => cut.has(i)))
+          for (const o of n.outputs) cut.add(o);
+        else nodes.push(n);
+      }
+      g = { ...g, nodes, outputs: [] };
+    }
+  }
+  return undefined;
+}
+
+function inferred(n: Node, info: ShapeInfo | undefined, max: number): Tensor | undefined {
+  if (!info) return undefined;
+  const out = n.outputs[0]!;
+  const vi = info.values.get(out);
+  if (!vi || !INT_TYPES.has(vi.dtype) || !isStatic(vi.shape)) return undefined;
+  let values: Dim[] | undefined;
+  if (n.opType === 'Shape') {
+    // Computed from the input's inferred shape, with opset-15 start/end clamped as ONNX does.
+    const x = info.values.get(n.inputs[0]!);
+    if (!x || !isStatic(x.shape)) return undefined;
+    const r = x.shape.length;
+    const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + r : v, 0), r);
+    values = x.shape.slice(clamp(attrInt(n, 'start', 0)), clamp(attrInt(n, 'end', r)));
+  } else values = info.constants.get(out);
+  if (!values || !isStatic(values) || values.length > max) return undefined;
+  if (values.length !== numel(vi.shape)) return undefined;
+  if (!values.every((v) => Number.isSafeInteger(v))) return undefined;
+  return make(
+    vi.dtype,
+    vi.shape,
+    values.map((v) => BigInt(v)),
+  );
+}
+
+function isStatic(dims: readonly Dim[]): dims is number[] {
+  return dims.every((d) => typeof d === 'number');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation of integer ops on constant inputs (ONNX semantics; undefined = do not fold).
+
+/** An integer tensor as bigints. */
+interface Ints {
+  dtype: DType;
+  dims: number[];
+  v: bigint[];
+}
+
+function ints(t: Tensor): Ints {
+  return {
+    dtype: t.dtype,
+    dims: t.dims,
+    v: Array.from(t.data as ArrayLike<number | bigint>, (x) => BigInt(x)),
+  };
+}
+
+function make(dtype: DType, dims: number[], v: bigint[]): Tensor {
+  const data =
+    dtype === 'int64'
+      ? BigInt64Array.from(v, (x) => BigInt.asIntN(64, x))
+      : Int32Array.from(v, (x) => Number(BigInt.asIntN(32, x)));
+  return { dtype, dims: [...dims], data };
+}
+
+function stridesOf(dims: readonly number[]): number[] {
+  const s = new Array<number>(dims.length);
+  let k = 1;
+  for (let i = dims.length - 1; i >= 0; i--) {
+    s[i] = k;
+    k *= dims[i]!;
+  }
+  return s;
+}
+
+/** A normalised axis, or undefined when out of range. */
+function axisOf(a: number, rank: number): number | undefined {
+  const x = a < 0 ? a + rank : a;
+  return x >= 0 && x < rank ? x : undefined;
+}
+
+/** Axes from an input (opset ≥ 13) or the older attribute. */
+function axesOf(n: Node, k: number, constant: (name: string) => Tensor | undefined) {
+  if (n.inputs[k]) {
+    const t = constant(n.inputs[k]!);
+    return t ? { axes: ints(t).v.map(Number) } : undefined;
+  }
+  return { axes: attrInts(n, 'axes') };
+}
+
+function evaluate(
+  n: Node,
+  constant: (name: string) => Tensor | undefined,
+  max: number,
+): Tensor | undefined {
+  const x = n.inputs[0] ? constant(n.inputs[0]) : undefined;
+  if (!x) return undefined;
+  const a = ints(x);
+  let out: Ints | undefined;
+  switch (n.opType) {
+    case 'Cast': {
+      const to = dtypeFromOnnx(attrInt(n, 'to', 0));
+      out = to && INT_TYPES.has(to) ? { ...a, dtype: to } : undefined;
+      break;
+    }
+    case 'Unsqueeze': {
+      const ax = axesOf(n, 1, constant);
+      if (!ax?.axes) return undefined;
+      const rank = a.dims.length + ax.axes.length;
+      const axes = ax.axes.map((k) => axisOf(k, rank));
+      if (axes.some((k) => k === undefined) || new Set(axes).size !== axes.length) return undefined;
+      const dims: number[] = [];
+      for (let i = 0, j = 0; i < rank; i++) dims.push(axes.includes(i) ? 1 : a.dims[j++]!);
+      out = { ...a, dims };
+      break;
+    }
+    case 'Squeeze': {
+      const ax = axesOf(n, 1, constant);
+      if (!ax) return undefined;
+      const axes = ax.axes
+        ? ax.axes.map((k) => axisOf(k, a.dims.length))
+        : a.dims.flatMap((d, i) => (d === 1 ? [i] : []));
+      if (axes.some((k) => k === undefined || a.dims[k] !== 1)) return undefined;
+      out = { ...a, dims: a.dims.filter((_, i) => !axes.includes(i)) };
+      break;
+    }
+    case 'Reshape': {
+      const s = n.inputs[1] ? constant(n.inputs[1]) : undefined;
+      if (!s) return undefined;
+      const target = ints(s).v.map(Number);
+      const allowZero = attrInt(n, 'allowzero', 0) === 1;
+      const dims = target.map((d, i) => (d === 0 && !allowZero ? a.dims[i] : d));
+      if (dims.some((d) => d === undefined || d < -1)) return undefined;
+      const known = (dims as number[]).filter((d) => d !== -1);
+      const rest = known.reduce((p, d) => p * d, 1);
+      const free = dims.indexOf(-1);
+      if (free >= 0) {
+        if (dims.lastIndexOf(-1) !== free || rest === 0 || a.v.length % rest !== 0)
+          return undefined;
+        dims[free] = a.v.length / rest;
+      } else if (rest !== a.v.length) return undefined;
+      out = { ...a, dims: dims as number[] };
+      break;
+    }
+    case 'Concat': {
+      const parts = n.inputs.map((i) => (i ? constant(i) : undefined));
+      if (parts.some((t) => !t)) return undefined;
+      const ts = parts.map((t) => ints(t!));
+      const rank = a.dims.length;
+      const axis = axisOf(attrInt(n, 'axis', 0), rank);
+      if (axis === undefined) return undefined;
+      for (const t of ts) {
+        if (t.dtype !== a.dtype || t.dims.length !== rank) return undefined;
+        if (t.dims.some((d, i) => i !== axis && d !== a.dims[i])) return undefined;
+      }
+      const outer = a.dims.slice(0, axis).reduce((p, d) => p * d, 1);
+      const inner = a.dims.slice(axis + 1).reduce((p, d) => p * d, 1);
+      const v: bigint[] = [];
+      for (let o = 0; o < outer; o++) {
+        for (const t of ts) {
+          const chunk = t.dims[axis]! * inner;
+          for (let k = 0; k < chunk; k++) v.push(t.v[o * chunk + k]!);
+        }
+      }
+      const dims = [...a.dims];
+      dims[axis] = ts.reduce((s, t) => s + t.dims[axis]!, 0);
+      out = { dtype: a.dtype, dims, v };
+      break;
+    }
+    case 'Gather': {
+      const it = n.inputs[1] ? constant(n.inputs[1]) : undefined;
+      if (!it) return undefined;
+      const idx = ints(it);
+      const axis = axisOf(attrInt(n, 'axis', 0), a.dims.length);
+      if (axis === undefined) return undefined;
+      const size = a.dims[axis]!;
+      const picks = idx.v.map((i) => Number(i < 0n ? i + BigInt(size) : i));
+      if (picks.some((i) => i < 0 || i >= size)) return undefined;
+      const outer = a.dims.slice(0, axis).reduce((p, d) => p * d, 1);
+      const inner = a.dims.slice(axis + 1).reduce((p, d) => p * d, 1);
+      const v: bigint[] = [];
+      for (let o = 0; o < outer; o++)
+        for (const i of picks)
+          for (let k = 0; k < inner; k++) v.push(a.v[(o * size + i) * inner + k]!);
+      out = {
+        dtype: a.dtype,
+        dims: [...a.dims.slice(0, axis), ...idx.dims, ...a.dims.slice(axis + 1)],
+        v,
+      };
+      break;
+    }
+    case 'Slice':
+      out = slice(n, a, constant);
+      break;
+    case 'Add':
+    case 'Sub':
+    case 'Mul':
+    case 'Div': {
+      const y = n.inputs.length === 2 && n.inputs[1] ? constant(n.inputs[1]) : undefined;
+      if (!y || y.dtype !== a.dtype) return undefined;
+      out = arithmetic(n.opType, a, ints(y));
+      break;
+    }
+    default:
+      return undefined;
+  }
+  if (!out || out.v.length > max || out.v.length !== numel(out.dims)) return undefined;
+  return make(out.dtype, out.dims, out.v);
+}
+
+/** ONNX Slice (opset ≥ 10: starts, ends, axes, steps as inputs). */
+function slice(n: Node, a: Ints, constant: (name: string) => Tensor | undefined): Ints | undefined {
+  const arg = (k: number): number[] | null | undefined => {
+    if (!n.inputs[k]) return null;
+    const t = constant(n.inputs[k]!);
+    return t ? ints(t).v.map(Number) : undefined;
+  };
+  const [starts, ends, axesIn, stepsIn] = [arg(1), arg(2), arg(3), arg(4)];
+  if (!starts || !ends || axesIn === undefined || stepsIn === undefined) return undefined;
+  if (starts.length !== ends.length) return undefined;
+  const rank = a.dims.length;
+  const axes = (axesIn ?? starts.map((_, i) => i)).map((k) => axisOf(k, rank));
+  const steps = stepsIn ?? starts.map(() => 1);
+  if (axes.length !== starts.length || steps.length !== starts.length) return undefined;
+  if (axes.some((k) => k === undefined) || new Set(axes).size !== axes.length) return undefined;
+  const begin = a.dims.map(() => 0);
+  const step = a.dims.map(() => 1);
+  const dims = [...a.dims];
+  for (let i = 0; i < axes.length; i++) {
+    const ax = axes[i]!;
+    const d = a.dims[ax]!;
+    const st = steps[i]!;
+    if (st === 0) return undefined;
+    const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
+    let s = starts[i]! < 0 ? starts[i]! + d : starts[i]!;
+    let e = ends[i]! < 0 ? ends[i]! + d : ends[i]!;
+    if (st > 0) {
+      s = clamp(s, 0, d);
+      e = clamp(e, 0, d);
+    } else {
+      s = clamp(s, 0, d - 1);
+      e = clamp(e, -1, d - 1);
+    }
+    begin[ax] = s;
+    step[ax] = st;
+    dims[ax] = Math.max(0, Math.ceil((e - s) / st));
+  }
+  const total = numel(dims);
+  const src = stridesOf(a.dims);
+  const dst = stridesOf(dims);
+  const v: bigint[] = [];
+  for (let f = 0; f < total; f++) {
+    let off = 0;
+    for (let k = 0; k < dims.length; k++) {
+      const i = Math.floor(f / dst[k]!) % dims[k]!;
+      off += (begin[k]! + i * step[k]!) * src[k]!;
+    }
+    v.push(a.v[off]!);
+  }
+  return { dtype: a.dtype, dims, v };
+}
+
+/** Broadcast integer Add/Sub/Mul/Div (Div truncates toward zero, as onnxruntime does). */
+function arithmetic(op: string, a: Ints, b: Ints): Ints | undefined {
+  const rank = Math.max(a.dims.length, b.dims.length);
+  const pad = (d: number[]) => [...new Array<number>(rank - d.length).fill(1), ...d];
+  const [da, db] = [pad(a.dims), pad(b.dims)];
+  const dims: number[] = [];
+  for (let i = 0; i < rank; i++) {
+    if (da[i] !== db[i] && da[i] !== 1 && db[i] !== 1) return undefined;
+    dims.push(da[i] === 1 ? db[i]! : da[i]!);
+  }
+  const [sa, sb, so] = [stridesOf(da), stridesOf(db), stridesOf(dims)];
+  const total = numel(dims);
+  const v: bigint[] = [];
+  for (let f = 0; f < total; f++) {
+    let ia = 0;
+    let ib = 0;
+    for (let k = 0; k < rank; k++) {
+      const i = Math.floor(f / so[k]!) % dims[k]!;
+      if (da[k] !== 1) ia += i * sa[k]!;
+      if (db[k] !== 1) ib += i * sb[k]!;
+    }
+    const [x, y] = [a.v[ia]!, b.v[ib]!];
+    if (op === 'Div' && y === 0n) return undefined;
+    v.push(op === 'Add' ? x + y : op === 'Sub' ? x - y : op === 'Mul' ? x * y : x / y);
+  }
+  return { dtype: a.dtype, dims, v };
+}
