@@ -96,7 +96,9 @@ const flopRules = new Map<string, FlopRule>([
   ...['Add', 'Sub', 'Mul', 'Div', 'Neg', 'Exp', 'Relu', 'Sigmoid', 'Tanh', 'Gelu', 'Sqrt'].map(
     (op) => [op, elementwise] as [string, FlopRule],
   ),
-  ...['Reshape', 'Identity', 'Flatten', 'Squeeze', 'Unsqueeze', 'Transpose'].map(
+  // Data movement only (the quadratic term's Concat of its A and B kernels and the Split of
+  // their outputs among them).
+  ...['Reshape', 'Identity', 'Flatten', 'Squeeze', 'Unsqueeze', 'Transpose', 'Concat', 'Split'].map(
     (op) => [op, free] as [string, FlopRule],
   ),
 ]);
