@@ -51,7 +51,8 @@ async function child(memoryEfficient: boolean): Promise<void> {
     optimizer: { kind: 'sgd', momentum: 0.9 },
     groups: [{ name: 'quad', params: quadParamNames(g), lr: 0.01 }],
     memoryEfficient,
-    session: { threads: 2 },
+    // MEMEFF_PATTERN=1: with onnxruntime's memory-pattern planner (off by default in training).
+    session: { threads: 2, memoryPattern: process.env['MEMEFF_PATTERN'] === '1' },
   });
   const rng = new Rng(1);
   const batch = {

@@ -302,6 +302,30 @@ async function main(): Promise<void> {
       `${r.name.padEnd(18)} peak RSS ${m.withMiB.toFixed(0)} MiB with recomputation vs ${m.withoutMiB.toFixed(0)} MiB without: ${m.ratio.toFixed(2)}×`,
     );
   }
+  // onnxruntime's memory-pattern planner (the Trainer turns it off): peak RSS of the same
+  // recomputing train step without / with it.
+  {
+    process.env['MEMEFF_RANK'] = '8';
+    process.env['MEMEFF_PATTERN'] = '1';
+    const on = measureMemeff();
+    delete process.env['MEMEFF_PATTERN'];
+    const off = measureMemeff();
+    const r: Result = {
+      name: 'mempattern_off_peak_rss',
+      quadranet_ms: off.withMs,
+      torch_ms: null,
+      ratio: off.withMiB / on.withMiB,
+      spread: 0,
+      with_mib: off.withMiB,
+      without_mib: on.withMiB,
+      without_ms: on.withMs,
+      rank: 8,
+    };
+    results.push(r);
+    console.log(
+      `${r.name.padEnd(18)} peak RSS ${off.withMiB.toFixed(0)} MiB without the memory-pattern planner vs ${on.withMiB.toFixed(0)} MiB with it: ${r.ratio!.toFixed(2)}×`,
+    );
+  }
   const doc = {
     machine: {
       cpus: os.cpus()[0]?.model,

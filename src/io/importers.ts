@@ -71,7 +71,10 @@ export async function importModel(
   try {
     const s = await stat(file);
     if (!s.isFile())
-      throw new QuadranetFileError(file, `${file}: is not a file; pass a model file (.onnx)`);
+      throw new QuadranetFileError(
+        file,
+        `${file}: is not a file; pass a model file (.onnx, TF.js model.json or .safetensors)`,
+      );
     size = s.size;
   } catch (e) {
     if (e instanceof QuadranetFileError) throw e;

@@ -16,7 +16,10 @@ export function registerInspect(program: Command): void {
   program
     .command('inspect')
     .description('layers, parameters, FLOPs, what can be adapted (and why not), baseline latency')
-    .argument('<model>', 'model file (.onnx, TF.js model.json) or arch:NAME')
+    .argument(
+      '<model>',
+      'model file (.onnx, TF.js model.json, .safetensors checkpoint) or arch:NAME',
+    )
     .option('--json', 'print the result as JSON')
     .option('--batch <n>', 'batch size for FLOPs', positiveInt, 1)
     .option(

@@ -17,7 +17,10 @@ export function registerQuadratize(program: Command): void {
     .description(
       'turn target layers into quadratic neurons (outputs unchanged at init); write model.onnx and the adapter files',
     )
-    .argument('<model>', 'model file (.onnx, TF.js model.json) or arch:NAME')
+    .argument(
+      '<model>',
+      'model file (.onnx, TF.js model.json, .safetensors checkpoint) or arch:NAME',
+    )
     .option('-o, --out <dir>', 'output directory')
     .option('--seed <n>', 'seed of the A/B initialisation', nonNegativeInt, 0)
     .option('--dry-run', 'only list every candidate layer and whether/why it is adapted')

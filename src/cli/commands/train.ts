@@ -43,7 +43,10 @@ interface TrainFlags extends QuadFlags {
 
 function addTrainingOptions(cmd: Command, defaults: { epochs: number; lr: number }): Command {
   cmd
-    .argument('<model>', 'model file (.onnx, TF.js model.json) or arch:NAME[:CxHxW]')
+    .argument(
+      '<model>',
+      'model file (.onnx, TF.js model.json, .safetensors checkpoint) or arch:NAME[:CxHxW]',
+    )
     .requiredOption(
       '--data <spec>',
       "data spec: mnist, idx:DIR, folder:DIR, csv:FILE[:label=NAME,task=regression], with options like ':shift=contrast,strength=0.5' (add ',target=clean' to a shift for a restoration task, trained with MSE)",
