@@ -180,7 +180,13 @@ async function startPeer(): Promise<
     return 'PyTorch not found: install it with `apt-get install -y python3-torch libopenblas0-pthread` to benchmark side by side';
   }
   const script = fileURLToPath(new URL('./torch_peer.py', import.meta.url));
-  const child = spawn(py, [script, String(threads)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // PyTorch's OpenMP workers spin after each parallel region by default; on 2 cores, beside
+  // OpenBLAS's own threads, that oversubscribes the CPUs and doubled its step time (~220 vs
+  // ~115 ms for cnn_train run alone). Passive waiting is the fair setting for the peer.
+  const child = spawn(py, [script, String(threads)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, OMP_WAIT_POLICY: process.env['OMP_WAIT_POLICY'] ?? 'PASSIVE' },
+  });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const ready = JSON.parse((await lines.next()).value as string) as { torch: string };
   return {

@@ -56,6 +56,8 @@ const lat = (batchSize: number, p50Ms: number, p95Ms: number): LatencySummary =>
 });
 const BASE_LATENCY = [lat(1, 1.0, 1.2), lat(32, 16, 20)];
 const BASE: EvalSummary['base'] = { accuracy: 0.92, loss: 0.3, latency: BASE_LATENCY };
+// A from-scratch run's eval.json "base" is its random initialisation, not the original model.
+const SCRATCH_BASE: EvalSummary['base'] = { accuracy: 0.1, loss: 2.3, latency: [] };
 const PRETRAINED = { total: 100000, trainable: 100000, base: 100000 };
 
 /** The runs of the main scenario. Numbers chosen so every figure can be worked out by hand. */
@@ -70,6 +72,7 @@ const FIXTURES: Fixture[] = [
     params: { total: 104000, trainable: 104000, base: 100000 },
     flops: { model: 2.3e6, base: 2e6 },
     latency: [lat(1, 1.2, 1.5), lat(32, 20, 24)],
+    base: SCRATCH_BASE,
   },
   {
     method: 'scratch',
@@ -81,6 +84,7 @@ const FIXTURES: Fixture[] = [
     params: PRETRAINED,
     flops: { model: 2e6, base: 2e6 },
     latency: [lat(1, 1.0, 1.2)],
+    base: SCRATCH_BASE,
   },
   {
     method: 'fine-tune',
@@ -301,7 +305,9 @@ describe('report: numbers', () => {
     assert.equal(single.stdAccuracy, null);
     approx(single.meanAccuracy, 0.948, 'single mean');
     assert.equal(s.baseAccuracies.length, 1);
+    // The original model's accuracy, not averaged with the scratch runs' random inits.
     approx(s.baseAccuracies[0]!.accuracy, 0.92, 'base accuracy');
+    assert.ok(!s.warnings.some((w) => w.includes('different base-model')), s.warnings.join('; '));
   });
 
   it('inference overheads: params, FLOPs, latency ratios', () => {

@@ -518,12 +518,13 @@ export function summarize(
       a.label.localeCompare(b.label),
   );
 
-  // Base-model accuracy per data set.
+  // Base-model accuracy per data set. A from-scratch run's "base" is its random initialisation,
+  // not the original model: it is left out (unless only such runs are on that data).
   const baseAccuracies: BaseAccuracy[] = [];
   for (const data of [...new Set(runs.map((r) => r.data))]) {
-    const vals = runs
-      .filter((r) => r.data === data && r.baseAccuracy !== null)
-      .map((r) => r.baseAccuracy!);
+    const withBase = runs.filter((r) => r.data === data && r.baseAccuracy !== null);
+    const fromOriginal = withBase.filter((r) => !FROM_SCRATCH_METHODS.includes(r.method));
+    const vals = (fromOriginal.length > 0 ? fromOriginal : withBase).map((r) => r.baseAccuracy!);
     if (vals.length === 0) continue;
     if (Math.max(...vals) - Math.min(...vals) > 1e-9) {
       warnings.push(

@@ -182,9 +182,12 @@ export const weightGradByIm2col: ConvWeightGradFn = (
 };
 
 /**
- * Largest patch tensor (bytes) the 'auto' strategy lets 'im2col' materialise. The patches are
- * Kt× the layer's input, all alive at once in the backward pass: at 512 MiB a 32-channel 3×3
- * layer on 64×64 images (batch 64, 302 MiB of patches) raised the step's peak RSS by ~45%.
+ * Largest patch tensor (bytes) the 'auto' strategy lets 'im2col' materialise; larger ones keep
+ * 'conv'. The patches are Kt× the layer's input (302 MiB for a 32-channel 3×3 layer on 64×64
+ * images at batch 64): at the former 512 MiB cap they raised the memeff benchmark's peak RSS
+ * from 454 to 704 MiB. Splitting the batch into chunks under the cap was tried: it kept batch
+ * 128–256 of the benchmark CNN at 1.0 ms per example (1.6–1.95 with 'conv', bench/scaling.ts) but
+ * onnxruntime still held ~660 MiB, so memory won.
  */
 export const IM2COL_MAX_BYTES = 128 * 2 ** 20;
 
