@@ -106,6 +106,18 @@ describe('CLI commands on tiny models and data', () => {
     );
   });
 
+  it('demo runs the whole workflow on the embedded model (tiny budget)', () => {
+    const out = join(dir, 'demo');
+    const r = cli('demo', '--limit', '256', '--epochs', '1', '--plain', '-o', out);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /Summary \(\d+ s\):/);
+    for (const m of ['quadratic-adapt', 'linear-adapter', 'fine-tune', 'head-only', 'scratch'])
+      assert.ok(existsSync(join(out, m, 'eval.json')), `${m}/eval.json`);
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    assert.match(html, /Adapting the MNIST CNN to mnist:shift=rotate,strength=0.7/);
+    assert.ok(existsSync(join(out, 'report.md')));
+  });
+
   it('bench compares models side by side', () => {
     const ok = cli(
       'bench',

@@ -445,10 +445,11 @@ function verdictFor(
     const target = fmtAcc(saving.targetAccuracy);
     if (saving.reached && saving.timeToAccuracyCpuSeconds !== null) {
       const share = (saving.timeToAccuracyCpuSeconds / saving.baselineCpuSeconds) * 100;
-      s += ` and matched the from-scratch accuracy (${target}) using ${fmtShare(share)} of the from-scratch compute`;
+      // The comparison is on the training curves (validation accuracy), not the test accuracy above.
+      s += ` and its validation curve matched the from-scratch run's final value (${target}) using ${fmtShare(share)} of the from-scratch compute`;
     } else {
       const share = (saving.spentCpuSeconds / saving.baselineCpuSeconds) * 100;
-      s += `, but did not reach the from-scratch accuracy (${target}) with ${fmtShare(share)} of the from-scratch compute`;
+      s += `, but its validation curve did not reach the from-scratch run's final value (${target}) with ${fmtShare(share)} of the from-scratch compute`;
     }
   } else {
     s += `; there is no from-scratch run on ${run.data} to compare compute with`;
