@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { backward } from '../src/autodiff/backward.js';
 import { GraphBuilder } from '../src/ir/builder.js';
-import type { Graph } from '../src/ir/graph.js';
-import { GraphError } from '../src/ir/graph.js';
+import { GraphError, emptyGraph } from '../src/ir/graph.js';
 import { tensor } from '../src/ir/tensor.js';
 import { Session } from '../src/runtime/session.js';
 import { expectAllClose } from './helpers/allclose.js';
@@ -18,18 +17,6 @@ function spread(n: number, lo = 0.2, hi = 2, positive = false): number[] {
     const m = lo + ((hi - lo) * ((i * 7919) % n)) / Math.max(1, n - 1);
     return positive || i % 2 === 0 ? m : -m;
   });
-}
-
-function emptyGraph(): Graph {
-  return {
-    name: 't',
-    nodes: [],
-    inputs: [],
-    outputs: [],
-    initializers: new Map(),
-    opset: 18,
-    metadata: {},
-  };
 }
 
 const unary: [string, Record<string, number>, number[] | undefined][] = [
@@ -199,7 +186,7 @@ describe('gradients: Dropout', () => {
 
   /** y = Dropout(x) in training mode, its mask and dX for a given dy, from one run. */
   async function dropoutRun(ratio: number | undefined, dynamic: boolean, training = true) {
-    const g = emptyGraph();
+    const g = emptyGraph('t');
     const b = new GraphBuilder(g);
     const n = 60;
     b.input('x', 'float64', [6, 10]);
@@ -276,7 +263,7 @@ describe('gradients: Dropout', () => {
     expectAllClose(off.dx, off.dy, { rtol: 0 });
   });
   it('training mode without a mask output asks for setTrainingMode', () => {
-    const g = emptyGraph();
+    const g = emptyGraph('t');
     const b = new GraphBuilder(g);
     b.input('x', 'float32', [2, 3]);
     const y = b.op('Dropout', ['x', b.scalar(0.2), trueConst(b)]);

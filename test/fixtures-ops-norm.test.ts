@@ -5,7 +5,7 @@ import { backward } from '../src/autodiff/backward.js';
 import type { AttrInput } from '../src/ir/builder.js';
 import { GraphBuilder } from '../src/ir/builder.js';
 import type { Graph } from '../src/ir/graph.js';
-import { attrInt, GraphError } from '../src/ir/graph.js';
+import { attrInt, GraphError, emptyGraph } from '../src/ir/graph.js';
 import { tensor } from '../src/ir/tensor.js';
 import type { HostTensor } from '../src/runtime/session.js';
 import { Session } from '../src/runtime/session.js';
@@ -40,18 +40,6 @@ function fixCase(name: string): FixCase {
   return c;
 }
 
-function emptyGraph(): Graph {
-  return {
-    name: 'fixture',
-    nodes: [],
-    inputs: [],
-    outputs: [],
-    initializers: new Map(),
-    opset: 18,
-    metadata: {},
-  };
-}
-
 const f32 = (t: FixTensor): HostTensor => ({
   dtype: 'float32',
   dims: t.dims,
@@ -63,7 +51,7 @@ const f32 = (t: FixTensor): HostTensor => ({
  * present inputs are initializers named `in<i>`. Returns the graph and the node's output names.
  */
 function buildOp(c: FixCase): { graph: Graph; outs: string[]; names: string[] } {
-  const g = emptyGraph();
+  const g = emptyGraph('fixture');
   const b = new GraphBuilder(g);
   const names = c.inputs.map((t, i) => {
     if (!t) return '';
@@ -147,7 +135,7 @@ describe('PyTorch fixtures: norms and activations, forward and backward (float32
 
 /** The batchnorm_train case's BatchNormalization in inference form (no training_mode). */
 function bnGraph(c: FixCase): Graph {
-  const g = emptyGraph();
+  const g = emptyGraph('fixture');
   const b = new GraphBuilder(g);
   const [x, scale, bias, mean, variance] = c.inputs as FixTensor[];
   b.input('x', 'float32', x!.dims);
@@ -247,7 +235,7 @@ describe('setTrainingMode', () => {
   });
 
   it('Dropout: training mode with a mask when dropout is on, inference mode when off', async () => {
-    const g = emptyGraph();
+    const g = emptyGraph('fixture');
     const b = new GraphBuilder(g);
     b.input('x', 'float32', [4, 8]);
     const y = b.op('Dropout', ['x', b.scalar(0.25)], {}, { name: 'drop', outputs: ['y'] });
@@ -290,7 +278,7 @@ describe('setTrainingMode', () => {
   });
 
   it('Dropout: a pre-opset-12 ratio attribute becomes the ratio input', async () => {
-    const g = emptyGraph();
+    const g = emptyGraph('fixture');
     const b = new GraphBuilder(g);
     b.input('x', 'float64', [4, 8]);
     const y = b.op('Dropout', ['x'], { ratio: 0.25 }, { outputs: ['y'] });

@@ -4,7 +4,7 @@ import { backward } from '../src/autodiff/backward.js';
 import type { AttrInput } from '../src/ir/builder.js';
 import { GraphBuilder } from '../src/ir/builder.js';
 import type { Graph } from '../src/ir/graph.js';
-import { cloneGraph } from '../src/ir/graph.js';
+import { cloneGraph, emptyGraph } from '../src/ir/graph.js';
 import type { DType } from '../src/ir/tensor.js';
 import { numel, tensor } from '../src/ir/tensor.js';
 import type { QuadratizeOptions } from '../src/passes/quadratize.js';
@@ -56,18 +56,6 @@ interface QuadCase {
 }
 
 const { cases } = loadFixtures<QuadCase>('quadratic');
-
-function emptyGraph(name: string): Graph {
-  return {
-    name,
-    nodes: [],
-    inputs: [],
-    outputs: [],
-    initializers: new Map(),
-    opset: 18,
-    metadata: {},
-  };
-}
 
 const OP = { conv: 'Conv', depthwise: 'Conv', gemm: 'Gemm', matmul: 'MatMul' } as const;
 

@@ -8,7 +8,7 @@ import { main } from '../src/cli/main.js';
 import { importModel } from '../src/io/importers.js';
 import { GraphBuilder } from '../src/ir/builder.js';
 import type { Graph } from '../src/ir/graph.js';
-import { cloneGraph, GraphError } from '../src/ir/graph.js';
+import { cloneGraph, GraphError, emptyGraph } from '../src/ir/graph.js';
 import { decodeModel, encodeModel } from '../src/ir/onnx.js';
 import { inferShapes } from '../src/ir/shapes.js';
 import type { DType } from '../src/ir/tensor.js';
@@ -26,18 +26,6 @@ import { Session } from '../src/runtime/session.js';
 import { Trainer } from '../src/runtime/trainer.js';
 import { Rng } from '../src/util/random.js';
 import { expectAllClose } from './helpers/allclose.js';
-
-function empty(): Graph {
-  return {
-    name: 'g',
-    nodes: [],
-    inputs: [],
-    outputs: [],
-    initializers: new Map(),
-    opset: 18,
-    metadata: {},
-  };
-}
 
 function randomFloats(n: number, seed: number): Float32Array {
   const rng = new Rng(seed);
@@ -78,7 +66,7 @@ function assertUnchanged(g: Graph, s: ReturnType<typeof snapshot>): void {
 
 /** x [batch?, 3, 4] → Reshape to [d0, 12] via Shape → Gather → Mul → Unsqueeze → Concat. */
 function flattenGraph(batch: number | string): Graph {
-  const g = empty();
+  const g = emptyGraph('g');
   const b = new GraphBuilder(g);
   const x = b.input('x', 'float32', [batch, 3, 4]);
   const shape = b.op('Shape', [x], {}, { name: 'shape' });
@@ -94,7 +82,7 @@ function flattenGraph(batch: number | string): Graph {
 
 describe('foldConstants on small graphs', () => {
   it('removes Identity nodes, rewiring readers; an Identity producing a graph output keeps its name', async () => {
-    const g = empty();
+    const g = emptyGraph('g');
     const b = new GraphBuilder(g);
     const x = b.input('x', 'float32', ['batch', 4]);
     g.initializers.set('w', tensor('float32', [4, 3], randomFloats(12, 1)));
@@ -116,7 +104,7 @@ describe('foldConstants on small graphs', () => {
   });
 
   it('keeps an Identity that maps a graph input (or another output) to a graph output', async () => {
-    const g = empty();
+    const g = emptyGraph('g');
     const b = new GraphBuilder(g);
     const x = b.input('x', 'float32', [2]);
     const r1 = b.relu(x);
@@ -180,7 +168,7 @@ describe('foldConstants on small graphs', () => {
    * a graph output: onnxruntime computes the unfolded graph, and the folded one must match it.
    */
   it('evaluates Gather, Unsqueeze, Squeeze, Concat, Slice, Cast, Mul, Add, Div, Sub and Reshape like onnxruntime', async () => {
-    const g = empty();
+    const g = emptyGraph('g');
     const b = new GraphBuilder(g);
     const x = b.input('x', 'float32', [1]);
     const c = (dtype: DType, dims: number[], values: number[]) =>
@@ -230,7 +218,7 @@ describe('foldConstants on small graphs', () => {
   });
 
   it('never computes float math, tensors over the size cap, divisions by zero or bad indices', async () => {
-    const g = empty();
+    const g = emptyGraph('g');
     const b = new GraphBuilder(g);
     const x = b.input('x', 'float32', [3]);
     const fl = b.op('Add', [
@@ -251,7 +239,7 @@ describe('foldConstants on small graphs', () => {
     assert.deepEqual(r.folded, {});
     assert.equal(r.graph.nodes.length, g.nodes.length);
     // With a smaller cap even a 3-element int Add is left alone, and with a larger one `big` folds.
-    const small = empty();
+    const small = emptyGraph('g');
     const bs = new GraphBuilder(small);
     bs.input('x', 'float32', [1]);
     const sum = bs.op('Add', [bs.constant(int64s([1, 2, 3])), bs.constant(int64s([1, 1, 1]))]);
@@ -263,7 +251,7 @@ describe('foldConstants on small graphs', () => {
   });
 
   it('leaves a folding-op node that produces a graph output, and nodes of other domains', () => {
-    const g = empty();
+    const g = emptyGraph('g');
     const b = new GraphBuilder(g);
     b.input('x', 'float32', [2, 3]);
     b.output(b.op('Shape', ['x'], {}, { outputs: ['shape'] }), 'int64', [2]);
@@ -275,7 +263,7 @@ describe('foldConstants on small graphs', () => {
   });
 
   it('refuses an invalid graph with a GraphError; the importer then keeps the graph as decoded', () => {
-    const g = empty();
+    const g = emptyGraph('g');
     const b = new GraphBuilder(g);
     const x = b.input('x', 'float32', [2]);
     b.output(b.op('Add', [x, 'missing'], {}, { name: 'adder' }), 'float32', [2]);
@@ -287,7 +275,7 @@ describe('foldConstants on small graphs', () => {
   });
 
   it('leaves a quadratic adapter intact: its disabled Identity is kept, and unload / enable still work', async () => {
-    const g = empty();
+    const g = emptyGraph('g');
     const b = new GraphBuilder(g);
     const x = b.input('x', 'float32', ['batch', 4]);
     g.initializers.set('w1', tensor('float32', [4, 5], randomFloats(20, 5)));

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { GraphBuilder } from '../src/ir/builder.js';
-import type { Graph } from '../src/ir/graph.js';
-import { GraphError, validateGraph } from '../src/ir/graph.js';
+import { GraphError, validateGraph, emptyGraph } from '../src/ir/graph.js';
 import { decodeModel, encodeModel, OnnxFormatError } from '../src/ir/onnx.js';
 import { inferShapes } from '../src/ir/shapes.js';
 import { int64s, tensor, toHalfBits } from '../src/ir/tensor.js';
@@ -10,18 +9,6 @@ import { cnn, convnext, resnet } from '../src/models/zoo.js';
 import { Session } from '../src/runtime/session.js';
 import { Rng } from '../src/util/random.js';
 import { expectAllClose } from './helpers/allclose.js';
-
-function empty(): Graph {
-  return {
-    name: 'g',
-    nodes: [],
-    inputs: [],
-    outputs: [],
-    initializers: new Map(),
-    opset: 18,
-    metadata: {},
-  };
-}
 
 describe('tensors', () => {
   it('float16 constants hold IEEE half bits', () => {
@@ -39,7 +26,7 @@ describe('tensors', () => {
 
 describe('graph validation', () => {
   it('names the node that reads an undefined value', () => {
-    const g = empty();
+    const g = emptyGraph('g');
     const b = new GraphBuilder(g);
     const x = b.input('x', 'float32', [2]);
     b.op('Add', [x, 'nope'], {}, { name: 'adder' });
@@ -49,7 +36,7 @@ describe('graph validation', () => {
     );
   });
   it('detects a cycle and names a node on it', () => {
-    const g = empty();
+    const g = emptyGraph('g');
     g.inputs.push({ name: 'x', dtype: 'float32', shape: [1] });
     g.nodes.push({
       name: 'n1',
@@ -83,7 +70,7 @@ describe('shape inference', () => {
     }
   });
   it('ConvTranspose with auto_pad SAME_UPPER gives input × stride', () => {
-    const g = empty();
+    const g = emptyGraph('g');
     const b = new GraphBuilder(g);
     const x = b.input('x', 'float32', [1, 2, 3, 3]);
     const w = b.constant(tensor('float32', [2, 4, 3, 3], new Array(72).fill(0.1)));
@@ -91,7 +78,7 @@ describe('shape inference', () => {
     assert.deepEqual(inferShapes(g).values.get(y)!.shape, [1, 4, 6, 6]);
   });
   it('folds Shape → Gather → Concat chains into static reshape targets', () => {
-    const g = empty();
+    const g = emptyGraph('g');
     const b = new GraphBuilder(g);
     const x = b.input('x', 'float32', [2, 3, 4]);
     const shape = b.op('Shape', [x]);
@@ -120,7 +107,7 @@ describe('ONNX read/write', () => {
     }
   });
   it('turns Constant-node weights into initializers', () => {
-    const g = empty();
+    const g = emptyGraph('g');
     const b = new GraphBuilder(g);
     const x = b.input('x', 'float32', [1, 3]);
     g.nodes.push({
@@ -138,7 +125,7 @@ describe('ONNX read/write', () => {
     assert.equal(back.nodes.filter((n) => n.opType === 'Constant').length, 0);
   });
   it('upgrades opset-11 axes attributes to inputs', () => {
-    const g = empty();
+    const g = emptyGraph('g');
     g.opset = 11;
     const b = new GraphBuilder(g);
     const x = b.input('x', 'float32', [2, 3]);
@@ -159,7 +146,7 @@ describe('ONNX read/write', () => {
         e.message.startsWith('junk.onnx:') &&
         !e.message.includes('\n'),
     );
-    const g = empty();
+    const g = emptyGraph('g');
     const b = new GraphBuilder(g);
     const x = b.input('x', 'float32', [1]);
     b.output(b.relu(x), 'float32', [1]);

@@ -1,3 +1,4 @@
+import { emptyGraph } from '../src/ir/graph.js';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
@@ -10,7 +11,6 @@ import {
 import { setMaxPoolMaskGrad } from '../src/autodiff/rules/pool.js';
 import type { AttrInput } from '../src/ir/builder.js';
 import { GraphBuilder } from '../src/ir/builder.js';
-import type { Graph } from '../src/ir/graph.js';
 import { inferShapes, staticShape } from '../src/ir/shapes.js';
 import { numel, tensor } from '../src/ir/tensor.js';
 import { Session } from '../src/runtime/session.js';
@@ -149,18 +149,6 @@ const extraCases: Case[] = [
   },
 ];
 
-function emptyGraph(): Graph {
-  return {
-    name: 'forms',
-    nodes: [],
-    inputs: [],
-    outputs: [],
-    initializers: new Map(),
-    opset: 18,
-    metadata: {},
-  };
-}
-
 type Feeds = Record<string, { dtype: 'float32'; dims: number[]; data: Float32Array }>;
 
 /** Gradients of sum(y · dy) of one node with respect to every input, under the current forms. */
@@ -169,7 +157,7 @@ async function gradients(
   feeds: Feeds,
   dyData: (n: number) => Float32Array,
 ): Promise<Record<string, Float32Array>> {
-  const g = emptyGraph();
+  const g = emptyGraph('forms');
   const b = new GraphBuilder(g);
   const v: Record<string, string> = {};
   for (const [name, f] of Object.entries(feeds)) v[name] = b.input(name, 'float32', f.dims);

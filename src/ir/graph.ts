@@ -73,6 +73,19 @@ export class GraphError extends Error {
   }
 }
 
+/** A graph with nothing in it yet (e.g. for a GraphBuilder), at the canonical opset 18. */
+export function emptyGraph(name = 'g'): Graph {
+  return {
+    name,
+    nodes: [],
+    inputs: [],
+    outputs: [],
+    initializers: new Map(),
+    opset: 18,
+    metadata: {},
+  };
+}
+
 /** A deep copy, so passes can build a new graph without touching their input. */
 export function cloneGraph(g: Graph, { tensors = false }: { tensors?: boolean } = {}): Graph {
   return {
