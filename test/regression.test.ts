@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { PNG } from 'pngjs';
 import { main } from '../src/cli/main.js';
 import {
   batches,
@@ -435,5 +436,75 @@ describe('evaluation and training on regression data', () => {
       bad.stderr,
       /^quadranet: arch:cnn: the model outputs \[10\] per example but 'mnist:shift=noise,strength=0.5,target=clean' has targets of shape \[1,28,28\]/,
     );
+  });
+});
+
+describe('pairs:DIR (input/ and target/ images matched by name)', () => {
+  /** A grayscale PNG whose pixel (x, y) is `f(x, y)` (0–255). */
+  const gray = (h: number, w: number, f: (x: number, y: number) => number): Buffer => {
+    const p = new PNG({ width: w, height: h });
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) {
+        const i = 4 * (y * w + x);
+        p.data[i] = p.data[i + 1] = p.data[i + 2] = f(x, y);
+        p.data[i + 3] = 255;
+      }
+    return PNG.sync.write(p);
+  };
+  const root = mkdtempSync(join(tmpdir(), 'qn-pairs-'));
+  after(() => rmSync(root, { recursive: true, force: true }));
+  // Five pairs: a 4×4 noisy input and its clean 8×8 target (a 2× super-resolution layout).
+  mkdirSync(join(root, 'input'));
+  mkdirSync(join(root, 'target'));
+  for (let i = 0; i < 5; i++) {
+    writeFileSync(
+      join(root, 'input', `${i}.png`),
+      gray(4, 4, (x, y) => (x * 40 + y * 7 + i) % 256),
+    );
+    writeFileSync(
+      join(root, 'target', `${i}.png`),
+      gray(8, 8, (x, y) => (x * 30 + y + 10 * i) % 256),
+    );
+  }
+
+  it('loads inputs at their size and targets at theirs, paired, split by seed', async () => {
+    const spec = `pairs:${root}:channels=1,test=0.4`;
+    assert.equal(formatDataSpec(parseDataSpec(spec)), spec);
+    const train = await loadDataset(spec);
+    const test = await loadDataset(spec, { split: 'test' });
+    assert.equal(train.n + test.n, 5);
+    assert.equal(test.n, 2);
+    assert.deepEqual(train.shape, [1, 4, 4]);
+    assert.deepEqual(train.targetShape, [1, 8, 8]);
+    // Each input's partner: recover i from input pixel (0, 0) = i, check target pixel (0, 0) = 10 i.
+    for (let k = 0; k < train.n; k++) {
+      const i = Math.round(train.images[k * 16]! * 255);
+      assert.equal(Math.round(train.targets![k * 64]! * 255), 10 * i, `pair ${k}`);
+    }
+  });
+
+  it('refuses a folder without target/ and an input without its partner, naming them', async () => {
+    const bad = mkdtempSync(join(tmpdir(), 'qn-pairs-bad-'));
+    try {
+      mkdirSync(join(bad, 'input'));
+      writeFileSync(
+        join(bad, 'input', 'a.png'),
+        gray(2, 2, () => 0),
+      );
+      await assert.rejects(loadDataset(`pairs:${bad}`), /needs input\/ and target\/ subfolders/);
+      mkdirSync(join(bad, 'target'));
+      writeFileSync(
+        join(bad, 'target', 'b.png'),
+        gray(2, 2, () => 0),
+      );
+      await assert.rejects(
+        loadDataset(`pairs:${bad}`),
+        (e: Error) =>
+          e instanceof DataError && /a\.png: no target image of the same name/.test(e.message),
+      );
+      await assert.rejects(loadDataset(`pairs:${bad}:target=clean`), /unknown option "target"/);
+    } finally {
+      rmSync(bad, { recursive: true, force: true });
+    }
   });
 });

@@ -361,7 +361,7 @@ async function entries(dir: string): Promise<Dirent[]> {
 }
 
 /** The sorted sub-directory names of `dir` (hidden ones skipped). */
-async function subdirs(dir: string): Promise<string[]> {
+export async function subdirs(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of await entries(dir)) {
     if (!e.name.startsWith('.') && (await isDir(dir, e))) out.push(e.name);
@@ -375,7 +375,7 @@ function isImageName(name: string): boolean {
 }
 
 /** The sorted image file paths of one class folder. */
-async function imageFiles(classDir: string): Promise<string[]> {
+export async function imageFiles(classDir: string): Promise<string[]> {
   const names: string[] = [];
   for (const e of await entries(classDir)) {
     if (isImageName(e.name) && (await isFile(classDir, e))) names.push(e.name);
@@ -406,7 +406,7 @@ async function listRoot(
   return { files, labels };
 }
 
-async function readImage(file: string): Promise<RgbaImage> {
+export async function readImage(file: string): Promise<RgbaImage> {
   let bytes: Uint8Array;
   try {
     bytes = await readFile(file);

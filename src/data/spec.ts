@@ -27,10 +27,11 @@ import { CSV_TASKS, loadCsv, type CsvTask } from './csv.js';
 import { withImageTargets } from './dataset.js';
 import { DataError } from './errors.js';
 import { loadFolder } from './folder.js';
+import { loadPairs } from './pairs.js';
 import { loadIdx, loadMnist, type Split } from './mnist.js';
 
 /** The valid spec schemes, in the order error messages list them. */
-export const DATA_SCHEMES = ['mnist', 'idx', 'folder', 'csv'] as const;
+export const DATA_SCHEMES = ['mnist', 'idx', 'folder', 'csv', 'pairs'] as const;
 
 /** A spec scheme. */
 export type DataScheme = (typeof DATA_SCHEMES)[number];
@@ -108,8 +109,22 @@ export interface CsvSpec extends DataSpecBase {
   task?: CsvTask;
 }
 
+/** Image pairs: `DIR/input/` and `DIR/target/`, matched by file name (image-to-image targets). */
+export interface PairsSpec extends DataSpecBase {
+  /** Discriminant. */
+  scheme: 'pairs';
+  /** The directory. */
+  dir: string;
+  /** `[height, width]` the inputs are resized to (`size=HxW`); targets keep their own size. */
+  size?: [h: number, w: number];
+  /** 1 (grayscale) or 3 (RGB) (`channels=C`). */
+  channels?: 1 | 3;
+  /** The fraction of the pairs held out for test (`test=F`). */
+  testFraction?: number;
+}
+
 /** A parsed data spec. */
-export type DataSpec = MnistSpec | IdxSpec | FolderSpec | CsvSpec;
+export type DataSpec = MnistSpec | IdxSpec | FolderSpec | CsvSpec | PairsSpec;
 
 const SHIFT_KEYS = ['shift', 'strength', 'seed'] as const;
 const FOLDER_KEYS = ['size', 'channels', 'test'] as const;
@@ -122,6 +137,8 @@ const OPTION_KEYS: Record<DataScheme, readonly OptionKey[]> = {
   idx: [...SHIFT_KEYS, ...IMAGE_KEYS],
   folder: [...SHIFT_KEYS, ...FOLDER_KEYS, ...IMAGE_KEYS],
   csv: [...SHIFT_KEYS, ...CSV_KEYS],
+  // The targets are given: a shift only corrupts the inputs further, and target=clean is moot.
+  pairs: [...SHIFT_KEYS, ...FOLDER_KEYS],
 };
 
 const EXAMPLES = 'e.g. mnist, idx:DIR, mnist:shift=rotate,strength=0.5';
@@ -170,6 +187,8 @@ export function parseDataSpec(text: string): DataSpec {
         withShift(withFolderOptions({ scheme, text, dir: location }, opts), opts),
         opts,
       );
+    case 'pairs':
+      return withShift(withFolderOptions({ scheme, text, dir: location }, opts), opts);
     default:
       return withShift(withCsvOptions({ scheme: 'csv', text, file: location }, opts), opts);
   }
@@ -211,8 +230,8 @@ function parseFraction(spec: DataSpecBase, value: string): number {
   return f;
 }
 
-function withFolderOptions(spec: FolderSpec, opts: Options): FolderSpec {
-  const out: FolderSpec = { ...spec };
+function withFolderOptions<S extends FolderSpec | PairsSpec>(spec: S, opts: Options): S {
+  const out: S = { ...spec };
   if (opts.size !== undefined) {
     const m = /^(\d+)(?:[xX](\d+))?$/.exec(opts.size);
     const h = m ? Number(m[1]) : NaN;
@@ -327,6 +346,12 @@ export function formatDataSpec(spec: DataSpec): string {
       if (spec.channels !== undefined) opts.push(`channels=${spec.channels}`);
       if (spec.testFraction !== undefined) opts.push(`test=${spec.testFraction}`);
       break;
+    case 'pairs':
+      s = `pairs:${spec.dir}`;
+      if (spec.size) opts.push(`size=${spec.size[0]}x${spec.size[1]}`);
+      if (spec.channels !== undefined) opts.push(`channels=${spec.channels}`);
+      if (spec.testFraction !== undefined) opts.push(`test=${spec.testFraction}`);
+      break;
     case 'csv':
       s = `csv:${spec.file}`;
       if (spec.label !== undefined) opts.push(`label=${spec.label}`);
@@ -382,7 +407,8 @@ export async function loadDataset(
     case 'idx':
       ds = await loadIdx(parsed.dir, split, { limit });
       break;
-    case 'folder': {
+    case 'folder':
+    case 'pairs': {
       let channels = parsed.channels;
       if (channels === undefined && shape !== undefined) {
         if (shape[0] !== 1 && shape[0] !== 3) {
@@ -394,13 +420,11 @@ export async function loadDataset(
         channels = shape[0];
       }
       const size = parsed.size ?? (shape ? ([shape[1], shape[2]] as [number, number]) : undefined);
-      ds = await loadFolder(parsed.dir, {
-        split,
-        limit,
-        channels,
-        size,
-        testFraction: parsed.testFraction,
-      });
+      const o = { split, limit, channels, size, testFraction: parsed.testFraction };
+      ds =
+        parsed.scheme === 'pairs'
+          ? await loadPairs(parsed.dir, o)
+          : await loadFolder(parsed.dir, o);
       break;
     }
     case 'csv':
