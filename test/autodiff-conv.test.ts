@@ -3,8 +3,7 @@ import { describe, it } from 'node:test';
 import { backward } from '../src/autodiff/backward.js';
 import type { AttrInput } from '../src/ir/builder.js';
 import { GraphBuilder } from '../src/ir/builder.js';
-import type { Graph } from '../src/ir/graph.js';
-import { GraphError } from '../src/ir/graph.js';
+import { GraphError, emptyGraph } from '../src/ir/graph.js';
 import { convWeightGradStrategy, setConvWeightGradStrategy } from '../src/autodiff/rules/conv.js';
 import { gradcheck } from './helpers/gradcheck.js';
 
@@ -300,15 +299,7 @@ describe('gradients: AveragePool and GlobalAveragePool (float32 finite differenc
     });
   }
   it('AveragePool with ceil_mode windows past the input is refused with the node name', () => {
-    const g: Graph = {
-      name: 'refuse',
-      nodes: [],
-      inputs: [],
-      outputs: [],
-      initializers: new Map(),
-      opset: 18,
-      metadata: {},
-    };
+    const g = emptyGraph('refuse');
     const b = new GraphBuilder(g);
     b.input('x', 'float32', [1, 1, 6, 6]);
     const y = b.op(

@@ -3,8 +3,7 @@ import { describe, it } from 'node:test';
 import { backward } from '../src/autodiff/backward.js';
 import type { AttrInput } from '../src/ir/builder.js';
 import { GraphBuilder } from '../src/ir/builder.js';
-import type { Graph } from '../src/ir/graph.js';
-import { GraphError } from '../src/ir/graph.js';
+import { GraphError, emptyGraph } from '../src/ir/graph.js';
 import { inferShapes, staticShape } from '../src/ir/shapes.js';
 import { tensor } from '../src/ir/tensor.js';
 import { gradcheck } from './helpers/gradcheck.js';
@@ -243,15 +242,7 @@ describe('gradients: Slice (float64 finite differences)', () => {
 
 /** Runs `backward` on a one-op graph over x (float32) and returns nothing; for refusals. */
 function differentiate(dims: number[], build: (b: GraphBuilder, x: string) => string): void {
-  const g: Graph = {
-    name: 'refuse',
-    nodes: [],
-    inputs: [],
-    outputs: [],
-    initializers: new Map(),
-    opset: 18,
-    metadata: {},
-  };
+  const g = emptyGraph('refuse');
   const b = new GraphBuilder(g);
   b.input('x', 'float32', dims);
   const loss = b.op('ReduceSum', [build(b, 'x')], { keepdims: 0 });

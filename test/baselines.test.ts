@@ -15,7 +15,7 @@ import { decodeSafetensors } from '../src/io/safetensors.js';
 import { QuadranetFileError } from '../src/io/errors.js';
 import { GraphBuilder } from '../src/ir/builder.js';
 import type { Graph } from '../src/ir/graph.js';
-import { cloneGraph, GraphError } from '../src/ir/graph.js';
+import { cloneGraph, GraphError, emptyGraph } from '../src/ir/graph.js';
 import { encodeModel } from '../src/ir/onnx.js';
 import type { Tensor } from '../src/ir/tensor.js';
 import { numel, tensor } from '../src/ir/tensor.js';
@@ -536,15 +536,7 @@ describe('headParams', () => {
   });
 
   it('includes a MatMul head’s bias Add and, when adapted, the head’s quadratic parameters', () => {
-    const g: Graph = {
-      name: 'mm-head',
-      nodes: [],
-      inputs: [],
-      outputs: [],
-      initializers: new Map(),
-      opset: 18,
-      metadata: {},
-    };
+    const g = emptyGraph('mm-head');
     const b = new GraphBuilder(g);
     const x = b.input('input', 'float32', ['batch', 6]);
     for (const [n, d] of [
@@ -569,15 +561,7 @@ describe('headParams', () => {
   });
 
   it('throws when no output comes from a layer', () => {
-    const g: Graph = {
-      name: 'none',
-      nodes: [],
-      inputs: [],
-      outputs: [],
-      initializers: new Map(),
-      opset: 18,
-      metadata: {},
-    };
+    const g = emptyGraph('none');
     const b = new GraphBuilder(g);
     const x = b.input('input', 'float32', ['batch', 3]);
     b.output(b.op('Relu', [x], {}, { outputs: ['y'] }), 'float32', ['batch', 3]);

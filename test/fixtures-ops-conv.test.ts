@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { backward } from '../src/autodiff/backward.js';
 import type { AttrInput } from '../src/ir/builder.js';
 import { GraphBuilder } from '../src/ir/builder.js';
-import type { Graph } from '../src/ir/graph.js';
+import { emptyGraph } from '../src/ir/graph.js';
 import { tensor } from '../src/ir/tensor.js';
 import { Session } from '../src/runtime/session.js';
 import { expectAllClose } from './helpers/allclose.js';
@@ -55,15 +55,7 @@ describe('conv, pool and resize ops against the PyTorch fixtures (float32)', () 
 
   for (const c of cases) {
     it(c.name, async () => {
-      const g: Graph = {
-        name: c.name,
-        nodes: [],
-        inputs: [],
-        outputs: [],
-        initializers: new Map(),
-        opset: 18,
-        metadata: {},
-      };
+      const g = emptyGraph(c.name);
       const b = new GraphBuilder(g);
       const names: string[] = [];
       const wrt: string[] = [];

@@ -3,7 +3,7 @@ import { backward } from '../src/autodiff/backward.js';
 import type { LossOptions } from '../src/autodiff/losses.js';
 import { addLoss } from '../src/autodiff/losses.js';
 import { GraphBuilder } from '../src/ir/builder.js';
-import type { Graph } from '../src/ir/graph.js';
+import { emptyGraph } from '../src/ir/graph.js';
 import { tensor } from '../src/ir/tensor.js';
 import { Session } from '../src/runtime/session.js';
 import { expectAllClose } from './helpers/allclose.js';
@@ -27,15 +27,7 @@ const LOSSES: Record<string, LossOptions['kind']> = {
 };
 
 function lossGraph(c: OpCase, dtype: 'float32' | 'float64') {
-  const g: Graph = {
-    name: c.name,
-    nodes: [],
-    inputs: [],
-    outputs: [],
-    initializers: new Map(),
-    opset: 18,
-    metadata: {},
-  };
+  const g = emptyGraph(c.name);
   const b = new GraphBuilder(g);
   const [pred, target] = c.inputs as [FixtureTensor, FixtureTensor];
   const p = b.input('pred', dtype, pred.dims);

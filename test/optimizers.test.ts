@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import type { OptimizerOptions } from '../src/autodiff/optimizers.js';
 import { clipByGlobalNorm, emitUpdate } from '../src/autodiff/optimizers.js';
 import { GraphBuilder } from '../src/ir/builder.js';
-import type { Graph } from '../src/ir/graph.js';
+import { emptyGraph } from '../src/ir/graph.js';
 import type { HostTensor } from '../src/runtime/session.js';
 import { Session } from '../src/runtime/session.js';
 import { lrFactor } from '../src/runtime/schedule.js';
@@ -20,18 +20,6 @@ interface OptimCase {
   after: FixtureTensor[];
 }
 
-function graph(): Graph {
-  return {
-    name: 'opt',
-    nodes: [],
-    inputs: [],
-    outputs: [],
-    initializers: new Map(),
-    opset: 18,
-    metadata: {},
-  };
-}
-
 const f64 = (dims: readonly number[], data: ArrayLike<number>): HostTensor => ({
   dtype: 'float64',
   dims,
@@ -41,7 +29,7 @@ const f64 = (dims: readonly number[], data: ArrayLike<number>): HostTensor => ({
 describe('optimizer update graphs match torch.optim (float64)', () => {
   for (const c of loadFixtures<OptimCase>('optim').cases) {
     it(c.name, async () => {
-      const g = graph();
+      const g = emptyGraph('opt');
       const b = new GraphBuilder(g);
       const shape = c.p0.dims;
       const p = b.input('p', 'float64', shape);
@@ -88,7 +76,7 @@ describe('optimizer update graphs match torch.optim (float64)', () => {
 
 describe('gradient clipping by global norm', () => {
   it('scales all gradients by maxNorm/‖g‖ only when the norm exceeds maxNorm', async () => {
-    const g = graph();
+    const g = emptyGraph('opt');
     const b = new GraphBuilder(g);
     const a = b.input('a', 'float64', [2]);
     const c = b.input('c', 'float64', [1]);

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { backward } from '../src/autodiff/backward.js';
 import { GraphBuilder } from '../src/ir/builder.js';
 import type { Graph } from '../src/ir/graph.js';
-import { cloneGraph, GraphError } from '../src/ir/graph.js';
+import { cloneGraph, GraphError, emptyGraph } from '../src/ir/graph.js';
 import { numel, tensor } from '../src/ir/tensor.js';
 import { convnext, mlp, resnet } from '../src/models/zoo.js';
 import { Session } from '../src/runtime/session.js';
@@ -61,15 +61,7 @@ function snapshot(g: Graph): Graph {
 /** Gemm/MatMul model: batched MatMul, Gemm with α/β and transB = 0, Gemm with transA, a head. */
 function denseModel(seed = 0): Graph {
   const rng = new Rng(seed);
-  const g: Graph = {
-    name: 'dense',
-    nodes: [],
-    inputs: [],
-    outputs: [],
-    initializers: new Map(),
-    opset: 18,
-    metadata: {},
-  };
+  const g = emptyGraph('dense');
   const b = new GraphBuilder(g);
   const w = (name: string, dims: number[]) => {
     b.reserve(name);
@@ -114,15 +106,7 @@ function denseModel(seed = 0): Graph {
 /** 1-D convs: a 5-tap conv with auto_pad SAME_UPPER (atrous 3 taps, dilation 2) and a 4-tap one. */
 function conv1dModel(): Graph {
   const rng = new Rng(4);
-  const g: Graph = {
-    name: 'conv1d',
-    nodes: [],
-    inputs: [],
-    outputs: [],
-    initializers: new Map(),
-    opset: 18,
-    metadata: {},
-  };
+  const g = emptyGraph('conv1d');
   const b = new GraphBuilder(g);
   const w = (name: string, dims: number[]) => {
     b.reserve(name);
@@ -157,15 +141,7 @@ function conv1dModel(): Graph {
 /** A grouped (groups 2, not depthwise) conv between two dense convs, with a linear head. */
 function groupedModel(): Graph {
   const rng = new Rng(3);
-  const g: Graph = {
-    name: 'grouped',
-    nodes: [],
-    inputs: [],
-    outputs: [],
-    initializers: new Map(),
-    opset: 18,
-    metadata: {},
-  };
+  const g = emptyGraph('grouped');
   const b = new GraphBuilder(g);
   const w = (name: string, dims: number[]) => {
     b.reserve(name);
@@ -632,15 +608,7 @@ describe('quadratize: target selection and dry run', () => {
 describe('quadratize: failures throw one line and leave the input unchanged', () => {
   /** A 3×3 conv without padding (for the negative-padding case), then a head. */
   function validConv(): Graph {
-    const g: Graph = {
-      name: 'valid',
-      nodes: [],
-      inputs: [],
-      outputs: [],
-      initializers: new Map(),
-      opset: 18,
-      metadata: {},
-    };
+    const g = emptyGraph('valid');
     const b = new GraphBuilder(g);
     b.reserve('c.weight');
     g.initializers.set('c.weight', tensor('float32', [2, 1, 3, 3], new Array(18).fill(0.1)));

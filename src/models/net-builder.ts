@@ -1,5 +1,6 @@
 import { GraphBuilder } from '../ir/builder.js';
 import type { Graph } from '../ir/graph.js';
+import { emptyGraph } from '../ir/graph.js';
 import type { Tensor } from '../ir/tensor.js';
 import { tensor } from '../ir/tensor.js';
 import { Rng } from '../util/random.js';
@@ -26,15 +27,7 @@ export class NetBuilder {
   x: string;
 
   constructor(inputShape: readonly number[], seed = 0, name = 'net') {
-    this.graph = {
-      name,
-      nodes: [],
-      inputs: [],
-      outputs: [],
-      initializers: new Map(),
-      opset: 18,
-      metadata: {},
-    };
+    this.graph = emptyGraph(name);
     this.b = new GraphBuilder(this.graph);
     this.rng = new Rng(seed);
     this.x = this.b.input('input', 'float32', ['batch', ...inputShape]);

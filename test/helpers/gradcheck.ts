@@ -1,6 +1,6 @@
 import { backward } from '../../src/autodiff/backward.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
-import type { Graph } from '../../src/ir/graph.js';
+import { emptyGraph } from '../../src/ir/graph.js';
 import { inferShapes, staticShape } from '../../src/ir/shapes.js';
 import type { DType, Tensor } from '../../src/ir/tensor.js';
 import { numel, tensor } from '../../src/ir/tensor.js';
@@ -36,18 +36,6 @@ export interface GradCheckCase {
   dy?: number[];
 }
 
-function emptyGraph(): Graph {
-  return {
-    name: 'check',
-    nodes: [],
-    inputs: [],
-    outputs: [],
-    initializers: new Map(),
-    opset: 18,
-    metadata: {},
-  };
-}
-
 function asTensor(dtype: DType, dims: number[], data: number[]): Tensor {
   return tensor(dtype, dims, data);
 }
@@ -55,7 +43,7 @@ function asTensor(dtype: DType, dims: number[], data: number[]): Tensor {
 /** The analytic gradients of sum(y * dy) from `backward`, and the forward loss function. */
 export async function buildCheck(c: GradCheckCase) {
   const rng = new Rng(c.seed ?? 1);
-  const g = emptyGraph();
+  const g = emptyGraph('check');
   const b = new GraphBuilder(g);
   const names: Record<string, string> = {};
   const values: Record<string, number[]> = {};

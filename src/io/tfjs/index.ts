@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { GraphBuilder } from '../../ir/builder.js';
 import type { Graph } from '../../ir/graph.js';
-import { validateGraph } from '../../ir/graph.js';
+import { validateGraph, emptyGraph } from '../../ir/graph.js';
 import { QuadranetFileError, fileErrorFrom } from '../errors.js';
 import type { KValue } from './context.js';
 import { ConversionContext } from './context.js';
@@ -90,12 +90,7 @@ async function convert(text: string, file: string, options: TfjsImportOptions): 
   const weights = await readWeights(parsed.weightsManifest, file);
   const name = modelName(config, basename(file, '.json'));
   const g: Graph = {
-    name,
-    nodes: [],
-    inputs: [],
-    outputs: [],
-    initializers: new Map(),
-    opset: 18,
+    ...emptyGraph(name),
     metadata: { 'source.format': 'tfjs', 'source.file': basename(file) },
   };
   for (const [k, v] of Object.entries(parsed.info)) g.metadata[`source.${k}`] = v;
