@@ -72,16 +72,19 @@ async function child(memoryEfficient: boolean): Promise<void> {
   );
 }
 
+/** Peak RSS (KiB) and median step time of one setting, in a fresh process. */
+export function measureStep(memoryEfficient: boolean): { maxRssKiB: number; ms: number } {
+  const self = fileURLToPath(import.meta.url);
+  const flag = memoryEfficient ? '--child-memeff' : '--child-plain';
+  const r = spawnSync(process.execPath, ['--import', 'tsx', self, flag], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`memeff child failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as { maxRssKiB: number; ms: number };
+}
+
 /** Runs both settings in fresh processes and compares. */
 export function measureMemeff(): MemeffResult {
-  const self = fileURLToPath(import.meta.url);
-  const run = (flag: string) => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', self, flag], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`memeff child failed: ${r.stderr}`);
-    return JSON.parse(r.stdout.trim().split('\n').pop()!) as { maxRssKiB: number; ms: number };
-  };
-  const without = run('--child-plain');
-  const withR = run('--child-memeff');
+  const without = measureStep(false);
+  const withR = measureStep(true);
   return {
     withMiB: withR.maxRssKiB / 1024,
     withoutMiB: without.maxRssKiB / 1024,

@@ -10,6 +10,7 @@ import { createDataset, type Dataset } from './dataset.js';
 import { DataError } from './errors.js';
 import {
   DEFAULT_TEST_FRACTION,
+  type FolderOptions,
   checkLimit,
   imageFiles,
   imageToChw,
@@ -18,23 +19,12 @@ import {
   splitByClass,
   subdirs,
 } from './folder.js';
-import type { Split } from './mnist.js';
 
-/** Options of `loadPairs`. */
-export interface PairsOptions {
-  /** Which split to load (default `train`). */
-  split?: Split;
-  /** 1: grayscale, 3: RGB (default), for inputs and targets alike. */
-  channels?: 1 | 3;
-  /** `[height, width]` the inputs are resized to; default: the first input image's size. */
-  size?: [h: number, w: number];
-  /** Keep a seeded random sample of `limit` pairs of the split (all when absent or larger). */
-  limit?: number;
-  /** Seed of the train/test assignment and of the `limit` sample (default 0). */
-  seed?: number;
-  /** The fraction of the pairs that goes to test, in [0, 1] (default 0.2). */
-  testFraction?: number;
-}
+/**
+ * Options of `loadPairs`: those of `loadFolder` (`size` resizes the inputs only; the fraction
+ * for test is of the pairs), without `name`.
+ */
+export type PairsOptions = Omit<FolderOptions, 'name'>;
 
 const stem = (file: string) => basename(file, extname(file));
 

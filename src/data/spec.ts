@@ -341,13 +341,8 @@ export function formatDataSpec(spec: DataSpec): string {
       s = `idx:${spec.dir}`;
       break;
     case 'folder':
-      s = `folder:${spec.dir}`;
-      if (spec.size) opts.push(`size=${spec.size[0]}x${spec.size[1]}`);
-      if (spec.channels !== undefined) opts.push(`channels=${spec.channels}`);
-      if (spec.testFraction !== undefined) opts.push(`test=${spec.testFraction}`);
-      break;
     case 'pairs':
-      s = `pairs:${spec.dir}`;
+      s = `${spec.scheme}:${spec.dir}`;
       if (spec.size) opts.push(`size=${spec.size[0]}x${spec.size[1]}`);
       if (spec.channels !== undefined) opts.push(`channels=${spec.channels}`);
       if (spec.testFraction !== undefined) opts.push(`test=${spec.testFraction}`);
