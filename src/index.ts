@@ -77,6 +77,7 @@ export {
   saveAdapter,
   type AdapterFileConfig,
   type LoadAdapterOptions,
+  type SaveAdapterOptions,
 } from './io/adapter.js';
 
 // ── Parameters and FLOPs ──────────────────────────────────────────────────────────────────
@@ -113,7 +114,8 @@ export {
 } from './workflow/model-source.js';
 import { classificationMetrics, evaluateModel } from './workflow/evaluate.js';
 export { classificationMetrics, evaluateModel, measureLatency } from './workflow/evaluate.js';
-export type { LatencyOptions } from './workflow/evaluate.js';
+export type { EvalNames, LatencyOptions } from './workflow/evaluate.js';
+export type { RegressionMetrics } from './runtime/regression.js';
 /** What {@link classificationMetrics} returns: accuracy, loss, per-class accuracy, confusion. */
 export type ClassificationMetrics = Awaited<ReturnType<typeof classificationMetrics>>;
 /** The options of {@link evaluateModel}: the base model to compare with, latency, session. */
@@ -139,6 +141,7 @@ export type {
   EvalSummary,
   HistoryRecord,
   LatencySummary,
+  RegressionSummary,
   RunInfo,
   RunMethod,
 } from './report/run-format.js';
@@ -153,6 +156,7 @@ export {
   type IdxSpec,
   type LoadDatasetOptions,
   type MnistSpec,
+  type PairsSpec,
   type ShiftSpec,
 } from './data/spec.js';
 export type { Split } from './data/mnist.js';
