@@ -135,6 +135,10 @@ export {
   type ReportOptions,
   type ReportSummary,
   type RoiSummary,
+  type LatencyVerdict,
+  type Recommendation,
+  type RecommendationOption,
+  type Interval,
   type RunSummary,
 } from './report/index.js';
 export type {

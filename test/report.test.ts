@@ -337,8 +337,8 @@ describe('report: numbers', () => {
       o.verdict,
       'Quadratic adaptation (quadratic r=4 · seed 1) reached 96.3% (+4.3 pts over the original, ' +
         "+1.5 vs fine-tuning) and its validation curve matched the from-scratch run's final value (96.0%) using 9.0% of the " +
-        'from-scratch compute; inference is 1.18× slower than the original (p50, batch 1) and the ' +
-        'model has +4.0% parameters.',
+        "from-scratch compute; inference 1.18× the original's time by single medians (batch 1; no " +
+        'paired timings, so not evidence of a difference) and the model has +4.0% parameters.',
     );
     assert.match(
       roi('fine-tune').verdict,

@@ -22,6 +22,7 @@ import {
   fmtSignedShare,
   fmtUsd,
 } from './format.js';
+import { latencyOf, shortLatency } from './recommend.js';
 import type { RunMethod } from './run-format.js';
 import type { ReportSummary, RunSummary } from './summary.js';
 
@@ -145,13 +146,16 @@ h2+h3{margin-top:4px}
 .warnings ul{margin:0;padding-left:20px}
 .note{color:var(--muted);font-size:13px;margin:8px 0 0}
 .table-wrap{overflow-x:auto;margin:0 -4px 6px;padding:0 4px}
+tr.chosen td{background:#f3ecff}
+ul.recommend li{margin:4px 0}
+td.wrap{white-space:normal;min-width:150px}
 .note+.table-wrap,.table-wrap+.table-wrap{margin-top:20px}
 table{border-collapse:collapse;width:100%;font-size:13.5px}
 caption{text-align:left;color:var(--muted);font-size:13px;padding:0 0 4px}
 th,td{padding:6px 10px;border-bottom:1px solid var(--line);text-align:left;white-space:nowrap;vertical-align:top}
-th{font-weight:600;color:var(--muted);font-size:12.5px;text-transform:uppercase;letter-spacing:.02em;border-bottom:2px solid var(--line)}
+th{white-space:normal;font-weight:600;color:var(--muted);font-size:12.5px;text-transform:uppercase;letter-spacing:.02em;border-bottom:2px solid var(--line)}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-td.path{white-space:normal;overflow-wrap:anywhere;color:var(--muted);font-size:12.5px;min-width:220px}
+td.path{white-space:normal;overflow-wrap:anywhere;color:var(--muted);font-size:12.5px;min-width:160px}
 td.run{font-weight:600}
 td.good{color:#047857;font-weight:600}
 td.bad{color:#b91c1c}
@@ -467,6 +471,49 @@ const CLIENT_JS = `
 })();
 `;
 
+/** The recommendation: per data set, the options ranked, the choice and the plain sentences. */
+function recommendationSection(s: ReportSummary): string {
+  if (s.recommendations.length === 0) return '';
+  const blocks = s.recommendations.map((rec) => {
+    const rows = rec.options.map((o) => {
+      const chosen = o === rec.choice;
+      const iv = o.interval ? `${fmtAcc(o.interval[0])}–${fmtAcc(o.interval[1])}` : '—';
+      const gap =
+        o.gapToBestPts === 0 && o.bandPts === 0
+          ? 'best'
+          : `−${o.gapToBestPts.toFixed(1)} (±${o.bandPts.toFixed(1)})`;
+      const inf = o.method === 'original' ? 'none' : shortLatency(o.latency);
+      return `<tr${chosen ? ' class="chosen"' : ''}><td class="run">${
+        o.method === 'original'
+          ? `<span class="swatch" style="background:${BASE_COLOR}"></span>`
+          : swatch(o.method)
+      }${e(o.name)}${chosen ? ' <span class="badge badge-done">recommended</span>' : ''}</td>${num(
+        fmtAcc(o.accuracy, 2),
+      )}${num(iv)}<td class="num${o.withinNoiseOfBest ? '' : ' bad'}">${e(gap)}</td>${num(
+        o.method === 'original' ? '0' : o.cpuSeconds.toFixed(0),
+      )}${num(fmtUsd(o.costUsd))}${num(fmtSignedShare(o.flopOverheadPct))}${txt(inf, 'wrap')}</tr>`;
+    });
+    const head = th([
+      'Option',
+      ['Accuracy', 'num'],
+      ['95% interval', 'num'],
+      ['Gap (band), pts', 'num'],
+      ['CPU-s', 'num'],
+      ['Cost', 'num'],
+      ['FLOPs', 'num'],
+      'Inference vs original',
+    ]);
+    return `${s.recommendations.length > 1 ? `<h3>${e(rec.data)}</h3>` : ''}<ul class="recommend">${rec.sentences
+      .map((x) => `<li>${e(x)}</li>`)
+      .join('')}</ul>${table(head, rows)}`;
+  });
+  return `<section class="card recommendation">
+<h2>Recommendation</h2>
+${blocks.join('\n')}
+<p class="note">Recommended: the option with the least training compute among those within the noise band of the most accurate one (95% band of the difference, from the seeds' spread and the test set's binomial error). Inference: the median of paired per-run time ratios against the original model with its 95% interval; an interval covering 1 is no measurable difference.</p>
+</section>`;
+}
+
 /** Renders the report page. `chartJs` is the chart.js UMD source to inline. */
 export function renderHtml(s: ReportSummary, chartJs: string): string {
   const runs = s.runs;
@@ -513,14 +560,25 @@ export function renderHtml(s: ReportSummary, chartJs: string): string {
                 (h.runs > 1 ? ` (${h.reached} of ${h.runs} seeds did)` : ''),
               ' kpi-good',
             );
+    const group = s.groups.find((g) => g.key === h.group);
+    const lat = group ? latencyOf(group.runs.map((i) => runs[i]!)) : null;
+    // Only a difference the paired interval shows is called slower or faster.
     const slow =
-      h.meanSlowdown === null
+      lat === null
         ? '—'
-        : h.meanSlowdown >= 1
-          ? `${fmtRatio(h.meanSlowdown)} slower`
-          : `${fmtRatio(1 / h.meanSlowdown)} faster`;
+        : lat.difference === 'slower'
+          ? `${fmtRatio(lat.ratio)} slower`
+          : lat.difference === 'faster'
+            ? `${fmtRatio(1 / lat.ratio)} faster`
+            : lat.difference === 'none'
+              ? 'no measurable difference'
+              : `≈${fmtRatio(lat.ratio)}`;
     const infSub = [
-      h.latencyBatchSize !== null ? `p50 at batch ${h.latencyBatchSize}` : 'no latency measured',
+      lat === null
+        ? 'no latency measured'
+        : lat.interval
+          ? `batch ${lat.batchSize}, 95% interval ${fmtRatio(lat.interval[0])}–${fmtRatio(lat.interval[1])}`
+          : `p50 at batch ${lat.batchSize}; no paired timings, not evidence of a difference`,
       h.paramOverheadPct !== null ? `${fmtSignedShare(h.paramOverheadPct)} params` : '',
       h.flopOverheadPct !== null ? `${fmtSignedShare(h.flopOverheadPct)} FLOPs` : '',
     ].filter((x) => x !== '');
@@ -773,6 +831,7 @@ export function renderHtml(s: ReportSummary, chartJs: string): string {
   )}</p>
 </header>
 
+${recommendationSection(s)}
 <section class="card verdict">
 <h2>Verdict</h2>
 ${tiles.join('\n')}

@@ -36,6 +36,8 @@ export type {
   RunSummary,
 } from './summary.js';
 export { DEFAULT_BASELINE_METHOD, DEFAULT_PRICE_PER_HOUR, summarize } from './summary.js';
+export type { LatencyVerdict, Recommendation, RecommendationOption } from './recommend.js';
+export type { Interval } from './stats.js';
 export { loadRun, loadRuns, type LoadedRun } from './load.js';
 export { renderHtml, escapeHtml, loadChartJs } from './html.js';
 export { renderMarkdown } from './markdown.js';

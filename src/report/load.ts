@@ -337,12 +337,22 @@ function parseLatency(r: Reader, v: unknown, name: string): LatencySummary[] {
   if (!Array.isArray(v)) return r.fail(`field "${name}" must be an array`);
   return v.map((item, i) => {
     const o = r.obj(item, `${name}[${i}]`);
-    return {
+    const out: LatencySummary = {
       batchSize: r.num(o, 'batchSize', `${name}[${i}].batchSize`, { min: 1 }),
       p50Ms: r.num(o, 'p50Ms', `${name}[${i}].p50Ms`, { min: 0 }),
       p95Ms: r.num(o, 'p95Ms', `${name}[${i}].p95Ms`, { min: 0 }),
       perSampleMs: r.num(o, 'perSampleMs', `${name}[${i}].perSampleMs`, { min: 0 }),
     };
+    if (o['timesMs'] !== undefined) {
+      const t = o['timesMs'];
+      if (
+        !Array.isArray(t) ||
+        !t.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0)
+      )
+        return r.fail(`field "${name}[${i}].timesMs" must be an array of non-negative numbers`);
+      out.timesMs = t as number[];
+    }
+    return out;
   });
 }
 

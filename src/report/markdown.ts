@@ -15,6 +15,7 @@ import {
   fmtSignedShare,
   fmtUsd,
 } from './format.js';
+import { shortLatency } from './recommend.js';
 import type { ReportSummary } from './summary.js';
 
 /** Escapes text for a markdown table cell (pipes, line breaks, HTML-significant characters). */
@@ -50,6 +51,43 @@ export function renderMarkdown(s: ReportSummary): string {
       `cost at ${fmtUsd(s.pricePerHour)} per CPU-hour.`,
     '',
   );
+
+  if (s.recommendations.length > 0) {
+    out.push('## Recommendation', '');
+    for (const rec of s.recommendations) {
+      if (s.recommendations.length > 1) out.push(`### ${m(rec.data)}`, '');
+      for (const x of rec.sentences) out.push(`- ${m(x)}`);
+      out.push('');
+      out.push(
+        mdTable(
+          [
+            'Option',
+            'Accuracy',
+            '95% interval',
+            'Gap (band), pts',
+            'CPU-s',
+            'Cost',
+            'FLOPs',
+            'Inference vs original',
+          ],
+          ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+          rec.options.map((o) => [
+            m(o.name) + (o === rec.choice ? ' (recommended)' : ''),
+            fmtAcc(o.accuracy, 2),
+            o.interval ? `${fmtAcc(o.interval[0])}–${fmtAcc(o.interval[1])}` : '—',
+            o.gapToBestPts === 0 && o.bandPts === 0
+              ? 'best'
+              : `−${o.gapToBestPts.toFixed(1)} (±${o.bandPts.toFixed(1)})`,
+            o.method === 'original' ? '0' : o.cpuSeconds.toFixed(0),
+            fmtUsd(o.costUsd),
+            fmtSignedShare(o.flopOverheadPct),
+            m(o.method === 'original' ? 'none' : shortLatency(o.latency)),
+          ]),
+        ),
+        '',
+      );
+    }
+  }
 
   out.push('## Verdict', '');
   if (s.verdicts.length > 0) for (const v of s.verdicts) out.push(`- ${m(v)}`);

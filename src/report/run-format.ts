@@ -91,6 +91,11 @@ export interface LatencySummary {
   p95Ms: number;
   /** Median milliseconds per sample (p50 / batch size). */
   perSampleMs: number;
+  /**
+   * Every timed run in the order it ran. Models timed together alternate run by run, so the i-th
+   * timings of two models are a pair (the report's latency intervals come from these pairs).
+   */
+  timesMs?: number[];
 }
 
 /**

@@ -27,9 +27,12 @@
  *   latency ratios are the run's model over its base model at the same batch size.
  */
 
-import { fmtAcc, fmtRatio, fmtShare, fmtSigned, fmtSignedShare } from './format.js';
+import { fmtAcc, fmtShare, fmtSigned, fmtSignedShare } from './format.js';
 import type { LoadedRun } from './load.js';
 import { RUN_METHODS } from './load.js';
+import type { Recommendation } from './recommend.js';
+import { describeLatency, latencyOf, recommend } from './recommend.js';
+import { wilsonInterval } from './stats.js';
 import type { LatencySummary, RunInfo, RunMethod } from './run-format.js';
 
 /** USD per CPU-hour used when the caller gives no price (a modest cloud vCPU-hour, rounded up). */
@@ -106,6 +109,8 @@ export interface RunSummary {
   finalAccuracy: number | null;
   /** Where finalAccuracy comes from. */
   finalAccuracySource: 'test' | 'val' | 'train' | 'none';
+  /** Test examples behind finalAccuracy (eval.json `n`); null when it is not a test accuracy. */
+  testExamples: number | null;
   /** Which history accuracy the curve plots. */
   curveMetric: 'val' | 'train' | 'none';
   curve: CurvePoint[];
@@ -280,6 +285,8 @@ export interface ReportSummary {
   envs: EnvSummary[];
   /** The verdict sentences of roi, in order. */
   verdicts: string[];
+  /** Per data set: the cheapest option within noise of the best, and whether the quadratic term paid. */
+  recommendations: Recommendation[];
   /** Things the reader should know (missing files, fallbacks, mixed machines...). */
   warnings: string[];
   /** The files written (empty strings when only summarised). */
@@ -395,6 +402,7 @@ function summarizeRun(r: LoadedRun, index: number, name: string, price: number):
     flopOverheadPct: overheadPct(info.flops.model, info.flops.base),
     finalAccuracy,
     finalAccuracySource,
+    testExamples: finalAccuracySource === 'test' ? r.eval!.n : null,
     curveMetric,
     curve,
     curveFinalAccuracy,
@@ -455,13 +463,8 @@ function verdictFor(
     s += `; there is no from-scratch run on ${run.data} to compare compute with`;
   }
   const tail: string[] = [];
-  if (roi.slowdown !== null) {
-    const r = roi.slowdown;
-    const at = `(p50, batch ${roi.latencyBatchSize})`;
-    if (r >= 1.02) tail.push(`inference is ${fmtRatio(r)} slower than the original ${at}`);
-    else if (r <= 0.98) tail.push(`inference is ${fmtRatio(1 / r)} faster than the original ${at}`);
-    else tail.push(`inference is about as fast as the original ${at}`);
-  }
+  const latency = latencyOf([run]);
+  if (latency) tail.push(describeLatency(latency));
   if (run.paramOverheadPct !== null && run.paramOverheadPct !== 0) {
     tail.push(`the model has ${fmtSignedShare(run.paramOverheadPct)} parameters`);
   }
@@ -704,6 +707,23 @@ export function summarize(
     );
   }
 
+  // Small evaluation sets: say how wide an accuracy's interval is before anyone compares two.
+  for (const data of [...new Set(runs.map((r) => r.data))]) {
+    const ns = runs
+      .filter((r) => r.data === data && r.testExamples !== null)
+      .map((r) => r.testExamples!);
+    if (ns.length === 0) continue;
+    const n = Math.min(...ns);
+    const acc = runs.find((r) => r.data === data && r.testExamples === n)!.finalAccuracy!;
+    const iv = wilsonInterval(acc, n)!;
+    const half = ((iv[1] - iv[0]) / 2) * 100;
+    if (half > 1) {
+      warnings.push(
+        `only ${n} test example${n === 1 ? '' : 's'} on ${data}: an accuracy of ${fmtAcc(acc)} is uncertain by ±${half.toFixed(1)} pts (95% binomial interval ${fmtAcc(iv[0])}–${fmtAcc(iv[1])}); smaller differences are noise`,
+      );
+    }
+  }
+
   return {
     title: opts.title,
     generated: opts.date.toISOString(),
@@ -717,6 +737,7 @@ export function summarize(
     headlines,
     envs,
     verdicts: roi.map((r) => r.verdict),
+    recommendations: recommend(runs, groups, baseAccuracies, opts.pricePerHour),
     warnings,
     files,
   };

@@ -54,13 +54,14 @@ export async function measureLatency(
         }
       }
       times.forEach((t, k) => {
-        t.sort((a, b) => a - b);
-        const p50 = percentile(t, 0.5);
+        const sorted = [...t].sort((a, b) => a - b);
+        const p50 = percentile(sorted, 0.5);
         out[k]!.push({
           batchSize: bs,
           p50Ms: p50,
-          p95Ms: percentile(t, 0.95),
+          p95Ms: percentile(sorted, 0.95),
           perSampleMs: p50 / bs,
+          timesMs: t,
         });
       });
     }
