@@ -223,8 +223,10 @@ def export(model, x, path, opset, training):
     """Exports a copy of `model`; returns the model whose eval() the file computes."""
     m = copy.deepcopy(model)
     mode = torch.onnx.TrainingMode.TRAINING if training else torch.onnx.TrainingMode.EVAL
+    # The CNN rows also cover a dynamic batch (what the CLI asks for); the others are static.
+    dynamic = {"input": {0: "batch"}, "logits": {0: "batch"}} if isinstance(model, Cnn) else None
     torch.onnx.export(m, x, path, opset_version=opset, training=mode, do_constant_folding=False,
-                      input_names=["input"], output_names=["logits"])
+                      input_names=["input"], output_names=["logits"], dynamic_axes=dynamic)
     if not training:
         return model
     # The trace of a training export runs forward in train mode, so the file holds running
@@ -328,11 +330,11 @@ def legacy_hand_built(opset, mode):
     graph = helper.make_graph(
         nodes, f"legacy_opset{opset}",
         # IR version 3 (the classic zoo's): every initializer is also listed as a graph input.
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [2, 3, 8, 8])]
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 8, 8])]
         + [helper.make_tensor_value_info(i.name, TensorProto.FLOAT, list(i.dims)) for i in inits],
-        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, [2, 4]),
-         helper.make_tensor_value_info("top", TensorProto.FLOAT, [2, 2]),
-         helper.make_tensor_value_info("top_i", TensorProto.INT64, [2, 2])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", 4]),
+         helper.make_tensor_value_info("top", TensorProto.FLOAT, ["N", 2]),
+         helper.make_tensor_value_info("top_i", TensorProto.INT64, ["N", 2])],
         inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="gen_compat_models.py")

@@ -10,13 +10,26 @@
  */
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import type { Graph, Tensor } from '../src/index.js';
-import { importModel, quadParamNames, quadratize, Session, Trainer } from '../src/index.js';
-import { normalizeReportOf, transpose } from '../src/passes/normalize-export.js';
+import {
+  decodeModel,
+  encodeModel,
+  importModel,
+  OnnxFormatError,
+  quadParamNames,
+  quadratize,
+  Session,
+  Trainer,
+} from '../src/index.js';
+import { GraphBuilder } from '../src/ir/builder.js';
+import { emptyGraph } from '../src/ir/graph.js';
+import { tensor } from '../src/ir/tensor.js';
+import { describeNormalize, normalizeReportOf, transpose } from '../src/passes/normalize-export.js';
 import { describeUpgrade, upgradeReportOf } from '../src/passes/upgrade-opset.js';
 import { expectAllClose } from './helpers/allclose.js';
 
@@ -247,5 +260,96 @@ describe('compatibility matrix: one SGD step gives PyTorch gradients', () => {
       Array.from(u.data as Float32Array).some((v) => v !== 0),
       'the zero factor U moved',
     );
+  });
+});
+
+describe('inspect reports what the import upgraded and normalised', () => {
+  const bin = fileURLToPath(new URL('../bin/quadranet.js', import.meta.url));
+  const inspect = (file: string, ...args: string[]) =>
+    spawnSync(process.execPath, [bin, 'inspect', `${dir}${file}`, '--latency-runs', '1', ...args], {
+      encoding: 'utf8',
+    });
+
+  it('an opset-7 file: the upgrade and its rewrites, in text and JSON', () => {
+    const r = inspect('legacy_opset7_nearest.onnx');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /on import: upgraded from opset 7 to 18 \(.*1 Upsample→Resize/);
+    for (const k of ['Slice attrs→inputs', 'Pad attrs→inputs', 'Clip attrs→inputs', 'TopK k→input'])
+      assert.ok(r.stdout.includes(`1 ${k}`), k);
+    assert.match(r.stdout, /1 Softmax coerce-to-2D→Flatten\/Reshape/);
+    const j = JSON.parse(inspect('legacy_opset7_nearest.onnx', '--json').stdout) as {
+      upgraded: { fromOpset: number; rewritten: Record<string, number> };
+    };
+    assert.equal(j.upgraded.fromOpset, 7);
+    assert.equal(j.upgraded.rewritten['Upsample→Resize'], 1);
+  });
+
+  it('a training-mode export: BatchNormalization and Dropout in inference form; Linear weights stored transposed', async () => {
+    const r = inspect('cnn_opset13_train.onnx');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /on import: training-mode nodes put in inference form \(2 BatchNormalization, 1 Dropout\)/,
+    );
+    // (The ViT rows have a fixed batch, which the CLI refuses; the report is the same object.)
+    const { graph } = await importModel(`${dir}vit_opset13_train.onnx`);
+    assert.match(
+      describeNormalize(normalizeReportOf(graph)!) ?? '',
+      /^6 weight\(s\) stored transposed \(attn\.q\.weight, attn\.k\.weight, attn\.v\.weight and 3 more\)$/,
+    );
+  });
+});
+
+describe('opset upgrade: refusals and rank-free forms', () => {
+  /** A one-node opset-`opset` file around `build`'s node (input x [2, 3, 4, 4]). */
+  function file(opset: number, build: (b: GraphBuilder, x: string) => string): Uint8Array {
+    const g = emptyGraph('g');
+    const b = new GraphBuilder(g);
+    const x = b.input('x', 'float32', [2, 3, 4, 4]);
+    b.output(build(b, x), 'float32', []);
+    return encodeModel(g, { opset });
+  }
+
+  it('refuses a per-activation BatchNormalization (spatial 0) in one line naming file and node', () => {
+    const bytes = file(7, (b, x) => {
+      const c = b.constant(tensor('float32', [3], [1, 1, 1]), 'p');
+      return b.op('BatchNormalization', [x, c, c, c, c], { spatial: 0 }, { name: 'bn' });
+    });
+    assert.throws(
+      () => decodeModel(bytes, { file: 'old.onnx' }),
+      (e: Error) =>
+        e instanceof OnnxFormatError &&
+        /^old\.onnx: node 'bn' \(BatchNormalization\): per-activation.*opset 7/.test(e.message) &&
+        !e.message.includes('\n'),
+    );
+  });
+
+  it('refuses nearest scaling that enlarges one axis and shrinks another', () => {
+    const bytes = file(7, (b, x) =>
+      b.op('Upsample', [x], { scales: [1, 1, 2, 0.5], mode: 'nearest' }, { name: 'up' }),
+    );
+    assert.throws(() => decodeModel(bytes, { file: 'up.onnx' }), /up\.onnx: node 'up'.*enlarges/);
+  });
+
+  it('Softmax over a non-last axis keeps the coerce-to-2D meaning (values vs the original file)', async () => {
+    const bytes = file(11, (b, x) => b.op('Softmax', [x], { axis: 2 }, { name: 'sm' }));
+    const g = decodeModel(bytes);
+    assert.deepEqual(
+      g.nodes.map((n) => n.opType),
+      ['Flatten', 'Softmax', 'Shape', 'Reshape'],
+    );
+    const data = Float32Array.from({ length: 96 }, (_, i) => Math.sin(i));
+    const fx = { input: { dims: [2, 3, 4, 4], data: Array.from(data) } } as unknown as Fixture;
+    const s = await Session.create(g);
+    const ours = await s.run({ x: { dtype: 'float32', dims: [2, 3, 4, 4], data } });
+    await s.release();
+    const o = await ort.InferenceSession.create(bytes);
+    const orig = await o.run({ x: new ort.Tensor('float32', data, fx.input.dims) });
+    const name = g.outputs[0]!.name;
+    expectAllClose(ours[name]!.data as Float32Array, orig[name]!.data as Float32Array, {
+      rtol: 1e-6,
+      atol: 1e-7,
+      what: 'Softmax-11 axis 2',
+    });
   });
 });
