@@ -140,7 +140,9 @@ function adapterGuard(graph: Graph): Guard | undefined {
  *    `Gather`/`Slice` of it that reads only static dims folds when the inference knows its value.
  * 3. `Gather`, `Unsqueeze`, `Squeeze`, `Concat`, `Slice`, `Cast`, `Mul`, `Add`, `Div`, `Sub` and
  *    `Reshape` with int32/int64 constant inputs of at most `maxElements` elements (and an integer
- *    result) are evaluated into initializers. Float tensors are never computed.
+ *    result) are evaluated into initializers, and so are `ConstantOfShape` of an integer fill and
+ *    integer `Transpose` (torch's `F.pad` pads). Float tensors are never computed, except a
+ *    1-D `Concat` of float constants read only as Resize scales (torch's `interpolate`).
  * 4. Nodes and initializers left unused by the above are removed (graph inputs stay), and the
  *    result is validated.
  *

@@ -131,7 +131,9 @@ export function registerInspect(program: Command): void {
         console.log(
           `outputs: ${g.outputs.map((v) => `${v.name} [${v.shape.join(',')}]`).join('; ')}`,
         );
-        if (result.upgraded) console.log(`on import: ${describeUpgrade(result.upgraded)}`);
+        // (An opset change alone, e.g. 17 → 18 with nothing rewritten, is not worth a line.)
+        if (result.upgraded && Object.keys(result.upgraded.rewritten).length > 0)
+          console.log(`on import: ${describeUpgrade(result.upgraded)}`);
         const normal = result.normalized && describeNormalize(result.normalized);
         if (normal) console.log(`on import: ${normal}`);
         const fold = result.folded && describeFold(result.folded);
