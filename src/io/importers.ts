@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import type { Graph } from '../ir/graph.js';
+import { GraphError } from '../ir/graph.js';
+import type { NormalizeResult } from '../passes/normalize-export.js';
 import { decodeModel } from '../ir/onnx.js';
 import { QuadranetFileError } from './errors.js';
 
@@ -38,9 +40,28 @@ export function registerImporter(format: string, importer: Importer): void {
 
 registerImporter('onnx', {
   matches: (file) => /\.onnx$/i.test(file),
-  // Identity nodes and static shape arithmetic (exporter idioms) are folded: see foldConstants.
-  read: async (file, bytes) =>
-    (await import('../passes/fold.js')).foldOnImport(decodeModel(bytes, { file })),
+  // Older opsets are upgraded (upgradeOpset, in decodeModel), training-mode exports put in
+  // inference form (normalizeExport), Identity nodes and static shape arithmetic folded
+  // (foldConstants); what was done is kept for `inspect`.
+  read: async (file, bytes) => {
+    const [{ foldOnImport }, norm, up] = await Promise.all([
+      import('../passes/fold.js'),
+      import('../passes/normalize-export.js'),
+      import('../passes/upgrade-opset.js'),
+    ]);
+    const decoded = decodeModel(bytes, { file });
+    let normal: NormalizeResult;
+    try {
+      normal = norm.normalizeExport(decoded);
+    } catch (e) {
+      if (!(e instanceof GraphError)) throw e;
+      throw new QuadranetFileError(file, `${file}: ${e.message}`);
+    }
+    const g = foldOnImport(normal.graph);
+    up.setUpgradeReport(g, up.upgradeReportOf(decoded));
+    norm.setNormalizeReport(g, normal.report);
+    return g;
+  },
 });
 
 registerImporter('tfjs', {

@@ -29,7 +29,7 @@ function num(x: number | Long | null | undefined): number {
 }
 
 /** Opsets accepted on input; older ones are upgraded in `upgradeOpset`. */
-export const MIN_OPSET = 11;
+export const MIN_OPSET = 7;
 export const MAX_OPSET = 21;
 /** The IR's canonical opset: ops are kept in this version's form (e.g. Reduce* axes as inputs). */
 export const CANONICAL_OPSET = 18;
@@ -105,7 +105,14 @@ export function decodeModel(bytes: Uint8Array, { file = '<buffer>' }: ReadOption
     opset,
     metadata,
   };
-  return upgradeOpset(graph, CANONICAL_OPSET);
+  try {
+    return upgradeOpset(graph, CANONICAL_OPSET);
+  } catch (e) {
+    if (!(e instanceof GraphError)) throw e;
+    throw new OnnxFormatError(
+      `${file}: ${e.message} (while upgrading from opset ${opset}); re-export with opset 13 or newer`,
+    );
+  }
 }
 
 /** The attribute kind each Constant attribute must have. */

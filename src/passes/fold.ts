@@ -10,7 +10,15 @@
  */
 
 import type { Dim, Graph, Node } from '../ir/graph.js';
-import { attrInt, attrInts, cloneGraph, GraphError, topoSort, validateGraph } from '../ir/graph.js';
+import {
+  attrInt,
+  attrInts,
+  cloneGraph,
+  consumers,
+  GraphError,
+  topoSort,
+  validateGraph,
+} from '../ir/graph.js';
 import type { ShapeInfo } from '../ir/shapes.js';
 import { inferShapes } from '../ir/shapes.js';
 import type { DType, Tensor } from '../ir/tensor.js';
@@ -58,6 +66,8 @@ const FOLDABLE = new Set([
   'Div',
   'Sub',
   'Reshape',
+  'ConstantOfShape',
+  'Transpose',
 ]);
 
 const INT_TYPES: ReadonlySet<DType> = new Set<DType>(['int64', 'int32']);
@@ -130,7 +140,9 @@ function adapterGuard(graph: Graph): Guard | undefined {
  *    `Gather`/`Slice` of it that reads only static dims folds when the inference knows its value.
  * 3. `Gather`, `Unsqueeze`, `Squeeze`, `Concat`, `Slice`, `Cast`, `Mul`, `Add`, `Div`, `Sub` and
  *    `Reshape` with int32/int64 constant inputs of at most `maxElements` elements (and an integer
- *    result) are evaluated into initializers. Float tensors are never computed.
+ *    result) are evaluated into initializers, and so are `ConstantOfShape` of an integer fill and
+ *    integer `Transpose` (torch's `F.pad` pads). Float tensors are never computed, except a
+ *    1-D `Concat` of float constants read only as Resize scales (torch's `interpolate`).
  * 4. Nodes and initializers left unused by the above are removed (graph inputs stay), and the
  *    result is validated.
  *
@@ -168,6 +180,11 @@ export function foldConstants(
     const t = name ? g.initializers.get(name) : undefined;
     return t && INT_TYPES.has(t.dtype) && t.data.length <= maxElements ? t : undefined;
   };
+  const readers = consumers(graph);
+  const scalesOnly = (v: string) =>
+    (readers.get(v) ?? []).every(
+      (r) => r.opType === 'Resize' && r.inputs.indexOf(v) === 2 && r.inputs.lastIndexOf(v) === 2,
+    ) && readers.has(v);
   const kept: Node[] = [];
   const dropped: Node[] = [];
   for (const n of topoSort(g)) {
@@ -185,6 +202,17 @@ export function foldConstants(
       bump(report.folded, 'Identity');
       dropped.push(n);
       continue;
+    }
+    if (eligible && n.opType === 'Concat' && scalesOnly(out)) {
+      // Resize scales as torch writes them (Concat of float constants): the shape rule and the
+      // opset upgrade need them constant. Only this float computation is done, and only here.
+      const value = concatFloats(n, g, maxElements);
+      if (value) {
+        g.initializers.set(out, value);
+        bump(report.folded, n.opType);
+        dropped.push(n);
+        continue;
+      }
     }
     if (eligible && FOLDABLE.has(n.opType)) {
       let value: Tensor | undefined;
@@ -492,6 +520,33 @@ function evaluate(
     case 'Slice':
       out = slice(n, a, constant);
       break;
+    case 'ConstantOfShape': {
+      // torch's F.pad at opset ≥ 11 builds its pads with it (zeros of the unpadded rank).
+      const value = n.attrs['value'];
+      const fill = value?.type === 'tensor' ? value.value : undefined;
+      if (fill && (!INT_TYPES.has(fill.dtype) || fill.data.length !== 1)) return undefined;
+      const dims = a.v.map(Number);
+      if (a.dims.length !== 1 || dims.some((d) => d < 0) || numel(dims) > max) return undefined;
+      if (!fill) return undefined; // float zeros by default: not an integer result
+      out = { dtype: fill.dtype, dims, v: new Array<bigint>(numel(dims)).fill(ints(fill).v[0]!) };
+      break;
+    }
+    case 'Transpose': {
+      const rank = a.dims.length;
+      const perm = attrInts(n, 'perm') ?? [...Array(rank).keys()].reverse();
+      if (perm.length !== rank || new Set(perm.map((k) => axisOf(k, rank))).size !== rank)
+        return undefined;
+      const dims = perm.map((k) => a.dims[k]!);
+      const [src, dst] = [stridesOf(a.dims), stridesOf(dims)];
+      const v: bigint[] = [];
+      for (let f = 0; f < a.v.length; f++) {
+        let off = 0;
+        for (let k = 0; k < rank; k++) off += (Math.floor(f / dst[k]!) % dims[k]!) * src[perm[k]!]!;
+        v.push(a.v[off]!);
+      }
+      out = { dtype: a.dtype, dims, v };
+      break;
+    }
     case 'Add':
     case 'Sub':
     case 'Mul':
@@ -506,6 +561,21 @@ function evaluate(
   }
   if (!out || out.v.length > max || out.v.length !== numel(out.dims)) return undefined;
   return make(out.dtype, out.dims, out.v);
+}
+
+/** A 1-D Concat of float32 constants (Resize scales), or undefined. */
+function concatFloats(n: Node, g: Graph, max: number): Tensor | undefined {
+  const parts = n.inputs.map((i) => (i ? g.initializers.get(i) : undefined));
+  if (parts.some((t) => !t || t.dtype !== 'float32' || t.dims.length !== 1)) return undefined;
+  const total = parts.reduce((s, t) => s + t!.data.length, 0);
+  if (total > max) return undefined;
+  const data = new Float32Array(total);
+  let k = 0;
+  for (const t of parts) {
+    data.set(t!.data as Float32Array, k);
+    k += t!.data.length;
+  }
+  return { dtype: 'float32', dims: [total], data };
 }
 
 /** ONNX Slice (opset ≥ 10: starts, ends, axes, steps as inputs). */

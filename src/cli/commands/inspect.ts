@@ -4,6 +4,8 @@ import '../../autodiff/backward.js';
 import { inferShapes } from '../../ir/shapes.js';
 import { accountLayers } from '../../passes/accounting.js';
 import { describeFold, foldReportOf } from '../../passes/fold.js';
+import { describeNormalize, normalizeReportOf } from '../../passes/normalize-export.js';
+import { describeUpgrade, upgradeReportOf } from '../../passes/upgrade-opset.js';
 import { readAdapterState } from '../../passes/quadratic-spec.js';
 import { quadratize } from '../../passes/quadratize.js';
 import { measureLatency } from '../../workflow/evaluate.js';
@@ -110,6 +112,9 @@ export function registerInspect(program: Command): void {
           unsupportedForShapes: noShape,
           // What the ONNX importer folded (Identity nodes, static shape arithmetic), if anything.
           folded: foldReportOf(g) ?? null,
+          // Opset upgrade and training-export normalisation on import (older files, torch exports).
+          upgraded: upgradeReportOf(g) ?? null,
+          normalized: normalizeReportOf(g) ?? null,
           latency,
           threads: o.threads,
         };
@@ -126,6 +131,11 @@ export function registerInspect(program: Command): void {
         console.log(
           `outputs: ${g.outputs.map((v) => `${v.name} [${v.shape.join(',')}]`).join('; ')}`,
         );
+        // (An opset change alone, e.g. 17 → 18 with nothing rewritten, is not worth a line.)
+        if (result.upgraded && Object.keys(result.upgraded.rewritten).length > 0)
+          console.log(`on import: ${describeUpgrade(result.upgraded)}`);
+        const normal = result.normalized && describeNormalize(result.normalized);
+        if (normal) console.log(`on import: ${normal}`);
         const fold = result.folded && describeFold(result.folded);
         if (fold) console.log(`on import: ${fold}`);
         console.log('');
