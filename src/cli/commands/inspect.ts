@@ -6,6 +6,7 @@ import { accountLayers } from '../../passes/accounting.js';
 import { describeFold, foldReportOf } from '../../passes/fold.js';
 import { readAdapterState } from '../../passes/quadratic-spec.js';
 import { quadratize } from '../../passes/quadratize.js';
+import { describeEnding, detectOutputEnding } from '../../passes/output-ending.js';
 import { measureLatency } from '../../workflow/evaluate.js';
 import { imageInputShape, loadModelSource } from '../../workflow/model-source.js';
 import { inputShape, positiveInt } from '../options.js';
@@ -91,6 +92,8 @@ export function registerInspect(program: Command): void {
             reason: t?.reason ?? 'not a Conv/Gemm/MatMul',
           };
         });
+        // What a classification loss makes of the output (softmax-ended classifiers and others).
+        const ending = detectOutputEnding(g);
         const totalParams = [...g.initializers.values()]
           .filter((t) => t.dtype === 'float32' || t.dtype === 'float64')
           .reduce((s, t) => s + t.data.length, 0);
@@ -100,6 +103,7 @@ export function registerInspect(program: Command): void {
           opset: g.opset,
           inputs: g.inputs,
           outputs: g.outputs,
+          outputEnding: { ...ending, summary: describeEnding(ending) },
           nodes: g.nodes.length,
           params: totalParams,
           flops: account.totals.base.flops,
@@ -126,6 +130,7 @@ export function registerInspect(program: Command): void {
         console.log(
           `outputs: ${g.outputs.map((v) => `${v.name} [${v.shape.join(',')}]`).join('; ')}`,
         );
+        console.log(`classifier: ${result.outputEnding.summary}`);
         const fold = result.folded && describeFold(result.folded);
         if (fold) console.log(`on import: ${fold}`);
         console.log('');
