@@ -222,7 +222,9 @@ export function replaceHead(
     let fresh = `${e.node.inputs[e.input]}_classes${numClasses}`;
     while (g.initializers.has(fresh)) fresh += '_';
     g.initializers.set(fresh, tensor('int64', [e.value.length], e.value));
+    const old = e.node.inputs[e.input]!;
     byName.get(e.node.name)!.inputs[e.input] = fresh;
+    if (!shared(old)) g.initializers.delete(old);
   }
   const inferred = inferShapes(g).values.get(out.name);
   const newOut = g.outputs[0]!;
