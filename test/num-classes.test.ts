@@ -245,6 +245,14 @@ describe('class count: a mismatch is refused, --num-classes replaces the head', 
     await assert.rejects(loadAdapter(out, base, sha), /head is not \{node, numClasses, seed\}/);
   });
 
+  it('train --method head-only --num-classes 4: model.onnx carries the trained new head', async () => {
+    const r = await runMethod(common({ method: 'head-only', numClasses: 4, epochs: 1, lr: 1e-2 }));
+    const written = decodeModel(readFileSync(join(r.files.find((f) => f.endsWith('model.onnx'))!)));
+    assert.deepEqual(written.outputs[0]!.shape.slice(1), [4]);
+    assert.equal(r.files.filter((f) => f.includes('adapter')).length, 0, 'no adapter files');
+    assert.ok(r.eval!.accuracy > 0.8, `head-only accuracy ${r.eval!.accuracy} (chance 0.25)`);
+  });
+
   it('CLI: the error names --num-classes, and adapt --num-classes runs; inspect says what the output is', () => {
     const bin = fileURLToPath(new URL('../bin/quadranet.js', import.meta.url));
     const cli = (...args: string[]) => {
