@@ -285,6 +285,10 @@ describe('class count: a mismatch is refused, --num-classes replaces the head', 
     assert.equal(ok.status, 0, ok.stderr);
     assert.match(ok.stderr, /output 'logits' \(4 units\) is taken as logits/);
     assert.match(ok.stderr, /replaced head 'head' \(Gemm, 10 → 4 outputs/);
+    const ev = cli('eval', model, '--data', data, '--limit', '64');
+    assert.notEqual(ev.status, 0);
+    assert.match(ev.stderr, /outputs 10 classes but .* has 4; .*--num-classes 4/);
+    assert.doesNotMatch(ev.stderr, /\n\s+at /);
     const insp = cli('inspect', model, '--latency-runs', '0');
     assert.equal(insp.status, 0, insp.stderr);
     assert.match(insp.stdout, /^classifier: output 'logits' \(10 units\) is taken as logits/m);
