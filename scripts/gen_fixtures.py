@@ -6,6 +6,8 @@ Writes:
                                  (ONNX semantics), used to check the gradient rules
   fixtures/torch/quadratic.json  an independent implementation of the quadratic neuron
                                  (DESIGN.md section 3): y = L(x) + U(phi(A(x), B(x)))
+  fixtures/torch/classifier_losses.json  losses of classifiers that end in LogSoftmax (NLL) or
+                                 Sigmoid (BCE with logits), value and gradient
 
 Run:  /usr/bin/python3 scripts/gen_fixtures.py   (from the repository root, or anywhere)
 
@@ -657,6 +659,52 @@ def gen_optim():
     ]
 
 
+# --------------------------------------------------------------------------- classifier_losses.json
+
+
+def gen_classifier_losses():
+    """NLL of log-probabilities and BCE-with-logits (one unit: 0/1 labels; K units: one-vs-rest),
+    in the op_case layout: inputs [scores, int64 labels], outputs [loss], grads [d/dscores, None]."""
+    torch.manual_seed(77)
+    cases = []
+    logp = leaf(q(torch.log_softmax(torch.randn(4, 5) * 2, dim=-1)))
+    labels = torch.tensor([1, 4, 0, 2], dtype=torch.int64)
+    cases.append(
+        op_case("nll", "nll", {"reduction": "mean"}, [logp, labels],
+                lambda p, l: F.nll_loss(p, l, reduction="mean"), dy_scalar=True)
+    )
+    cases.append(
+        op_case("nll_smooth", "nll", {"reduction": "mean", "label_smoothing": 0.1}, [logp, labels],
+                # smoothed targets (1-e)*onehot + e/C against the log-probabilities as given
+                lambda p, l: 0.9 * F.nll_loss(p, l, reduction="mean") - 0.1 * p.mean(dim=1).mean(),
+                dy_scalar=True)
+    )
+    z = leaf(randn(4, 3, scale=3.0))
+    labels = torch.tensor([0, 2, 1, 2], dtype=torch.int64)
+    cases.append(
+        op_case("bce_logits_multi", "bce_logits", {"reduction": "mean"}, [z, labels],
+                lambda x, l: F.binary_cross_entropy_with_logits(x, F.one_hot(l, 3).double()),
+                dy_scalar=True)
+    )
+    # large |z| on both sides of each label: a naive log(sigmoid(z)) would give inf
+    z = leaf(torch.tensor([[40.0], [-40.0], [0.0], [2.5], [-1.25], [-60.0]]))
+    labels = torch.tensor([0, 1, 1, 0, 0, 1], dtype=torch.int64)
+    cases.append(
+        op_case("bce_logits_one_unit", "bce_logits", {"reduction": "mean"}, [z, labels],
+                lambda x, l: F.binary_cross_entropy_with_logits(x, l.double().unsqueeze(1)),
+                dy_scalar=True)
+    )
+    z = leaf(randn(3, 1, scale=2.0))
+    labels = torch.tensor([1, 0, 1], dtype=torch.int64)
+    cases.append(
+        op_case("bce_logits_smooth", "bce_logits", {"reduction": "mean", "label_smoothing": 0.2},
+                [z, labels],
+                lambda x, l: F.binary_cross_entropy_with_logits(x, l.double().unsqueeze(1) * 0.8 + 0.1),
+                dy_scalar=True)
+    )
+    return cases
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -676,6 +724,7 @@ def main():
     write("ops.json", gen_ops())
     write("quadratic.json", gen_quadratic())
     write("optim.json", gen_optim())
+    write("classifier_losses.json", gen_classifier_losses())
 
 
 if __name__ == "__main__":

@@ -66,6 +66,10 @@ export {
   type QuadTargetSpec,
 } from './passes/quadratic-spec.js';
 export { isAdapterEnabled, setAdapterEnabled, unload } from './passes/adapter.js';
+export { classifierLoss, describeEnding, detectOutputEnding } from './passes/output-ending.js';
+export type { OutputActivation, OutputEnding } from './passes/output-ending.js';
+export { replaceHead } from './passes/replace-head.js';
+export type { HeadReplacement, ReplaceHeadOptions } from './passes/replace-head.js';
 
 // ── Adapter files ─────────────────────────────────────────────────────────────────────────
 export {
@@ -76,6 +80,7 @@ export {
   readAdapterConfig,
   saveAdapter,
   type AdapterFileConfig,
+  type AdapterHeadRecord,
   type LoadAdapterOptions,
   type SaveAdapterOptions,
 } from './io/adapter.js';

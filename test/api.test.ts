@@ -68,6 +68,11 @@ const VALUES: Record<string, 'function' | 'class' | 'string' | 'number' | 'objec
   unload: 'function',
   setAdapterEnabled: 'function',
   isAdapterEnabled: 'function',
+  // classifier outputs and heads
+  detectOutputEnding: 'function',
+  describeEnding: 'function',
+  classifierLoss: 'function',
+  replaceHead: 'function',
   saveAdapter: 'function',
   loadAdapter: 'function',
   readAdapterConfig: 'function',

@@ -27,6 +27,7 @@ import {
   readAdapterState,
 } from '../passes/quadratic-spec.js';
 import { quadratizeFromConfig } from '../passes/quadratize.js';
+import { replaceHead } from '../passes/replace-head.js';
 import { VERSION } from '../version.js';
 import { ensureWritableDir, writeFileAtomic } from './atomic.js';
 import { QuadranetFileError, fileErrorFrom } from './errors.js';
@@ -74,12 +75,30 @@ export interface AdapterFileConfig extends AdapterConfig {
    * names and written over the base model's values on load.
    */
   savedBaseParams?: { name: string; shape: number[] }[];
+  /**
+   * The base model's head was replaced by a new one of `numClasses` outputs before the adapter
+   * was added (`--num-classes`): loading replaces it again (then the saved head weights, listed
+   * in `savedBaseParams`, fill it).
+   */
+  head?: AdapterHeadRecord;
+}
+
+/** How the head of the base model was replaced (see `replaceHead`). */
+export interface AdapterHeadRecord {
+  /** The head layer's node name in the base model. */
+  node: string;
+  /** Output units of the new head. */
+  numClasses: number;
+  /** Seed the new head was initialised with. */
+  seed: number;
 }
 
 /** Options of `saveAdapter`. */
 export interface SaveAdapterOptions {
   /** Base-model initializers trained alongside the adapter to store with it (e.g. the head). */
   alsoSave?: readonly string[];
+  /** The graph's head replaces the base model's (recorded so `loadAdapter` rebuilds it). */
+  head?: AdapterHeadRecord;
 }
 
 /** Options of `loadAdapter`. */
@@ -175,6 +194,7 @@ export async function saveAdapter(
     keyLayout: { ...KEY_LAYOUT },
     ...configOf(state),
     ...(savedBaseParams.length > 0 ? { savedBaseParams } : {}),
+    ...(options.head ? { head: { ...options.head } } : {}),
   };
   await ensureWritableDir(dir);
   await writeFileAtomic(weightsPath, bytes);
@@ -280,6 +300,17 @@ function validateConfig(raw: unknown, path: string): AdapterFileConfig {
       seen.add(name);
     }
   }
+  if (c['head'] !== undefined) {
+    const h = c['head'];
+    if (
+      !isObj(h) ||
+      typeof h['node'] !== 'string' ||
+      !Number.isSafeInteger(h['numClasses']) ||
+      (h['numClasses'] as number) < 1 ||
+      !Number.isSafeInteger(h['seed'])
+    )
+      bad('head is not {node, numClasses, seed}');
+  }
   return c as unknown as AdapterFileConfig;
 }
 
@@ -309,7 +340,7 @@ export async function loadAdapter(
   const configPath = join(dir, ADAPTER_CONFIG_FILE);
   const weightsPath = join(dir, ADAPTER_WEIGHTS_FILE);
   const config = await readAdapterConfig(dir);
-  const base = readAdapterState(graph) ? unload(graph) : graph;
+  let base = readAdapterState(graph) ? unload(graph) : graph;
   const sha = (baseSha256 ?? graphSha256(base)).toLowerCase();
   if (sha !== config.baseModelSha256) {
     const model = options.modelFile ?? `base model '${base.name}'`;
@@ -332,6 +363,20 @@ export async function loadAdapter(
     );
   }
   const { tensors } = decodeSafetensors(bytes, { file: weightsPath });
+  if (config.head) {
+    // The adapter was trained on the base with a new head: build that head's shape again.
+    try {
+      const r = replaceHead(base, { numClasses: config.head.numClasses, seed: config.head.seed });
+      if (r.report.node !== config.head.node)
+        throw new Error(`its head is '${r.report.node}', not '${config.head.node}'`);
+      base = r.graph;
+    } catch (e) {
+      throw new QuadranetFileError(
+        configPath,
+        `${configPath} replaces the head of the base model with ${config.head.numClasses} classes, which fails: ${(e as Error).message}`,
+      );
+    }
+  }
   const specs = new Map<string, { target: QuadTargetSpec; param: QuadParamSpec }>();
   for (const target of config.targets)
     for (const param of target.params) specs.set(param.name, { target, param });

@@ -49,6 +49,14 @@ export interface RunInfo {
   status: 'running' | 'done' | 'interrupted' | 'diverged';
   /** Library and runtime versions, machine, threads. */
   env: { quadranet: string; onnxruntime: string; node: string; cpu: string; threads: number };
+  /**
+   * Classification: the output activation found (softmax, log_softmax, sigmoid or none), the
+   * loss trained with and what it read (the logits under the activation, or the output), and the
+   * one-line description printed at the start of the run.
+   */
+  output?: { activation: string; loss: string; lossReads: 'logits' | 'output'; summary: string };
+  /** The head replaced for a new class count (`--num-classes`): layer, op, widths and seed. */
+  head?: { node: string; op: string; from: number; to: number; seed: number };
 }
 
 /** One line of history.jsonl. */

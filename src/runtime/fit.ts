@@ -5,6 +5,7 @@ import { batches, numBatches } from '../data/dataset.js';
 import { ensureWritableDir, writeFileAtomic } from '../io/atomic.js';
 import { loadLatestCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import type { HistoryRecord } from '../report/run-format.js';
+import { takesClassLabels } from '../autodiff/losses.js';
 import type { StepResult, Trainer } from './trainer.js';
 
 /** How a training run proceeds; the Trainer holds the model, optimizer and groups. */
@@ -120,7 +121,7 @@ export async function fit(trainer: Trainer, opts: FitOptions): Promise<FitResult
 
   let status: FitResult['status'] = 'done';
   let message: string | undefined;
-  const classify = trainer.opts.loss.kind === 'cross_entropy';
+  const classify = takesClassLabels(trainer.opts.loss.kind);
   let bestVal = -Infinity;
   for (const r of p.history) bestVal = Math.max(bestVal, valScore(r));
   outer: while (trainer.step < totalSteps) {

@@ -1,7 +1,7 @@
 import { foldConstants } from '../passes/fold.js';
 import { backward } from '../autodiff/backward.js';
 import type { LossOptions } from '../autodiff/losses.js';
-import { addLoss } from '../autodiff/losses.js';
+import { addLoss, takesClassLabels } from '../autodiff/losses.js';
 import type { OptimizerOptions, ParamUpdate } from '../autodiff/optimizers.js';
 import { clipByGlobalNorm, emitUpdate } from '../autodiff/optimizers.js';
 import { GraphBuilder } from '../ir/builder.js';
@@ -11,6 +11,8 @@ import { inferShapes, staticShape } from '../ir/shapes.js';
 import type { RecomputeSegment } from '../autodiff/recompute.js';
 import { readAdapterState } from '../passes/quadratic-spec.js';
 import { setTrainingMode } from '../passes/training-mode.js';
+import type { OutputEnding } from '../passes/output-ending.js';
+import { detectOutputEnding, readsThrough } from '../passes/output-ending.js';
 
 /** A set of parameters sharing a learning rate and weight decay. */
 export interface ParamGroup {
@@ -68,8 +70,13 @@ export interface TrainGraph {
   /** Scalar outputs. */
   loss: string;
   gradNorm: string;
-  /** The model's output in the train step (for training accuracy). */
+  /**
+   * What the loss reads in the train step, [N, C] for class losses (for training accuracy): the
+   * model's output, or the logits under its Softmax/Sigmoid when the loss reads through it.
+   */
   output: string;
+  /** How the model's output ends (Softmax, LogSoftmax, Sigmoid or none) and what the loss read. */
+  ending: OutputEnding & { lossReadsLogits: boolean };
   updates: ParamUpdate[];
   /** Running statistics: state initializer → output with its new value. */
   runningStats: { state: string; update: string }[];
@@ -113,7 +120,11 @@ export function buildTrainGraph(model: Graph, opts: TrainGraphOptions): TrainGra
     batchNorm: opts.batchNorm ?? 'train',
     dropout: opts.dropout ?? true,
   });
-  const out = g.outputs[0]!.name;
+  // A classifier ending in Softmax/Sigmoid is trained on the logits under it (stable, and not
+  // softmax twice); the model itself keeps the activation.
+  const ending = detectOutputEnding(g);
+  const lossReadsLogits = readsThrough(opts.loss.kind, ending);
+  const modelOut = g.outputs[0]!.name;
   g.outputs = [];
   // Trainable parameters are fed each step: move them from initializers to inputs.
   for (const p of trainable) {
@@ -122,13 +133,19 @@ export function buildTrainGraph(model: Graph, opts: TrainGraphOptions): TrainGra
     g.inputs.push({ name: p, dtype: t.dtype, shape: [...t.dims] });
   }
   const shapes = inferShapes(g);
-  const outShape = staticShape(shapes, out);
-  const dtype = shapes.values.get(out)!.dtype;
   const b = new GraphBuilder(g);
-  const labels =
-    opts.loss.kind === 'cross_entropy'
-      ? b.input('labels', 'int64', [opts.batchSize])
-      : b.input('labels', dtype, outShape);
+  let out = lossReadsLogits ? ending.logits : modelOut;
+  let outShape = staticShape(shapes, out);
+  const dtype = shapes.values.get(out)!.dtype;
+  const modelShape = staticShape(shapes, modelOut);
+  if (lossReadsLogits && outShape.join() !== modelShape.join()) {
+    // e.g. [N,1,1,C] logits of a conv head reshaped to [N,C] after the Softmax.
+    outShape = [opts.batchSize, outShape.slice(1).reduce((p, d) => p * d, 1)];
+    out = b.reshape(out, outShape);
+  }
+  const labels = takesClassLabels(opts.loss.kind)
+    ? b.input('labels', 'int64', [opts.batchSize])
+    : b.input('labels', dtype, outShape);
   const loss = b.identity(addLoss(b, out, labels, outShape, opts.loss, dtype));
 
   const bw = backward(g, {
@@ -187,6 +204,7 @@ export function buildTrainGraph(model: Graph, opts: TrainGraphOptions): TrainGra
     loss,
     gradNorm: clipped.norm,
     output: out,
+    ending: { ...ending, lossReadsLogits },
     updates,
     runningStats,
     lrInputs,

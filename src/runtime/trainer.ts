@@ -1,4 +1,7 @@
 import type { LossOptions } from '../autodiff/losses.js';
+import { takesClassLabels } from '../autodiff/losses.js';
+import { detectOutputEnding } from '../passes/output-ending.js';
+import { predictRows, rowLoss } from './class-scores.js';
 import type { OptimizerOptions } from '../autodiff/optimizers.js';
 import type { Graph } from '../ir/graph.js';
 import { cloneGraph } from '../ir/graph.js';
@@ -72,7 +75,7 @@ export interface EvalResult {
   n: number;
   /** Fraction predicted correctly. */
   accuracy: number;
-  /** Mean cross-entropy (classification). */
+  /** Mean loss (classification: cross-entropy, read as the output ends; see `evaluateSession`). */
   loss: number;
   /** Predicted class of every example, in order. */
   predictions: Int32Array;
@@ -187,7 +190,7 @@ export class Trainer {
     const feeds: Record<string, HostTensor> = {
       [t.input]: { dtype: 'float32', dims: this.inShape, data: batch.x },
     };
-    if (this.opts.loss.kind === 'cross_entropy') {
+    if (takesClassLabels(this.opts.loss.kind)) {
       const labels = this.labels64;
       for (let i = 0; i < n; i++) labels[i] = BigInt(batch.y[i]!);
       feeds[t.labels] = { dtype: 'int64', dims: this.labelShape, data: labels };
@@ -226,10 +229,16 @@ export class Trainer {
     }
     for (const r of t.runningStats) this.params.set(r.state, asTensor(out[r.update]!));
     let correct = 0;
-    if (this.opts.loss.kind === 'cross_entropy') {
-      const logits = out[t.output]!;
-      const classes = logits.dims[1]!;
-      const pred = argmaxRows(logits.data as Float32Array, n, classes);
+    if (takesClassLabels(this.opts.loss.kind)) {
+      const scores = out[t.output]!;
+      const classes = scores.dims[1]!;
+      // The loss reads logits under a Softmax/Sigmoid: one unit then predicts class 1 above 0.
+      const pred = predictRows(
+        scores.data as Float32Array,
+        n,
+        classes,
+        t.ending.lossReadsLogits ? 'none' : t.ending.activation,
+      );
       for (let i = 0; i < n; i++) if (pred[i] === batch.y[i]) correct++;
     }
     this.step++;
@@ -324,7 +333,11 @@ export class Trainer {
   }
 }
 
-/** Runs a classification model over a dataset and measures accuracy and mean cross-entropy. */
+/**
+ * Runs a classification model over a dataset and measures accuracy and mean loss: cross-entropy
+ * of the class scores, read as the output's ending says (logits, probabilities after a Softmax,
+ * log-probabilities, or binary cross-entropy for sigmoid and one-unit outputs).
+ */
 export async function evaluateSession(
   session: Session,
   model: Graph,
@@ -335,6 +348,7 @@ export async function evaluateSession(
   const input = model.inputs[0]!.name;
   const output = model.outputs[0]!.name;
   const predictions = new Int32Array(ds.n);
+  const activation = detectOutputEnding(model).activation;
   let correct = 0;
   let lossSum = 0;
   let k = 0;
@@ -344,23 +358,13 @@ export async function evaluateSession(
     };
     addFeeds(feeds);
     const res = await session.run(feeds, [output]);
-    const logits = res[output]!.data as Float32Array;
-    const classes = logits.length / batch.size;
+    const scores = res[output]!.data as Float32Array;
+    const classes = scores.length / batch.size;
+    const pred = predictRows(scores, batch.size, classes, activation);
     for (let i = 0; i < batch.size; i++) {
-      let max = -Infinity;
-      let arg = 0;
-      for (let c = 0; c < classes; c++) {
-        const v = logits[i * classes + c]!;
-        if (v > max) {
-          max = v;
-          arg = c;
-        }
-      }
-      let z = 0;
-      for (let c = 0; c < classes; c++) z += Math.exp(logits[i * classes + c]! - max);
-      lossSum += Math.log(z) + max - logits[i * classes + batch.y[i]!]!;
-      predictions[k + i] = arg;
-      if (arg === batch.y[i]) correct++;
+      lossSum += rowLoss(scores, i, classes, batch.y[i]!, activation);
+      predictions[k + i] = pred[i]!;
+      if (pred[i] === batch.y[i]) correct++;
     }
     k += batch.size;
   }

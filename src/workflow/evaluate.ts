@@ -9,6 +9,7 @@ import type { SessionOptions } from '../runtime/session.js';
 import { Session } from '../runtime/session.js';
 import { evaluateSession } from '../runtime/trainer.js';
 import { Rng } from '../util/random.js';
+import { detectOutputEnding } from '../passes/output-ending.js';
 
 /** How latency is measured. */
 export interface LatencyOptions {
@@ -162,7 +163,15 @@ const TASK_METRICS: Record<
   Task,
   (model: Graph, ds: Dataset, names: EvalNames, session?: SessionOptions) => Promise<TaskMetrics>
 > = {
-  classification: (model, ds, _names, session) => classificationMetrics(model, ds, session),
+  classification: (model, ds, names, session) => {
+    // Scores for other classes than the data's would be counted against the wrong labels.
+    const units = detectOutputEnding(model).units;
+    if (units !== undefined && (units === 1 ? 2 : units) !== ds.numClasses)
+      throw new DataError(
+        `${names.model}: the model outputs ${units} classes but '${names.data}' has ${ds.numClasses}; evaluate a model trained for these classes (adapt/train --num-classes ${ds.numClasses})`,
+      );
+    return classificationMetrics(model, ds, session);
+  },
   regression: async (model, ds, names, session) => {
     const { n, ...regression } = await evaluateRegression(model, ds, names, session);
     return {

@@ -25,6 +25,11 @@ import type { ModelSource } from './model-source.js';
 import { imageInputShape } from './model-source.js';
 import { countParams, learnableParams } from './params.js';
 import { quadParamNames } from '../passes/quadratic-spec.js';
+import type { OutputEnding } from '../passes/output-ending.js';
+import { classifierLoss, describeEnding, detectOutputEnding } from '../passes/output-ending.js';
+import type { HeadReplacement } from '../passes/replace-head.js';
+import { replaceHead } from '../passes/replace-head.js';
+import { GraphError } from '../ir/graph.js';
 
 /** Everything one training run needs. */
 export interface RunOptions {
@@ -58,6 +63,13 @@ export interface RunOptions {
   train?: 'adapter' | 'full';
   /** Adapter methods: also train the classifier head (default true). */
   trainHead?: boolean;
+  /**
+   * Classification: the data's class count when it differs from the model's outputs. The head is
+   * replaced by a new one of this width (seeded), trained with the method and saved with the adapter.
+   */
+  numClasses?: number;
+  /** Called with one-line notes before training (the output activation found, a replaced head). */
+  onNote?: (line: string) => void;
   /** Override the method's BatchNorm mode. */
   batchNorm?: 'train' | 'frozen';
   /** Use only this many training examples (before the validation split). */
@@ -212,6 +224,10 @@ export async function loadRunData(
 export interface RunSetup {
   /** The run's train / validation / test splits, laid out as the model takes them. */
   data: RunData;
+  /** The base model as trained from: `o.base.graph`, or it with a new head (`numClasses`). */
+  base: Graph;
+  /** The head replacement, when `numClasses` asked for one. */
+  head?: HeadReplacement;
   /** The method's model (e.g. quadratized) and parameter groups. */
   prepared: ReturnType<typeof prepareMethod>;
   /** The model trained (the prepared one, after `adjust`). */
@@ -237,7 +253,7 @@ export async function setUpRun(
   adjust: (model: Graph) => Graph = (m) => m,
 ): Promise<RunSetup> {
   const runJson = join(o.outDir, 'run.json');
-  const base = o.base.graph;
+  let base = o.base.graph;
   const shape = imageInputShape(base, o.base.name);
   const data = await loadRunData(o.data, shape, {
     limit: o.limit,
@@ -247,13 +263,14 @@ export async function setUpRun(
     modelName: o.base.name,
   });
   const task = taskOf(data.train);
-  checkTargetShape(base, data.train, { model: o.base.name, data: o.data });
-  const classes = base.outputs[0]?.shape.at(-1);
-  if (task === 'classification' && typeof classes === 'number' && data.train.numClasses > classes) {
+  if (task !== 'classification' && o.numClasses !== undefined)
     throw new UserError(
-      `${o.base.name}: the model outputs ${classes} classes but '${o.data}' has ${data.train.numClasses}; adapt a model with enough outputs`,
+      `--num-classes is for class labels, but '${o.data}' has regression targets; drop it`,
     );
-  }
+  checkTargetShape(base, data.train, { model: o.base.name, data: o.data });
+  const classifier: ReturnType<typeof fitClasses> =
+    task === 'classification' ? fitClasses(o, base, data.train.numClasses) : {};
+  base = classifier.base ?? base;
   const prepared = prepareMethod(o.method, base, {
     lr: o.lr,
     quadLr: o.quadLr,
@@ -281,11 +298,11 @@ export async function setUpRun(
     params: {
       total: countParams(model, allParams),
       trainable: countParams(model, trainable),
-      base: countParams(base, learnableParams(base)),
+      base: countParams(o.base.graph, learnableParams(o.base.graph)),
     },
     flops: {
       model: modelAcc.totals.base.flops + modelAcc.totals.quadratic.flops,
-      base: accountLayers(base).totals.base.flops,
+      base: accountLayers(o.base.graph).totals.base.flops,
     },
     trainFlopsPerSample: 3 * (modelAcc.totals.base.flops + modelAcc.totals.quadratic.flops),
     started: new Date().toISOString(),
@@ -298,6 +315,23 @@ export async function setUpRun(
       threads: o.threads ?? 2,
     },
   };
+  if (classifier.ending) {
+    const loss = classifierLoss(classifier.ending);
+    info.output = {
+      activation: classifier.ending.activation,
+      loss: loss.kind,
+      lossReads: loss.reads,
+      summary: describeEnding(classifier.ending),
+    };
+    o.onNote?.(info.output.summary);
+  }
+  if (classifier.head) {
+    const h = classifier.head;
+    info.head = { node: h.node, op: h.op, from: h.from, to: h.to, seed: o.seed };
+    o.onNote?.(
+      `replaced head '${h.node}' (${h.op}, ${h.from} → ${h.to} outputs, seed ${o.seed}); it trains with the run`,
+    );
+  }
   if (o.resume && (await exists(runJson))) {
     const prev = JSON.parse(await readFile(runJson, 'utf8')) as RunInfo;
     info.started = prev.started;
@@ -313,7 +347,7 @@ export async function setUpRun(
   const steps = perEpoch * o.epochs;
   const trainer = await Trainer.create(model, {
     batchSize: o.batchSize,
-    loss: TASK_LOSS[task],
+    loss: classifier.ending ? { kind: classifierLoss(classifier.ending).kind } : TASK_LOSS[task],
     optimizer:
       o.optimizer === 'sgd'
         ? { kind: 'sgd', momentum: 0.9, weightDecay: o.weightDecay }
@@ -332,7 +366,66 @@ export async function setUpRun(
     dropout: true,
     session: { threads: o.threads ?? 2 },
   });
-  return { data, prepared, model, trainable, info, runJson, perEpoch, steps, trainer };
+  return {
+    data,
+    base,
+    head: classifier.head,
+    prepared,
+    model,
+    trainable,
+    info,
+    runJson,
+    perEpoch,
+    steps,
+    trainer,
+  };
+}
+
+/**
+ * A classifier's fit to the data's classes: how its output ends (for the loss) and, with
+ * `numClasses`, the base with a new head. A model whose outputs do not match the class count is
+ * refused with the flag that fixes it (one output unit is a binary classifier: 2 classes).
+ */
+function fitClasses(
+  o: RunOptions,
+  original: Graph,
+  dataClasses: number,
+): { base?: Graph; head?: HeadReplacement; ending?: OutputEnding } {
+  let base = original;
+  let head: HeadReplacement | undefined;
+  const classesOf = (units: number) => (units === 1 ? 2 : units);
+  if (o.numClasses !== undefined) {
+    if (o.numClasses !== dataClasses)
+      throw new UserError(
+        `--num-classes ${o.numClasses} does not match '${o.data}', which has ${dataClasses} classes; use --num-classes ${dataClasses}`,
+      );
+    const units = detectOutputEnding(base).units;
+    if (units === undefined || classesOf(units) !== dataClasses) {
+      if (o.trainHead === false)
+        throw new UserError(
+          '--num-classes puts a new, untrained head on the model; drop --no-train-head so it trains',
+        );
+      try {
+        ({ graph: base, report: head } = replaceHead(base, {
+          numClasses: dataClasses,
+          seed: o.seed,
+        }));
+      } catch (e) {
+        if (e instanceof GraphError)
+          throw new UserError(
+            `${o.base.name}: --num-classes cannot replace the head: ${e.message}`,
+          );
+        throw e;
+      }
+    }
+  }
+  const ending = detectOutputEnding(base);
+  if (ending.units !== undefined && classesOf(ending.units) !== dataClasses) {
+    throw new UserError(
+      `${o.base.name}: the model outputs ${ending.units} classes but '${o.data}' has ${dataClasses}; add --num-classes ${dataClasses} to replace the head`,
+    );
+  }
+  return { base: head ? base : undefined, head, ending };
 }
 
 /**
@@ -347,8 +440,7 @@ export async function runMethod(o: RunOptions): Promise<RunResult> {
       `${o.outDir} already holds a run; continue it with --resume or choose another -o`,
     );
   }
-  const base = o.base.graph;
-  const { data, prepared, trainable, info, runJson, trainer } = await setUpRun(o);
+  const { data, head, prepared, trainable, info, runJson, trainer } = await setUpRun(o);
   const files = [runJson, join(o.outDir, 'history.jsonl')];
   let result: FitResult;
   try {
@@ -375,11 +467,13 @@ export async function runMethod(o: RunOptions): Promise<RunResult> {
         const q = new Set(quadParamNames(trained));
         await saveAdapter(o.outDir, trained, o.base.sha256, {
           alsoSave: trainable.filter((p) => !q.has(p)),
+          head: head && { node: head.node, numClasses: head.to, seed: o.seed },
         });
         files.push(join(o.outDir, 'adapter.safetensors'), join(o.outDir, 'adapter_config.json'));
       }
       evalSummary = await evaluateModel(trained, data.test, {
-        base,
+        // The original head scores other classes: no side-by-side accuracy then.
+        base: head ? undefined : o.base.graph,
         latency: o.latency,
         session: { threads: o.threads ?? 2 },
         names: { model: o.base.name, data: o.data },

@@ -8,6 +8,7 @@ import { describeNormalize, normalizeReportOf } from '../../passes/normalize-exp
 import { describeUpgrade, upgradeReportOf } from '../../passes/upgrade-opset.js';
 import { readAdapterState } from '../../passes/quadratic-spec.js';
 import { quadratize } from '../../passes/quadratize.js';
+import { describeEnding, detectOutputEnding } from '../../passes/output-ending.js';
 import { measureLatency } from '../../workflow/evaluate.js';
 import { imageInputShape, loadModelSource } from '../../workflow/model-source.js';
 import { inputShape, positiveInt } from '../options.js';
@@ -93,6 +94,8 @@ export function registerInspect(program: Command): void {
             reason: t?.reason ?? 'not a Conv/Gemm/MatMul',
           };
         });
+        // What a classification loss makes of the output (softmax-ended classifiers and others).
+        const ending = detectOutputEnding(g);
         const totalParams = [...g.initializers.values()]
           .filter((t) => t.dtype === 'float32' || t.dtype === 'float64')
           .reduce((s, t) => s + t.data.length, 0);
@@ -102,6 +105,7 @@ export function registerInspect(program: Command): void {
           opset: g.opset,
           inputs: g.inputs,
           outputs: g.outputs,
+          outputEnding: { ...ending, summary: describeEnding(ending) },
           nodes: g.nodes.length,
           params: totalParams,
           flops: account.totals.base.flops,
@@ -131,6 +135,7 @@ export function registerInspect(program: Command): void {
         console.log(
           `outputs: ${g.outputs.map((v) => `${v.name} [${v.shape.join(',')}]`).join('; ')}`,
         );
+        console.log(`classifier: ${result.outputEnding.summary}`);
         // (An opset change alone, e.g. 17 → 18 with nothing rewritten, is not worth a line.)
         if (result.upgraded && Object.keys(result.upgraded.rewritten).length > 0)
           console.log(`on import: ${describeUpgrade(result.upgraded)}`);

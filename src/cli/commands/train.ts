@@ -39,6 +39,7 @@ interface TrainFlags extends QuadFlags {
   json?: boolean;
   plain?: boolean;
   trainHead: boolean;
+  numClasses?: number;
 }
 
 function addTrainingOptions(cmd: Command, defaults: { epochs: number; lr: number }): Command {
@@ -85,6 +86,11 @@ function addTrainingOptions(cmd: Command, defaults: { epochs: number; lr: number
       '--no-train-head',
       'adapter methods: keep the classifier head frozen too (default: the head trains, as in PEFT)',
     )
+    .option(
+      '--num-classes <n>',
+      "the data's class count when the model's head has another: replace the head by a new one of N outputs (it trains and is saved with the adapter)",
+      positiveInt,
+    )
     .option('--plain', 'plain progress lines even on a terminal')
     .option('--json', 'print the result as JSON');
   for (const opt of quadOptions()) cmd.addOption(opt);
@@ -107,7 +113,8 @@ async function execute(
   o: TrainFlags,
   extra: { train?: 'adapter' | 'full' },
 ): Promise<void> {
-  const src = await loadModelSource(modelArg, { seed: o.seed });
+  // A built-in architecture is built with the right head at once.
+  const src = await loadModelSource(modelArg, { seed: o.seed, classes: o.numClasses });
   const ac = new AbortController();
   const onSigint = () => {
     if (ac.signal.aborted) process.exit(130);
@@ -133,6 +140,8 @@ async function execute(
       quad: toQuadratizeOptions(o, o.seed),
       train: extra.train,
       trainHead: o.trainHead,
+      numClasses: o.numClasses,
+      onNote: o.json ? undefined : (line) => process.stderr.write(`${line}\n`),
       batchNorm: o.bn,
       limit: o.limit,
       testLimit: o.testLimit,
