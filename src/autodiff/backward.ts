@@ -43,11 +43,17 @@ export function backward(forward: Graph, opts: BackwardOptions): BackwardResult 
   const order = topoSort(g);
   const b = new GraphBuilder(g, opts.prefix ?? 'grad/');
 
-  // Values that depend on a wrt value (forward reachability)...
+  // Values that depend on a wrt value (forward reachability)... Integer and bool outputs
+  // (Shape, Size, ArgMax, NonZero, Equal and the other comparisons, a Cast to int) carry no
+  // gradient, so the path stops there: such ops never need a rule.
   const dependent = new Set(opts.wrt);
+  const carries = (v: string) => {
+    const t = shapes.values.get(v)?.dtype;
+    return t === undefined || FLOAT_TYPES.includes(t);
+  };
   for (const n of order) {
     if (n.inputs.some((i) => i && dependent.has(i)))
-      for (const o of n.outputs) if (o) dependent.add(o);
+      for (const o of n.outputs) if (o && carries(o)) dependent.add(o);
   }
   // ...and nodes that lead to the loss (backward reachability).
   const reachesLoss = new Set<string>([opts.loss]);

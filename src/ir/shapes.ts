@@ -188,9 +188,71 @@ registerShapeRule(
     'Sin',
     'Mish',
     'PRelu',
+    'Celu',
+    'Softsign',
+    'ThresholdedRelu',
+    'Atan',
+    'CumSum',
+    'Trilu',
+    'InstanceNormalization',
+    'GroupNormalization',
+    'LpNormalization',
+    'ScatterND',
+    'ScatterElements',
   ],
   same,
 );
+
+registerShapeRule('GatherElements', (ctx) => ({
+  outputs: [{ dtype: req(ctx, 0).dtype, shape: [...req(ctx, 1).shape] }],
+}));
+
+registerShapeRule(['DepthToSpace', 'SpaceToDepth'], (ctx) => {
+  const x = req(ctx, 0).shape;
+  const bs = attrInt(ctx.node, 'blocksize', 0);
+  if (x.length !== 4 || bs < 1) fail(ctx, `needs a rank-4 input and a positive blocksize`);
+  const up = ctx.node.opType === 'DepthToSpace';
+  const scale = (d: Dim, f: number): Dim =>
+    typeof d !== 'number' ? `${d}*${f}` : f >= 1 ? d * f : d / Math.round(1 / f);
+  const [n, c, h, w] = x as [Dim, Dim, Dim, Dim];
+  const shape: Dim[] = up
+    ? [n, scale(c, 1 / (bs * bs)), scale(h, bs), scale(w, bs)]
+    : [n, scale(c, bs * bs), scale(h, 1 / bs), scale(w, 1 / bs)];
+  return { outputs: [{ dtype: req(ctx, 0).dtype, shape }] };
+});
+
+registerShapeRule('Einsum', (ctx) => {
+  const eq = attrString(ctx.node, 'equation', '').replace(/\s+/g, '');
+  const [lhs, rhs] = eq.split('->') as [string, string | undefined];
+  const terms = lhs.split(',');
+  if (eq.includes('.') || terms.length !== ctx.node.inputs.length)
+    fail(ctx, `equation '${eq}' is not supported (no ellipsis, one term per input)`);
+  const size = new Map<string, Dim>();
+  terms.forEach((t, k) => {
+    const s = req(ctx, k).shape;
+    if (s.length !== t.length)
+      fail(ctx, `term '${t}' does not match input ${k} of rank ${s.length}`);
+    [...t].forEach((ch, i) => {
+      const prev = size.get(ch);
+      if (prev === undefined || prev === 1) size.set(ch, s[i]!);
+    });
+  });
+  let out = rhs;
+  if (out === undefined) {
+    const counts = new Map<string, number>();
+    for (const ch of lhs.replace(/,/g, '')) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+    out = [...counts]
+      .filter(([, k]) => k === 1)
+      .map(([ch]) => ch)
+      .sort()
+      .join('');
+  }
+  return { outputs: [{ dtype: req(ctx, 0).dtype, shape: [...out].map((ch) => size.get(ch)!) }] };
+});
+
+registerShapeRule('NonZero', (ctx) => ({
+  outputs: [{ dtype: 'int64', shape: [req(ctx, 0).shape.length, `nonzero_${ctx.node.name}`] }],
+}));
 
 function elementwise(outDtype?: DType): ShapeRule {
   return (ctx) => {
