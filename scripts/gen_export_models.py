@@ -12,6 +12,9 @@
                                GroupNorm as Reshape → InstanceNormalization → Reshape → Mul → Add.
 - torch_pixelshuffle_sr.onnx   a 2× super-resolution net (ESPCN-like): Conv → Tanh → Conv →
                                PixelShuffle, exported at opset 17 (PixelShuffle → DepthToSpace CRD).
+- torch_if_static.onnx         a scripted net with `if x.size(1) == 8: relu else tanh`: an If whose
+                               condition folds on import (Shape → Gather → Equal of static dims).
+- torch_if_dynamic.onnx        the same with `if x.mean() > 0`: an If that cannot be folded.
 - torch_token_transformer.onnx a one-block transformer over token ids: the float input is cast to
                                int64 (`x.long()`), token + position embeddings (Gather), attention
                                written with torch.einsum (Einsum), LayerNorm, GELU MLP, mean over
@@ -175,6 +178,38 @@ class TokenTransformer(nn.Module):
         return self.head(h.mean(dim=1))
 
 
+class ShapeIf(nn.Module):
+    """A scripted optional branch whose condition depends only on a static channel count."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        if x.size(1) == 8:
+            x = torch.relu(x)
+        else:
+            x = torch.tanh(x)
+        x = torch.relu(self.conv2(x))
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+class DataIf(ShapeIf):
+    """The same with a data-dependent condition: the If cannot be folded."""
+
+    def forward(self, x):
+        x = self.conv1(x)
+        if bool(x.mean() > 0):
+            x = torch.relu(x)
+        else:
+            x = torch.tanh(x)
+        x = torch.relu(self.conv2(x))
+        return self.fc(x.mean(dim=(2, 3)))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     torch.manual_seed(18)
@@ -183,6 +218,9 @@ def main():
     export(PixelShuffleSR(), torch.randn(2, 1, 6, 6), "torch_pixelshuffle_sr.onnx")
     export(TokenTransformer(), torch.randint(0, 12, (2, 6)).float(), "torch_token_transformer.onnx",
            input_name="tokens", output_name="logits")
+    # torch.jit.script keeps Python control flow as ONNX If nodes.
+    export(torch.jit.script(ShapeIf().eval()), (torch.randn(2, 3, 8, 8),), "torch_if_static.onnx")
+    export(torch.jit.script(DataIf().eval()), (torch.randn(2, 3, 8, 8),), "torch_if_dynamic.onnx")
 
 if __name__ == "__main__":
     main()

@@ -1,5 +1,13 @@
 import type { Dim, Graph, Node, ValueInfo } from './graph.js';
-import { attrInt, attrInts, attrString, GraphError, topoSort } from './graph.js';
+import {
+  attrInt,
+  attrInts,
+  attrString,
+  GraphError,
+  implicitInputs,
+  topoSort,
+  untypedValues,
+} from './graph.js';
 import type { DType } from './tensor.js';
 import { dtypeFromOnnx, toNumbers } from './tensor.js';
 
@@ -14,11 +22,15 @@ export interface ShapeContext {
   dims(index: number): Dim[] | undefined;
   /** The float values of a constant input (initializer), e.g. Resize scales. */
   floats(index: number): number[] | undefined;
+  /** Type and shape of any value inferred so far (subgraphs read outer values by name). */
+  lookup(name: string): ValueInfo | undefined;
 }
 
 /** Output types and shapes of a node, plus statically known int64 values (shape arithmetic). */
 export interface ShapeResult {
   outputs: { dtype: DType; shape: Dim[] }[];
+  /** The rule cannot tell (e.g. an If with untyped branches): treat the node as unsupported. */
+  unknown?: boolean;
   values?: (Dim[] | undefined)[];
 }
 
@@ -77,6 +89,7 @@ export function inferShapes(g: Graph): ShapeInfo {
           return v && v.every((d) => typeof d === 'number') ? (v as number[]) : undefined;
         },
         dims: (k) => (node.inputs[k] ? constants.get(node.inputs[k]!) : undefined),
+        lookup: (name) => values.get(name),
         floats: (k) => {
           const t = node.inputs[k] ? g.initializers.get(node.inputs[k]!) : undefined;
           return t && t.data.length > 0 ? toNumbers(t) : undefined;
@@ -88,6 +101,10 @@ export function inferShapes(g: Graph): ShapeInfo {
         `node '${node.name}' (${node.opType}): ${(e as Error).message}`,
         node.name,
       );
+    }
+    if (res.unknown) {
+      unsupported.push(node);
+      continue;
     }
     res.outputs.forEach((o, k) => {
       const name = node.outputs[k];
@@ -843,4 +860,46 @@ registerShapeRule('Constant', (ctx) => {
   const a = ctx.node.attrs['value'];
   if (!a || a.type !== 'tensor') fail(ctx, `only tensor-valued Constant nodes are supported`);
   return { outputs: [{ dtype: a.value.dtype, shape: [...a.value.dims] }] };
+});
+
+// If whose condition is not a constant (constant ones are folded on import): each branch is
+// inferred with the outer values it reads, and the outputs merged (a dimension the branches
+// disagree on becomes symbolic). Where a branch cannot be inferred, its declared output types are
+// used; without those the node is left unknown. Loop and Scan have no rule.
+registerShapeRule('If', (ctx) => {
+  const branch = (k: string): ValueInfo[] | undefined => {
+    const a = ctx.node.attrs[k];
+    if (a?.type !== 'graph') return undefined;
+    const sub = a.value;
+    const probe: Node = { ...ctx.node, attrs: { b: a } };
+    const outer = implicitInputs(probe).map((v) => ctx.lookup(v));
+    let inferred: ShapeInfo | undefined;
+    if (outer.every((v) => v))
+      try {
+        inferred = inferShapes({ ...sub, inputs: [...sub.inputs, ...(outer as ValueInfo[])] });
+      } catch {
+        inferred = undefined;
+      }
+    return sub.outputs.map((o) => {
+      const v = inferred?.values.get(o.name);
+      if (v) return v;
+      return untypedValues.has(o) ? { ...o, dtype: 'bool' as const, shape: ['?'] } : o;
+    });
+  };
+  const [t, e] = [branch('then_branch'), branch('else_branch')];
+  if (!t || !e) fail(ctx, `then_branch and else_branch are needed`);
+  const known = ctx.node.outputs.every((_, i) => {
+    const [a, b] = [t[i], e[i]];
+    return (
+      a && b && a.dtype === b.dtype && a.shape.length === b.shape.length && !a.shape.includes('?')
+    );
+  });
+  if (!known) return { outputs: [], unknown: true };
+  return {
+    outputs: ctx.node.outputs.map((_, i) => {
+      const [a, b] = [t[i]!, e[i]!];
+      const shape = a.shape.map((d, k) => (d === b.shape[k] ? d : `if_${ctx.node.name}_${i}_${k}`));
+      return { dtype: a.dtype, shape };
+    }),
+  };
 });
