@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import type { Batch } from '../src/data/dataset.js';
@@ -130,4 +131,45 @@ describe('exported models train end to end through adapt (issue #18)', () => {
       );
     });
   }
+});
+
+// The CLI reads dist/ (npx tsc -p tsconfig.build.json first).
+const bin = fileURLToPath(new URL('../bin/quadranet.js', import.meta.url));
+interface InspectJson {
+  opTypes: { op: string; nodes: number; gradientRule: boolean; needsGradient: boolean }[];
+  unsupportedForTraining: { node: string; op: string }[];
+  adaptable: number;
+}
+function inspectJson(name: string): InspectJson {
+  const r = spawnSync(
+    process.execPath,
+    [bin, 'inspect', model(name), '--json', '--latency-runs', '0'],
+    {
+      encoding: 'utf8',
+    },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout) as InspectJson;
+}
+
+describe('inspect --json lists each op type with its gradient rule', () => {
+  it('the token transformer: every op trainable, Shape/Cast-to-int not needing a rule', () => {
+    const j = inspectJson('torch_token_transformer.onnx');
+    const byOp = new Map(j.opTypes.map((o) => [o.op, o] as const));
+    for (const op of ['Gather', 'Einsum', 'LayerNormalization', 'Softmax', 'MatMul'])
+      assert.equal(byOp.get(op)?.gradientRule, true, `${op}: ${JSON.stringify(byOp.get(op))}`);
+    assert.deepEqual(j.unsupportedForTraining, []);
+    const total = j.opTypes.reduce((s, o) => s + o.nodes, 0);
+    assert.ok(total > 10);
+  });
+  it('a model with an If that cannot be folded: the If is listed, the layers still counted', () => {
+    const j = inspectJson('torch_if_dynamic.onnx');
+    const iff = j.opTypes.find((o) => o.op === 'If');
+    assert.deepEqual(iff && [iff.gradientRule, iff.needsGradient], [false, true]);
+    assert.deepEqual(
+      j.unsupportedForTraining.map((n) => n.op),
+      ['If'],
+    );
+    assert.ok(j.adaptable >= 1);
+  });
 });

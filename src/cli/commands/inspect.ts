@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { differentiableOps } from '../../autodiff/registry.js';
 import '../../autodiff/backward.js';
+import { implicitInputs } from '../../ir/graph.js';
 import { inferShapes } from '../../ir/shapes.js';
 import { accountLayers } from '../../passes/accounting.js';
 import { describeFold, foldReportOf } from '../../passes/fold.js';
@@ -65,9 +66,11 @@ export function registerInspect(program: Command): void {
         // Ops on integer paths (Shape → Gather → Reshape targets) never carry gradients.
         const isFloat = (v: string) =>
           ['float32', 'float64', 'float16'].includes(shapes.values.get(v)?.dtype ?? 'float32');
-        // ...nor do ops that read no float value (ConstantOfShape, Range).
+        // ...nor do ops that read no float value (ConstantOfShape, Range); an If reads its
+        // branches' outer values.
         const carries = (n: (typeof g.nodes)[number]) =>
-          n.outputs.some(isFloat) && n.inputs.some((i) => i && isFloat(i));
+          n.outputs.some(isFloat) &&
+          [...n.inputs, ...implicitInputs(n)].some((i) => i && isFloat(i));
         const noGradient = g.nodes
           .filter((n) => !grads.has(n.opType) && carries(n))
           .map((n) => ({ node: n.name, op: n.opType }));
