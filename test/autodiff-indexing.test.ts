@@ -175,6 +175,20 @@ describe('gradients: Einsum (float64 finite differences)', () => {
         [2, 4],
       ],
     ],
+    [
+      'bij,bk->bik',
+      [
+        [2, 3, 4],
+        [2, 5],
+      ],
+    ],
+    [
+      'hqd,bhkd->bhqk',
+      [
+        [2, 3, 4],
+        [2, 2, 5, 4],
+      ],
+    ],
   ];
   for (const [eq, dims] of cases) {
     it(eq, async () => {
@@ -191,6 +205,18 @@ describe('gradients: Einsum (float64 finite differences)', () => {
       });
     });
   }
+  it('two-operand gradients are emitted as MatMul, not Einsum', () => {
+    const g = emptyGraph('e');
+    const b = new GraphBuilder(g);
+    b.input('q', 'float32', [2, 2, 3, 4]);
+    b.input('k', 'float32', [2, 2, 5, 4]);
+    const y = b.op('Einsum', ['q', 'k'], { equation: 'bhqd,bhkd->bhqk' });
+    const loss = b.op('ReduceSum', [y], { keepdims: 0 });
+    const { graph } = backward(g, { loss, wrt: ['q', 'k'] });
+    const added = graph.nodes.slice(g.nodes.length).map((n) => n.opType);
+    assert.ok(!added.includes('Einsum'), added.join(','));
+    assert.equal(added.filter((op) => op === 'MatMul').length, 2);
+  });
   for (const eq of ['...ij,...jk->...ik', 'ii->i']) {
     it(`refuses '${eq}' in one line naming the node`, () => {
       const g = emptyGraph('e');
