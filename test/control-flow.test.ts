@@ -7,7 +7,7 @@ import { backward } from '../src/autodiff/backward.js';
 import { importModel } from '../src/io/importers.js';
 import { GraphBuilder } from '../src/ir/builder.js';
 import type { Graph } from '../src/ir/graph.js';
-import { emptyGraph, GraphError } from '../src/ir/graph.js';
+import { emptyGraph, GraphError, implicitInputs, topoSort } from '../src/ir/graph.js';
 import { decodeModel, encodeModel } from '../src/ir/onnx.js';
 import { inferShapes } from '../src/ir/shapes.js';
 import { tensor } from '../src/ir/tensor.js';
@@ -196,6 +196,68 @@ describe('an If that cannot be folded', () => {
     assert.throws(
       () => backward(g, { loss, wrt: ['x'] }),
       (e: unknown) => e instanceof GraphError && /my_loop/.test(e.message),
+    );
+  });
+});
+
+describe('an unfolded If in a quadratized model', () => {
+  it('reads the quadratic layer output: runs in order and starts equal to the base model', async () => {
+    const { graph } = await importModel(file('torch_if_dynamic.onnx'));
+    const prepared = prepareMethod('quadratic-adapt', graph, { lr: 0.02, seed: 1 });
+    // The adapted conv's Add comes after the If in node order; the If reads it inside a branch.
+    const order = topoSort(prepared.model);
+    const at = order.findIndex((n) => n.opType === 'If');
+    const reads = implicitInputs(order[at]!);
+    assert.ok(reads.length > 0);
+    for (const v of reads) {
+      const p = order.findIndex((n) => n.outputs.includes(v));
+      assert.ok(p >= 0 && p < at, `'${v}' is produced at ${p}, after the If at ${at}`);
+    }
+    expectAllClose(await outputOf(prepared.model), await outputOf(graph), {
+      rtol: 1e-6,
+      atol: 1e-6,
+    });
+  });
+});
+
+describe('topoSort and implicit reads', () => {
+  it('orders the producer of a value read inside a branch before the If', () => {
+    const branch = (op: string): Graph => {
+      const g = emptyGraph(op);
+      g.nodes.push({
+        name: `${op}_n`,
+        opType: op,
+        domain: '',
+        inputs: ['h'],
+        outputs: [`${op}_o`],
+        attrs: {},
+      });
+      g.outputs.push({ name: `${op}_o`, dtype: 'float32', shape: [2] });
+      return g;
+    };
+    const g = emptyGraph('t');
+    g.inputs.push(
+      { name: 'x', dtype: 'float32', shape: [2] },
+      { name: 'c', dtype: 'bool', shape: [] },
+    );
+    g.nodes.push(
+      {
+        name: 'if',
+        opType: 'If',
+        domain: '',
+        inputs: ['c'],
+        outputs: ['y'],
+        attrs: {
+          then_branch: { type: 'graph', value: branch('Relu') },
+          else_branch: { type: 'graph', value: branch('Neg') },
+        },
+      },
+      { name: 'make_h', opType: 'Exp', domain: '', inputs: ['x'], outputs: ['h'], attrs: {} },
+    );
+    assert.deepEqual(implicitInputs(g.nodes[0]!), ['h']);
+    assert.deepEqual(
+      topoSort(g).map((n) => n.name),
+      ['make_h', 'if'],
     );
   });
 });

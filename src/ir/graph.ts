@@ -236,6 +236,11 @@ export function topoSort(g: Graph): Node[] {
       if (available.has(i)) continue;
       visit(prod.get(i)!);
     }
+    // Values an If/Loop/Scan reads inside its subgraphs must be computed before it too.
+    for (const i of implicitInputs(n)) {
+      const p = available.has(i) ? undefined : prod.get(i);
+      if (p && p !== n) visit(p);
+    }
     state.set(n, 2);
     out.push(n);
   };
