@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import type { Batch } from '../src/data/dataset.js';
 import { importModel } from '../src/io/importers.js';
+import { tensor } from '../src/ir/tensor.js';
+import { NetBuilder } from '../src/models/net-builder.js';
 import type { Graph } from '../src/ir/graph.js';
 import { readAdapterState } from '../src/passes/quadratic-spec.js';
 import { Trainer } from '../src/runtime/trainer.js';
@@ -36,8 +38,8 @@ interface Case {
 const BATCH = 8;
 const STEPS = 25;
 
-async function adaptSteps(c: Case): Promise<{ graph: Graph; losses: number[] }> {
-  const { graph } = await importModel(model(c.file));
+async function adaptSteps(c: Case, built?: Graph): Promise<{ graph: Graph; losses: number[] }> {
+  const graph = built ?? (await importModel(model(c.file))).graph;
   const prepared = prepareMethod('quadratic-adapt', graph, {
     lr: c.lr,
     seed: 3,
@@ -117,6 +119,27 @@ const cases: Case[] = [
 ];
 
 describe('exported models train end to end through adapt (issue #18)', () => {
+  it('a net with the opset-18 GroupNormalization op (project graph builder)', async () => {
+    const net = new NetBuilder([3, 8, 8], 4).conv('conv1', 3, 8, 3);
+    const g = net.graph;
+    const scale = net.b.constant(tensor('float32', [2], [1.2, 0.8]), 'gn.weight');
+    const bias = net.b.constant(tensor('float32', [2], [0.1, -0.1]), 'gn.bias');
+    net.x = net.b.op('GroupNormalization', [net.x, scale, bias], { num_groups: 2 });
+    net.relu().conv('conv2', 8, 8, 3).relu().globalAvgPool().flatten().linear('fc', 8, 4);
+    const c: Case = {
+      file: '(builder)',
+      ops: ['GroupNormalization'],
+      shape: [3, 8, 8],
+      input: (rng, n) => Array.from({ length: n }, () => rng.normal()),
+      task: 'classification',
+      train: 'full',
+      lr: 0.02,
+    };
+    const { losses } = await adaptSteps(c, net.finish(4));
+    assert.ok(g.nodes.some((n) => n.opType === 'GroupNormalization'));
+    assert.ok(losses.at(-1)! < 0.7 * losses[0]!, `loss ${losses.join(' ')}`);
+  });
+
   for (const c of cases) {
     it(`${c.file} (${c.ops.join(', ')})`, async () => {
       const { graph, losses } = await adaptSteps(c);
