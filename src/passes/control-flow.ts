@@ -109,7 +109,7 @@ export function inlineConstantIfs(graph: Graph): InlineResult {
     const map = new Map<string, string>();
     const produced = new Set(branch.nodes.flatMap((m) => m.outputs));
     branch.outputs.forEach((o, i) => {
-      if (produced.has(o.name) && !map.has(o.name)) map.set(o.name, n.outputs[i]!);
+      if (n.outputs[i] && produced.has(o.name) && !map.has(o.name)) map.set(o.name, n.outputs[i]);
     });
     for (const [k, t] of branch.initializers) {
       const fresh = uniqueName(names, `${n.name}/${k}`);
