@@ -1,6 +1,6 @@
 import { GraphBuilder } from '../ir/builder.js';
 import type { Graph, Node } from '../ir/graph.js';
-import { cloneGraph, GraphError, topoSort } from '../ir/graph.js';
+import { cloneGraph, GraphError, implicitInputs, topoSort } from '../ir/graph.js';
 import type { ShapeInfo } from '../ir/shapes.js';
 import { inferShapes, staticShape } from '../ir/shapes.js';
 import type { DType } from '../ir/tensor.js';
@@ -43,11 +43,19 @@ export function backward(forward: Graph, opts: BackwardOptions): BackwardResult 
   const order = topoSort(g);
   const b = new GraphBuilder(g, opts.prefix ?? 'grad/');
 
-  // Values that depend on a wrt value (forward reachability)...
+  // Values that depend on a wrt value (forward reachability)... Integer and bool outputs
+  // (Shape, Size, ArgMax, NonZero, Equal and the other comparisons, a Cast to int) carry no
+  // gradient, so the path stops there: such ops never need a rule.
   const dependent = new Set(opts.wrt);
+  const carries = (v: string) => {
+    const t = shapes.values.get(v)?.dtype;
+    return t === undefined || FLOAT_TYPES.includes(t);
+  };
+  // Control flow (If/Loop/Scan) reads values of this graph inside its subgraphs as well.
+  const reads = (n: Node) => [...n.inputs, ...implicitInputs(n)];
   for (const n of order) {
-    if (n.inputs.some((i) => i && dependent.has(i)))
-      for (const o of n.outputs) if (o) dependent.add(o);
+    if (reads(n).some((i) => i && dependent.has(i)))
+      for (const o of n.outputs) if (o && carries(o)) dependent.add(o);
   }
   // ...and nodes that lead to the loss (backward reachability).
   const reachesLoss = new Set<string>([opts.loss]);
@@ -56,7 +64,16 @@ export function backward(forward: Graph, opts: BackwardOptions): BackwardResult 
     const n = order[k]!;
     if (!n.outputs.some((o) => o && reachesLoss.has(o) && dependent.has(o))) continue;
     active.push(n);
-    for (const i of n.inputs) if (i) reachesLoss.add(i);
+    for (const i of reads(n)) if (i) reachesLoss.add(i);
+  }
+  // Control flow on the path is refused first (its outputs may have no inferred shape).
+  for (const n of active) {
+    if (n.domain === '' && ['If', 'Loop', 'Scan'].includes(n.opType) && !gradientRule(n.opType)) {
+      throw new GraphError(
+        `node '${n.name}' (${n.opType}) is control flow that was not folded on import (only an If with a constant condition is); quadranet cannot train through it: adapt only layers after it (--targets) or re-export the model without it`,
+        n.name,
+      );
+    }
   }
   if (!dependent.has(opts.loss)) {
     throw new GraphError(

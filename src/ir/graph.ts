@@ -14,6 +14,12 @@ export interface ValueInfo {
   shape: Dim[];
 }
 
+/**
+ * Subgraph inputs/outputs that the file gave no type (ONNX lets a runtime infer them): read as
+ * float32 of unknown shape, written back without a type, never trusted by shape inference.
+ */
+export const untypedValues = new WeakSet<ValueInfo>();
+
 /** A typed ONNX attribute value; the tag keeps int and float apart as ONNX does. */
 export type Attribute =
   | { type: 'int'; value: number }
@@ -22,7 +28,9 @@ export type Attribute =
   | { type: 'ints'; value: number[] }
   | { type: 'floats'; value: number[] }
   | { type: 'strings'; value: string[] }
-  | { type: 'tensor'; value: Tensor };
+  | { type: 'tensor'; value: Tensor }
+  /** A subgraph (If branches, Loop/Scan bodies); it may read values of the enclosing graph. */
+  | { type: 'graph'; value: Graph };
 
 /** One ONNX operator application. An empty input name means an omitted optional input. */
 export interface Node {
@@ -108,6 +116,34 @@ export function cloneNode(n: Node): Node {
     attrs[k] = Array.isArray(a.value) ? ({ ...a, value: [...a.value] } as Attribute) : { ...a };
   }
   return { ...n, inputs: [...n.inputs], outputs: [...n.outputs], attrs };
+}
+
+/**
+ * Values of enclosing graphs that a node's subgraphs (If branches, Loop/Scan bodies) read
+ * without listing them as inputs, at any depth.
+ */
+export function implicitInputs(n: Node): string[] {
+  const out = new Set<string>();
+  const walk = (g: Graph): void => {
+    const defined = new Set<string>([...g.inputs.map((v) => v.name), ...g.initializers.keys()]);
+    for (const m of g.nodes) for (const o of m.outputs) if (o) defined.add(o);
+    const visit = (name: string) => {
+      if (name && !defined.has(name)) out.add(name);
+    };
+    for (const m of g.nodes) {
+      for (const i of m.inputs) visit(i);
+      for (const a of Object.values(m.attrs)) {
+        if (a.type !== 'graph') continue;
+        const before = new Set(out);
+        walk(a.value);
+        // A nested read of a value defined here is not implicit to the outer node.
+        for (const v of out) if (!before.has(v) && defined.has(v)) out.delete(v);
+      }
+    }
+    for (const o of g.outputs) visit(o.name);
+  };
+  for (const a of Object.values(n.attrs)) if (a.type === 'graph') walk(a.value);
+  return [...out];
 }
 
 /** Reads an int attribute, or `def` when absent. */
@@ -199,6 +235,11 @@ export function topoSort(g: Graph): Node[] {
     for (const i of n.inputs) {
       if (available.has(i)) continue;
       visit(prod.get(i)!);
+    }
+    // Values an If/Loop/Scan reads inside its subgraphs must be computed before it too.
+    for (const i of implicitInputs(n)) {
+      const p = available.has(i) ? undefined : prod.get(i);
+      if (p && p !== n) visit(p);
     }
     state.set(n, 2);
     out.push(n);

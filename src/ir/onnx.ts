@@ -1,6 +1,6 @@
 import onnxProto from 'onnx-proto';
 import type { Attribute, Dim, Graph, Node, ValueInfo } from './graph.js';
-import { GraphError } from './graph.js';
+import { GraphError, untypedValues } from './graph.js';
 import type { DType, Tensor } from './tensor.js';
 import { allocate, DTYPE_BYTES, dtypeFromOnnx, numel, ONNX_DTYPE } from './tensor.js';
 import { upgradeOpset } from './opset.js';
@@ -61,19 +61,66 @@ export function decodeModel(bytes: Uint8Array, { file = '<buffer>' }: ReadOption
       `${file}: opset ${opset} is not supported (supported: ${MIN_OPSET}–${MAX_OPSET}); re-export the model with an opset in that range`,
     );
   }
+  const { nodes, initializers } = readNodes(g, file, opset, new Set<string>());
+  const metadata: Record<string, string> = {};
+  for (const p of model.metadataProps ?? []) defineOwn(metadata, p.key ?? '', p.value ?? '');
+  const graph: Graph = {
+    name: g.name || 'graph',
+    nodes,
+    inputs: (g.input ?? [])
+      .filter((v) => !initializers.has(v.name ?? ''))
+      .map((v) => readValueInfo(v, file)),
+    outputs: (g.output ?? []).map((v) => readValueInfo(v, file)),
+    initializers,
+    opset,
+    metadata,
+  };
+  return upgradeOrRefuse(graph, file, opset);
+}
+
+/** Upgrades a (sub)graph read from `file` at `opset`, turning a refused rewrite into a file error. */
+function upgradeOrRefuse(graph: Graph, file: string, opset: number): Graph {
+  try {
+    return upgradeOpset(graph, CANONICAL_OPSET);
+  } catch (e) {
+    if (!(e instanceof GraphError)) throw e;
+    throw new OnnxFormatError(
+      `${file}: ${e.message} (while upgrading from opset ${opset}); re-export with opset 13 or newer`,
+    );
+  }
+}
+
+/**
+ * The nodes and initializers of a graph or subgraph. Node names are unique across the model
+ * (`usedNodeNames` is shared with the subgraphs), Constant nodes become initializers.
+ */
+function readNodes(
+  g: onnxProto.onnx.IGraphProto,
+  file: string,
+  opset: number,
+  usedNodeNames: Set<string>,
+): { nodes: Node[]; initializers: Map<string, Tensor> } {
   const initializers = new Map<string, Tensor>();
   for (const t of g.initializer ?? []) {
     initializers.set(t.name ?? '', readTensor(t, file));
   }
   const nodes: Node[] = [];
-  const usedNodeNames = new Set<string>();
   let anon = 0;
   for (const n of g.node ?? []) {
     let name = n.name || `${n.opType}_${anon++}`;
     while (usedNodeNames.has(name)) name = `${name}_${anon++}`;
     usedNodeNames.add(name);
     const attrs: Record<string, Attribute> = {};
-    for (const a of n.attribute ?? []) defineOwn(attrs, a.name ?? '', readAttribute(a, file, name));
+    for (const a of n.attribute ?? []) {
+      const sub = a.type === onnx.AttributeProto.AttributeType.GRAPH ? a.g : undefined;
+      defineOwn(
+        attrs,
+        a.name ?? '',
+        sub
+          ? { type: 'graph', value: readSubgraph(sub, file, opset, usedNodeNames) }
+          : readAttribute(a, file, name),
+      );
+    }
     const node: Node = {
       name,
       opType: n.opType ?? '',
@@ -92,27 +139,37 @@ export function decodeModel(bytes: Uint8Array, { file = '<buffer>' }: ReadOption
     }
     nodes.push(node);
   }
-  const metadata: Record<string, string> = {};
-  for (const p of model.metadataProps ?? []) defineOwn(metadata, p.key ?? '', p.value ?? '');
-  const graph: Graph = {
-    name: g.name || 'graph',
+  return { nodes, initializers };
+}
+
+/**
+ * A subgraph attribute (If branch, Loop/Scan body) in the IR, upgraded to the canonical opset
+ * like the main graph. Its inputs and outputs may lack a type (ONNX infers them); such values
+ * read as float32 of unknown rank.
+ */
+function readSubgraph(
+  g: onnxProto.onnx.IGraphProto,
+  file: string,
+  opset: number,
+  usedNodeNames: Set<string>,
+): Graph {
+  const { nodes, initializers } = readNodes(g, file, opset, usedNodeNames);
+  const info = (v: onnxProto.onnx.IValueInfoProto): ValueInfo => {
+    if (v.type?.tensorType) return readValueInfo(v, file);
+    const u: ValueInfo = { name: v.name ?? '', dtype: 'float32', shape: [] };
+    untypedValues.add(u);
+    return u;
+  };
+  const sub: Graph = {
+    name: g.name || 'subgraph',
     nodes,
-    inputs: (g.input ?? [])
-      .filter((v) => !initializers.has(v.name ?? ''))
-      .map((v) => readValueInfo(v, file)),
-    outputs: (g.output ?? []).map((v) => readValueInfo(v, file)),
+    inputs: (g.input ?? []).map(info),
+    outputs: (g.output ?? []).map(info),
     initializers,
     opset,
-    metadata,
+    metadata: {},
   };
-  try {
-    return upgradeOpset(graph, CANONICAL_OPSET);
-  } catch (e) {
-    if (!(e instanceof GraphError)) throw e;
-    throw new OnnxFormatError(
-      `${file}: ${e.message} (while upgrading from opset ${opset}); re-export with opset 13 or newer`,
-    );
-  }
+  return upgradeOrRefuse(sub, file, opset);
 }
 
 /** The attribute kind each Constant attribute must have. */
@@ -271,7 +328,7 @@ function readAttribute(a: onnxProto.onnx.IAttributeProto, file: string, node: st
       return { type: 'tensor', value: readTensor(a.t ?? {}, file) };
     default:
       throw new OnnxFormatError(
-        `${file}: node '${node}' has attribute '${a.name}' of a kind quadranet does not support (subgraphs and sparse tensors are not supported)`,
+        `${file}: node '${node}' has attribute '${a.name}' of a kind quadranet does not support (lists of subgraphs and sparse tensors are not supported)`,
       );
   }
 }
@@ -302,10 +359,13 @@ function writeAttribute(name: string, a: Attribute): onnxProto.onnx.IAttributePr
       return { name, type: T.STRINGS, strings: a.value.map((s) => new TextEncoder().encode(s)) };
     case 'tensor':
       return { name, type: T.TENSOR, t: writeTensor('', a.value) };
+    case 'graph':
+      return { name, type: T.GRAPH, g: writeGraph(a.value) };
   }
 }
 
 function writeValueInfo(v: ValueInfo): onnxProto.onnx.IValueInfoProto {
+  if (untypedValues.has(v)) return { name: v.name };
   return {
     name: v.name,
     type: {
@@ -316,6 +376,23 @@ function writeValueInfo(v: ValueInfo): onnxProto.onnx.IValueInfoProto {
         },
       },
     },
+  };
+}
+
+function writeGraph(g: Graph): onnxProto.onnx.IGraphProto {
+  return {
+    name: g.name,
+    node: g.nodes.map((n) => ({
+      name: n.name,
+      opType: n.opType,
+      domain: n.domain,
+      input: n.inputs,
+      output: n.outputs,
+      attribute: Object.entries(n.attrs).map(([k, a]) => writeAttribute(k, a)),
+    })),
+    initializer: [...g.initializers].map(([k, t]) => writeTensor(k, t)),
+    input: g.inputs.map(writeValueInfo),
+    output: g.outputs.map(writeValueInfo),
   };
 }
 
@@ -356,20 +433,7 @@ export function encodeModel(
       ...[...domains].map((d) => ({ domain: d, version: 1 })),
     ],
     metadataProps: Object.entries(g.metadata).map(([key, value]) => ({ key, value })),
-    graph: {
-      name: g.name,
-      node: g.nodes.map((n) => ({
-        name: n.name,
-        opType: n.opType,
-        domain: n.domain,
-        input: n.inputs,
-        output: n.outputs,
-        attribute: Object.entries(n.attrs).map(([k, a]) => writeAttribute(k, a)),
-      })),
-      initializer: [...g.initializers].map(([k, t]) => writeTensor(k, t)),
-      input: g.inputs.map(writeValueInfo),
-      output: g.outputs.map(writeValueInfo),
-    },
+    graph: writeGraph(g),
   };
   return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
 }

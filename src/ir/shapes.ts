@@ -1,5 +1,13 @@
 import type { Dim, Graph, Node, ValueInfo } from './graph.js';
-import { attrInt, attrInts, attrString, GraphError, topoSort } from './graph.js';
+import {
+  attrInt,
+  attrInts,
+  attrString,
+  GraphError,
+  implicitInputs,
+  topoSort,
+  untypedValues,
+} from './graph.js';
 import type { DType } from './tensor.js';
 import { dtypeFromOnnx, toNumbers } from './tensor.js';
 
@@ -14,11 +22,15 @@ export interface ShapeContext {
   dims(index: number): Dim[] | undefined;
   /** The float values of a constant input (initializer), e.g. Resize scales. */
   floats(index: number): number[] | undefined;
+  /** Type and shape of any value inferred so far (subgraphs read outer values by name). */
+  lookup(name: string): ValueInfo | undefined;
 }
 
 /** Output types and shapes of a node, plus statically known int64 values (shape arithmetic). */
 export interface ShapeResult {
   outputs: { dtype: DType; shape: Dim[] }[];
+  /** The rule cannot tell (e.g. an If with untyped branches): treat the node as unsupported. */
+  unknown?: boolean;
   values?: (Dim[] | undefined)[];
 }
 
@@ -77,6 +89,7 @@ export function inferShapes(g: Graph): ShapeInfo {
           return v && v.every((d) => typeof d === 'number') ? (v as number[]) : undefined;
         },
         dims: (k) => (node.inputs[k] ? constants.get(node.inputs[k]!) : undefined),
+        lookup: (name) => values.get(name),
         floats: (k) => {
           const t = node.inputs[k] ? g.initializers.get(node.inputs[k]!) : undefined;
           return t && t.data.length > 0 ? toNumbers(t) : undefined;
@@ -88,6 +101,10 @@ export function inferShapes(g: Graph): ShapeInfo {
         `node '${node.name}' (${node.opType}): ${(e as Error).message}`,
         node.name,
       );
+    }
+    if (res.unknown) {
+      unsupported.push(node);
+      continue;
     }
     res.outputs.forEach((o, k) => {
       const name = node.outputs[k];
@@ -188,9 +205,71 @@ registerShapeRule(
     'Sin',
     'Mish',
     'PRelu',
+    'Celu',
+    'Softsign',
+    'ThresholdedRelu',
+    'Atan',
+    'CumSum',
+    'Trilu',
+    'InstanceNormalization',
+    'GroupNormalization',
+    'LpNormalization',
+    'ScatterND',
+    'ScatterElements',
   ],
   same,
 );
+
+registerShapeRule('GatherElements', (ctx) => ({
+  outputs: [{ dtype: req(ctx, 0).dtype, shape: [...req(ctx, 1).shape] }],
+}));
+
+registerShapeRule(['DepthToSpace', 'SpaceToDepth'], (ctx) => {
+  const x = req(ctx, 0).shape;
+  const bs = attrInt(ctx.node, 'blocksize', 0);
+  if (x.length !== 4 || bs < 1) fail(ctx, `needs a rank-4 input and a positive blocksize`);
+  const up = ctx.node.opType === 'DepthToSpace';
+  const scale = (d: Dim, f: number): Dim =>
+    typeof d !== 'number' ? `${d}*${f}` : f >= 1 ? d * f : d / Math.round(1 / f);
+  const [n, c, h, w] = x as [Dim, Dim, Dim, Dim];
+  const shape: Dim[] = up
+    ? [n, scale(c, 1 / (bs * bs)), scale(h, bs), scale(w, bs)]
+    : [n, scale(c, bs * bs), scale(h, 1 / bs), scale(w, 1 / bs)];
+  return { outputs: [{ dtype: req(ctx, 0).dtype, shape }] };
+});
+
+registerShapeRule('Einsum', (ctx) => {
+  const eq = attrString(ctx.node, 'equation', '').replace(/\s+/g, '');
+  const [lhs, rhs] = eq.split('->') as [string, string | undefined];
+  const terms = lhs.split(',');
+  if (eq.includes('.') || terms.length !== ctx.node.inputs.length)
+    fail(ctx, `equation '${eq}' is not supported (no ellipsis, one term per input)`);
+  const size = new Map<string, Dim>();
+  terms.forEach((t, k) => {
+    const s = req(ctx, k).shape;
+    if (s.length !== t.length)
+      fail(ctx, `term '${t}' does not match input ${k} of rank ${s.length}`);
+    [...t].forEach((ch, i) => {
+      const prev = size.get(ch);
+      if (prev === undefined || prev === 1) size.set(ch, s[i]!);
+    });
+  });
+  let out = rhs;
+  if (out === undefined) {
+    const counts = new Map<string, number>();
+    for (const ch of lhs.replace(/,/g, '')) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+    out = [...counts]
+      .filter(([, k]) => k === 1)
+      .map(([ch]) => ch)
+      .sort()
+      .join('');
+  }
+  return { outputs: [{ dtype: req(ctx, 0).dtype, shape: [...out].map((ch) => size.get(ch)!) }] };
+});
+
+registerShapeRule('NonZero', (ctx) => ({
+  outputs: [{ dtype: 'int64', shape: [req(ctx, 0).shape.length, `nonzero_${ctx.node.name}`] }],
+}));
 
 function elementwise(outDtype?: DType): ShapeRule {
   return (ctx) => {
@@ -781,4 +860,46 @@ registerShapeRule('Constant', (ctx) => {
   const a = ctx.node.attrs['value'];
   if (!a || a.type !== 'tensor') fail(ctx, `only tensor-valued Constant nodes are supported`);
   return { outputs: [{ dtype: a.value.dtype, shape: [...a.value.dims] }] };
+});
+
+// If whose condition is not a constant (constant ones are folded on import): each branch is
+// inferred with the outer values it reads, and the outputs merged (a dimension the branches
+// disagree on becomes symbolic). Where a branch cannot be inferred, its declared output types are
+// used; without those the node is left unknown. Loop and Scan have no rule.
+registerShapeRule('If', (ctx) => {
+  const branch = (k: string): ValueInfo[] | undefined => {
+    const a = ctx.node.attrs[k];
+    if (a?.type !== 'graph') return undefined;
+    const sub = a.value;
+    const probe: Node = { ...ctx.node, attrs: { b: a } };
+    const outer = implicitInputs(probe).map((v) => ctx.lookup(v));
+    let inferred: ShapeInfo | undefined;
+    if (outer.every((v) => v))
+      try {
+        inferred = inferShapes({ ...sub, inputs: [...sub.inputs, ...(outer as ValueInfo[])] });
+      } catch {
+        inferred = undefined;
+      }
+    return sub.outputs.map((o) => {
+      const v = inferred?.values.get(o.name);
+      if (v) return v;
+      return untypedValues.has(o) ? { ...o, dtype: 'bool' as const, shape: ['?'] } : o;
+    });
+  };
+  const [t, e] = [branch('then_branch'), branch('else_branch')];
+  if (!t || !e) fail(ctx, `then_branch and else_branch are needed`);
+  const known = ctx.node.outputs.every((_, i) => {
+    const [a, b] = [t[i], e[i]];
+    return (
+      a && b && a.dtype === b.dtype && a.shape.length === b.shape.length && !a.shape.includes('?')
+    );
+  });
+  if (!known) return { outputs: [], unknown: true };
+  return {
+    outputs: ctx.node.outputs.map((_, i) => {
+      const [a, b] = [t[i]!, e[i]!];
+      const shape = a.shape.map((d, k) => (d === b.shape[k] ? d : `if_${ctx.node.name}_${i}_${k}`));
+      return { dtype: a.dtype, shape };
+    }),
+  };
 });

@@ -16,6 +16,7 @@ import {
   cloneGraph,
   consumers,
   GraphError,
+  implicitInputs,
   topoSort,
   validateGraph,
 } from '../ir/graph.js';
@@ -23,6 +24,7 @@ import type { ShapeInfo } from '../ir/shapes.js';
 import { inferShapes } from '../ir/shapes.js';
 import type { DType, Tensor } from '../ir/tensor.js';
 import { dtypeFromOnnx, numel } from '../ir/tensor.js';
+import { inlineConstantIfs } from './control-flow.js';
 import { ADAPTER_METADATA_KEY, readAdapterState } from './quadratic-spec.js';
 
 /** Largest tensor (in elements) that folding computes or creates: shape vectors are tiny. */
@@ -143,17 +145,44 @@ function adapterGuard(graph: Graph): Guard | undefined {
  *    result) are evaluated into initializers, and so are `ConstantOfShape` of an integer fill and
  *    integer `Transpose` (torch's `F.pad` pads). Float tensors are never computed, except a
  *    1-D `Concat` of float constants read only as Resize scales (torch's `interpolate`).
- * 4. Nodes and initializers left unused by the above are removed (graph inputs stay), and the
- *    result is validated.
+ * 4. Nodes and initializers left unused by the above are removed (graph inputs stay; values
+ *    read inside the subgraphs of If/Loop/Scan nodes count as used), and the result is validated.
+ * 5. An `If` whose condition is then a constant (an initializer, or Not/And/Or/comparisons of
+ *    constants) is replaced by the branch it takes (see `inlineConstantIfs`), and the result is
+ *    folded again; other `If`, `Loop` and `Scan` nodes stay as they are.
  *
  * Nodes outside the default ONNX domain, nodes producing a graph output, and the nodes and
  * values recorded by a quadratic adapter (see `quadratize`) are left as they are. Throws a
  * GraphError when the input graph is not valid.
  */
-export function foldConstants(
-  graph: Graph,
-  { maxElements = FOLD_MAX_ELEMENTS }: FoldOptions = {},
-): FoldResult {
+export function foldConstants(graph: Graph, opts: FoldOptions = {}): FoldResult {
+  let r = foldOnce(graph, opts);
+  // 5. An If whose condition became a constant is replaced by its taken branch, and the
+  //    branch's nodes are folded in turn (nested Ifs included: a few rounds at most).
+  for (let round = 0; round < 8; round++) {
+    const { graph: inlined, inlined: ifs } = inlineConstantIfs(r.graph);
+    if (ifs.length === 0) break;
+    const next = foldOnce(inlined, opts);
+    const add = (a: Record<string, number>, b: Record<string, number>) => {
+      for (const [k, v] of Object.entries(b)) a[k] = (a[k] ?? 0) + v;
+      return a;
+    };
+    r = {
+      graph: next.graph,
+      folded: add(add({ ...r.folded }, { If: ifs.length }), next.folded),
+      removed: add({ ...r.removed }, next.removed),
+      removedInitializers: [...r.removedInitializers, ...next.removedInitializers].sort(),
+    };
+    reports.set(r.graph, {
+      folded: r.folded,
+      removed: r.removed,
+      removedInitializers: r.removedInitializers,
+    });
+  }
+  return r;
+}
+
+function foldOnce(graph: Graph, { maxElements = FOLD_MAX_ELEMENTS }: FoldOptions): FoldResult {
   if (!Number.isSafeInteger(maxElements) || maxElements < 1) {
     throw new RangeError(
       `foldConstants: maxElements must be a positive integer, not ${maxElements}`,
@@ -252,7 +281,7 @@ export function foldConstants(
   const use = (name: string, k: number) => {
     if (name) uses.set(name, (uses.get(name) ?? 0) + k);
   };
-  for (const n of kept) for (const i of n.inputs) use(i, 1);
+  for (const n of kept) for (const i of [...n.inputs, ...implicitInputs(n)]) use(i, 1);
   for (const o of graphOutputs) use(o, 1);
   const producerOf = new Map<string, Node>();
   for (const n of kept) for (const o of n.outputs) if (o) producerOf.set(o, n);

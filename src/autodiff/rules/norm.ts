@@ -137,3 +137,84 @@ registerGradient('LayerNormalization', (ctx, [dy, dMean, dInv]) => {
   }
   return out;
 });
+
+// InstanceNormalization: X [N, C, ...] normalised per (n, c) over the spatial axes;
+// Y = xhat · scale[c] + B[c].
+registerGradient('InstanceNormalization', (ctx, [dy]) => {
+  const b = ctx.b;
+  const node = ctx.node;
+  const [x, scale] = node.inputs as [string, string, string];
+  if (!dy) return [];
+  const xs = ctx.shape(x);
+  if (xs.length < 3) {
+    throw new GraphError(
+      `node '${node.name}' (InstanceNormalization): input must have rank >= 3, not ${xs.length}`,
+      node.name,
+    );
+  }
+  const eps = attrFloat(node, 'epsilon', 1e-5);
+  const axes = xs.map((_, i) => i).filter((i) => i >= 2);
+  const chanShape = [xs[1]!, ...axes.map(() => 1)];
+  const notChan = xs.map((_, i) => i).filter((i) => i !== 1);
+  const mu = b.reduceMean(x, axes, true);
+  const xc = b.sub(x, mu);
+  const inv = invStd(ctx, b.reduceMean(b.mul(xc, xc), axes, true), eps);
+  const xhat = b.mul(xc, inv);
+  return [
+    ctx.needs(0)
+      ? normalizeBack(ctx, b.mul(dy, b.reshape(scale, chanShape)), xhat, inv, axes)
+      : undefined,
+    ctx.needs(1) ? b.reduceSum(b.mul(dy, xhat), notChan, false) : undefined,
+    ctx.needs(2) ? b.reduceSum(dy, notChan, false) : undefined,
+  ];
+});
+
+// GroupNormalization: X [N, C, ...] viewed as [N, G, C/G · spatial] and normalised over the last
+// axis; Y = xhat · scale + bias with scale and bias per group ([G], opset 18) or per channel
+// ([C], opset 21). The two are told apart by the size of scale.
+registerGradient('GroupNormalization', (ctx, [dy]) => {
+  const b = ctx.b;
+  const node = ctx.node;
+  const [x, scale] = node.inputs as [string, string, string];
+  if (!dy) return [];
+  const xs = ctx.shape(x);
+  const groups = attrInt(node, 'num_groups', 0);
+  const c = xs[1]!;
+  if (xs.length < 3 || groups < 1 || c % groups !== 0) {
+    throw new GraphError(
+      `node '${node.name}' (GroupNormalization): needs rank >= 3 and channels (${c}) divisible by num_groups (${groups})`,
+      node.name,
+    );
+  }
+  const eps = attrFloat(node, 'epsilon', 1e-5);
+  const n = xs[0]!;
+  const perGroup = ctx.shape(scale).reduce((p, d) => p * d, 1) === groups && groups !== c;
+  const spatial = xs.slice(2).map(() => 1);
+  // Per-channel scale [C, 1, ...]: a per-group scale is repeated C/G times.
+  const chanScale = perGroup
+    ? b.reshape(b.op('Expand', [b.reshape(scale, [groups, 1]), b.ints([groups, c / groups])]), [
+        c,
+        ...spatial,
+      ])
+    : b.reshape(scale, [c, ...spatial]);
+  const grouped = [n, groups, -1];
+  const xg = b.reshape(x, grouped);
+  const mu = b.reduceMean(xg, [2], true);
+  const xc = b.sub(xg, mu);
+  const inv = invStd(ctx, b.reduceMean(b.mul(xc, xc), [2], true), eps);
+  const xhatG = b.mul(xc, inv);
+  const out: (string | undefined)[] = [undefined, undefined, undefined];
+  if (ctx.needs(0)) {
+    const g = b.reshape(b.mul(dy, chanScale), grouped);
+    out[0] = b.reshape(normalizeBack(ctx, g, xhatG, inv, [2]), xs);
+  }
+  const notChan = xs.map((_, i) => i).filter((i) => i !== 1);
+  const toParam = (perChan: string) =>
+    perGroup ? b.reduceSum(b.reshape(perChan, [groups, c / groups]), [1], false) : perChan;
+  if (ctx.needs(1)) {
+    const xhat = b.reshape(xhatG, xs);
+    out[1] = toParam(b.reduceSum(b.mul(dy, xhat), notChan, false));
+  }
+  if (ctx.needs(2)) out[2] = toParam(b.reduceSum(dy, notChan, false));
+  return out;
+});

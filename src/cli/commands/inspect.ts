@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { differentiableOps } from '../../autodiff/registry.js';
 import '../../autodiff/backward.js';
+import { implicitInputs } from '../../ir/graph.js';
 import { inferShapes } from '../../ir/shapes.js';
 import { accountLayers } from '../../passes/accounting.js';
 import { describeFold, foldReportOf } from '../../passes/fold.js';
@@ -68,9 +69,24 @@ export function registerInspect(program: Command): void {
         // Ops on integer paths (Shape → Gather → Reshape targets) never carry gradients.
         const isFloat = (v: string) =>
           ['float32', 'float64', 'float16'].includes(shapes.values.get(v)?.dtype ?? 'float32');
+        // ...nor do ops that read no float value (ConstantOfShape, Range); an If reads its
+        // branches' outer values.
+        const carries = (n: (typeof g.nodes)[number]) =>
+          n.outputs.some(isFloat) &&
+          [...n.inputs, ...implicitInputs(n)].some((i) => i && isFloat(i));
         const noGradient = g.nodes
-          .filter((n) => !grads.has(n.opType) && n.outputs.some(isFloat))
+          .filter((n) => !grads.has(n.opType) && carries(n))
           .map((n) => ({ node: n.name, op: n.opType }));
+        // Per op type: how many nodes, and whether training can go through it.
+        const opTypes = [...new Set(g.nodes.map((n) => n.opType))].sort().map((op) => {
+          const nodes = g.nodes.filter((n) => n.opType === op);
+          return {
+            op,
+            nodes: nodes.length,
+            gradientRule: grads.has(op),
+            needsGradient: nodes.some(carries),
+          };
+        });
         const noShape = shapes.unsupported.map((n) => ({ node: n.name, op: n.opType }));
         let latency: { batchSize: number; p50Ms: number; p95Ms: number; perSampleMs: number }[] =
           [];
@@ -112,6 +128,7 @@ export function registerInspect(program: Command): void {
           flopConvention: account.convention,
           layers,
           adaptable: layers.filter((l) => l.adaptable).length,
+          opTypes,
           unsupportedForTraining: noGradient,
           unsupportedForShapes: noShape,
           // What the ONNX importer folded (Identity nodes, static shape arithmetic), if anything.
