@@ -1,7 +1,7 @@
 import { foldConstants } from '../passes/fold.js';
 import { backward } from '../autodiff/backward.js';
 import type { LossOptions } from '../autodiff/losses.js';
-import { addLoss } from '../autodiff/losses.js';
+import { addLoss, lossTargetShape } from '../autodiff/losses.js';
 import type { OptimizerOptions, ParamUpdate } from '../autodiff/optimizers.js';
 import { clipByGlobalNorm, emitUpdate } from '../autodiff/optimizers.js';
 import { GraphBuilder } from '../ir/builder.js';
@@ -128,7 +128,7 @@ export function buildTrainGraph(model: Graph, opts: TrainGraphOptions): TrainGra
   const labels =
     opts.loss.kind === 'cross_entropy'
       ? b.input('labels', 'int64', [opts.batchSize])
-      : b.input('labels', dtype, outShape);
+      : b.input('labels', dtype, lossTargetShape(opts.loss.kind, outShape));
   const loss = b.identity(addLoss(b, out, labels, outShape, opts.loss, dtype));
 
   const bw = backward(g, {
