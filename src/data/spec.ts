@@ -462,7 +462,12 @@ export async function loadDataset(
         }
         channels = shape[0];
       }
-      const size = parsed.size ?? (shape ? ([shape[1], shape[2]] as [number, number]) : undefined);
+      // An open model size (NaN: a fully convolutional model) leaves the images their own size.
+      const size =
+        parsed.size ??
+        (shape && shape[1] > 0 && shape[2] > 0
+          ? ([shape[1], shape[2]] as [number, number])
+          : undefined);
       const o = { split, limit, channels, size, testFraction: parsed.testFraction };
       ds =
         parsed.scheme === 'pairs'

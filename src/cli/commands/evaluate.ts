@@ -6,7 +6,7 @@ import type { LatencySummary } from '../../report/run-format.js';
 import type { Task, TaskMetrics } from '../../workflow/evaluate.js';
 import { measureLatency, taskMetrics, taskOf } from '../../workflow/evaluate.js';
 import { imageInputShape, loadModelSource } from '../../workflow/model-source.js';
-import { dataShapeFor, fitToModel } from '../../workflow/run.js';
+import { dataShapeFor, fitToModel, sizeToData } from '../../workflow/run.js';
 import { UserError } from '../errors.js';
 import { positiveInt } from '../options.js';
 import { formatNumber, table } from '../table.js';
@@ -66,14 +66,26 @@ const TASK_VIEW: Record<
       latency: r.latency,
       flops: r.flops,
     }),
-    columns: (test) => [
-      'MSE',
-      'RMSE',
-      'MAE',
-      ...(test.targetShape?.length === 3 ? ['PSNR (global MSE)', 'PSNR (mean per image)'] : []),
-    ],
+    columns: (test) =>
+      test.masks
+        ? [
+            'pixel accuracy',
+            'mean IoU',
+            test.masks === 'classes' ? 'cross-entropy' : 'BCE',
+            'MSE of probabilities',
+          ]
+        : [
+            'MSE',
+            'RMSE',
+            'MAE',
+            ...(test.targetShape?.length === 3
+              ? ['PSNR (global MSE)', 'PSNR (mean per image)']
+              : []),
+          ],
     cells: (r) => {
       const m = r.metrics.regression!;
+      if (m.pixelAccuracy !== undefined)
+        return [`${(m.pixelAccuracy * 100).toFixed(2)}%`, m.meanIou ?? NaN, m.loss ?? NaN, m.mse];
       return [
         m.mse,
         m.rmse,
@@ -114,6 +126,9 @@ export function registerEval(program: Command): void {
         },
       ) => {
         const sources = await Promise.all(models.map((m) => loadModelSource(m)));
+        // Models with an open input size run at the data's resolution.
+        for (const s of sources)
+          s.graph = await sizeToData(s.graph, o.data, { seed: 0, modelName: s.name });
         const shapes = sources.map((s) => imageInputShape(s.graph, s.name));
         const shape = shapes[0]!;
         for (const [i, s] of shapes.entries()) {
