@@ -153,6 +153,26 @@ describe('a fully convolutional model with open height and width', () => {
         const max = Math.max(...Array.from(y0, Math.abs));
         expectAllClose(y, y0, { rtol: 0, atol: 1e-6 * max, what: `written ${h}x${w}` });
       }
+      const q = join(dir, 'model.onnx');
+      const b = await cli(
+        'bench',
+        SEG3,
+        q,
+        '--runs',
+        '1',
+        '--batch-sizes',
+        '1',
+        '--json',
+        '--input-shape',
+        '3x16x16',
+      );
+      assert.equal(b.code, 0, b.err);
+      const jb = JSON.parse(b.out) as { inputShape: number[]; results: { flops: number }[] };
+      assert.deepEqual(jb.inputShape, [3, 16, 16]);
+      assert.ok(jb.results[1]!.flops > jb.results[0]!.flops);
+      const bt = await cli('bench', SEG3, q, '--runs', '1', '--batch-sizes', '1');
+      assert.equal(bt.code, 0, bt.err);
+      assert.match(bt.out, /^input \[3,224,224\] \(open height, width set to the default 224/);
       const j = JSON.parse((await cli('quadratize', SEG3, '--dry-run', '--json')).out);
       assert.deepEqual(j.overhead.inputShape, [3, 224, 224]);
       assert.equal(j.overhead.inputShapeSource, 'default');
