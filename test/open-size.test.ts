@@ -103,6 +103,49 @@ describe('a fully convolutional model with open height and width', () => {
     }
   });
 
+  it('a stride-1 auto_pad SAME conv keeps an open size (its pads do not depend on it)', async () => {
+    const g = emptyGraph('same');
+    const b = new GraphBuilder(g);
+    const x = b.input('x', 'float32', ['batch', 2, 'h', 'w']);
+    const rng = new Rng(5);
+    const w = (name: string, dims: number[]) => {
+      g.initializers.set(name, {
+        dtype: 'float32',
+        dims,
+        data: rng.uniformArray(
+          dims.reduce((p, d) => p * d, 1),
+          -0.5,
+          0.5,
+        ),
+      });
+      return name;
+    };
+    const h1 = b.op('Conv', [x, w('w1', [4, 2, 3, 3])], { auto_pad: 'SAME_UPPER' }, { name: 'c1' });
+    const h2 = b.op(
+      'Conv',
+      [b.relu(h1), w('w2', [4, 4, 5, 5])],
+      { auto_pad: 'SAME_LOWER' },
+      { name: 'c2' },
+    );
+    const y = b.op('Conv', [h2, w('w3', [1, 4, 1, 1])], {}, { name: 'head', outputs: ['y'] });
+    g.outputs.push({ name: y, dtype: 'float32', shape: ['batch', 1, 'h', 'w'] });
+    const { graph: q, targets } = quadratize(g, { targets: ['Conv'] });
+    assert.deepEqual(
+      targets.filter((r) => r.matched).map((r) => r.node),
+      ['c1', 'c2'],
+    );
+    for (const [hh, ww] of [
+      [7, 9],
+      [12, 12],
+    ]) {
+      const input = rng.uniformArray(2 * hh! * ww!, 0, 1);
+      const y0 = await run(g, [1, 2, hh!, ww!], input);
+      const y1 = await run(q, [1, 2, hh!, ww!], input);
+      const max = Math.max(...Array.from(y0, Math.abs));
+      expectAllClose(y1, y0, { rtol: 0, atol: 1e-6 * max, what: `${hh}x${ww}` });
+    }
+  });
+
   it('inspect costs the model at 224 by default, or at --input-shape, and says which', async () => {
     const def = await cli('inspect', SEG3, '--latency-runs', '0');
     assert.equal(def.code, 0, def.err);

@@ -331,9 +331,17 @@ export function resolvePads(
   const pads = new Array(2 * n).fill(0);
   for (let i = 0; i < n; i++) {
     const size = inSpatial[i];
+    if (typeof size !== 'number' && strides[i] === 1) {
+      // Stride 1: SAME pads are (k−1)·d in all, whatever the (open) input size.
+      const total = (kernel[i]! - 1) * dilations[i]!;
+      const small = Math.floor(total / 2);
+      pads[i] = autoPad === 'SAME_LOWER' ? total - small : small;
+      pads[i + n] = total - pads[i];
+      continue;
+    }
     if (typeof size !== 'number') {
       throw new GraphError(
-        `node '${node.name}': auto_pad ${autoPad} needs a static input size`,
+        `node '${node.name}': auto_pad ${autoPad} with stride ${strides[i]} needs a static input size (give one with --input-shape, or re-export with explicit pads)`,
         node.name,
       );
     }

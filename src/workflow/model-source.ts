@@ -158,7 +158,7 @@ export function imageInputShape(g: Graph, file: string): [number, number, number
   const rest = s.slice(1);
   if (rest.some((d) => typeof d !== 'number')) {
     throw new UserError(
-      `${file}: input '${g.inputs[0]!.name}' has symbolic dims [${s.join(',')}] beyond the batch; re-export with a static input size`,
+      `${file}: input '${g.inputs[0]!.name}' has symbolic dims [${s.join(',')}] beyond the batch; give it a size: --input-shape (inspect, quadratize, bench), image data (adapt, train and eval run at the data's size), or re-export with a static input size`,
     );
   }
   if (rest.length === 3) return rest as [number, number, number];
