@@ -436,6 +436,7 @@ describe('adapt and eval on pairs: with 1-channel masks (open-size model, data r
           what: 'eval loss',
         });
         const table = await cli('eval', join(dir, 'model.onnx'), '--data', data, '--runs', '1');
+        assert.match(table.out, /: \d+ test examples at the data's size, input \[3,12,10\]/);
         assert.match(
           table.out,
           /pixel accuracy +mean IoU +(cross-entropy|BCE) +MSE of probabilities/,

@@ -133,6 +133,9 @@ export function registerEval(program: Command): void {
       ) => {
         const sources = await Promise.all(models.map((m) => loadModelSource(m)));
         // Models with an open input size run at the data's resolution.
+        const open = sources.some((s) =>
+          s.graph.inputs[0]?.shape.slice(1).some((d) => typeof d === 'string'),
+        );
         for (const s of sources)
           s.graph = await sizeToData(s.graph, o.data, { seed: 0, modelName: s.name });
         const shapes = sources.map((s) => imageInputShape(s.graph, s.name));
@@ -178,10 +181,13 @@ export function registerEval(program: Command): void {
         const view = TASK_VIEW[taskOf(test)];
         if (o.json) {
           const results = rows.map(view.json);
-          console.log(JSON.stringify({ data: o.data, n: test.n, results }, null, 2));
+          console.log(
+            JSON.stringify({ data: o.data, n: test.n, inputShape: shape, results }, null, 2),
+          );
           return;
         }
-        console.log(`${o.data}: ${test.n} test examples\n`);
+        const at = open ? ` at the data's size, input [${shape.join(',')}]` : '';
+        console.log(`${o.data}: ${test.n} test examples${at}\n`);
         const ref = rows[0]!;
         console.log(
           table(
