@@ -2,8 +2,12 @@ import type { GraphBuilder } from '../ir/builder.js';
 import type { DType } from '../ir/tensor.js';
 import { tensor } from '../ir/tensor.js';
 
-/** Training objectives, written as ordinary differentiable ops. */
-export type LossKind = 'cross_entropy' | 'mse' | 'l1' | 'nll' | 'bce_logits';
+/**
+ * Training objectives, written as ordinary differentiable ops. Dense (per-pixel) ones:
+ * `pixel_cross_entropy` (class masks) and `pixel_bce` (0/1 masks).
+ */
+export type LossKind =
+  'cross_entropy' | 'mse' | 'l1' | 'nll' | 'bce_logits' | 'pixel_cross_entropy' | 'pixel_bce';
 
 /**
  * Losses whose target is one int64 class index per example (the others take a float tensor of
@@ -46,10 +50,24 @@ function oneHot(b: GraphBuilder, labels: string, classes: number, dtype: DType):
 }
 
 /**
+ * The shape of the target a loss compares `[N, ...]` outputs with (besides `cross_entropy`'s
+ * int64 labels `[N]`): the output's own shape, or for `pixel_cross_entropy` one channel
+ * `[N, 1, ...spatial]` of class indices (as float, one per pixel).
+ */
+export function lossTargetShape(kind: LossKind, outShape: readonly number[]): number[] {
+  if (kind === 'pixel_cross_entropy') return [outShape[0]!, 1, ...outShape.slice(2)];
+  return [...outShape];
+}
+
+/**
  * Appends the mean loss of `output` against `target` and returns the scalar's name. For
  * cross-entropy, `output` is [N, C] logits and `target` holds int64 class indices [N] (likewise
  * for NLL with log-probabilities and BCE-with-logits with [N, K] logits); for MSE
- * and L1, `target` has the output's shape.
+ * and L1, `target` has the output's shape. Dense losses on [N, C, ...spatial] logits, averaged
+ * over every pixel of every example: `pixel_cross_entropy`, softmax over C against a float
+ * target [N, 1, ...spatial] of class indices; `pixel_bce`, binary cross-entropy of each logit
+ * z against a target t in [0, 1] of the output's shape, as softplus(z) − z·t written
+ * relu(z) + softplus(−|z|) − z·t (no overflow for large |z|).
  */
 export function addLoss(
   b: GraphBuilder,
@@ -108,5 +126,31 @@ export function addLoss(
     }
     case 'l1':
       return b.op('ReduceMean', [b.op('Abs', [b.sub(output, target)])], { keepdims: 0 });
+    case 'pixel_cross_entropy': {
+      if (shape.length < 3)
+        throw new Error(
+          `per-pixel cross-entropy needs [N, C, ...spatial] logits, got [${shape.join(',')}]`,
+        );
+      const classes = shape[1]!;
+      const pixels = shape.reduce((p, d) => p * d, 1) / classes;
+      const ids = b.constant(
+        tensor(
+          dtype,
+          [1, classes, ...shape.slice(2).map(() => 1)],
+          Array.from({ length: classes }, (_, i) => i),
+        ),
+        'pixel_class_ids',
+      );
+      const onehot = b.cast(b.op('Equal', [target, ids]), dtype);
+      const logp = b.op('LogSoftmax', [output], { axis: 1 });
+      const total = b.op('ReduceSum', [b.mul(logp, onehot)], { keepdims: 0 });
+      return b.mul(total, b.scalar(-1 / pixels, dtype));
+    }
+    case 'pixel_bce': {
+      const z = output;
+      const soft = b.op('Softplus', [b.op('Neg', [b.op('Abs', [z])])]);
+      const per = b.sub(b.add(b.relu(z), soft), b.mul(z, target));
+      return b.op('ReduceMean', [per], { keepdims: 0 });
+    }
   }
 }

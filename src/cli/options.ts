@@ -41,7 +41,10 @@ export function collect(v: string, prev: string[] = []): string[] {
 /** The quadratic-term flags shared by quadratize, adapt and train. */
 export function quadOptions(): Option[] {
   return [
-    new Option('--rank <r>', 'rank of the quadratic term').argParser(positiveInt).default(4),
+    new Option(
+      '--rank <r>',
+      'rank of the quadratic term for every target (default: 4, and 1 on depthwise/grouped convs)',
+    ).argParser(positiveInt),
     new Option('--mode <mode>', 'lowrank (QuadraNet V2) or neuron (full rank, V1)')
       .choices(['lowrank', 'neuron'])
       .default('lowrank'),
@@ -69,7 +72,8 @@ export function quadOptions(): Option[] {
 
 /** Parsed quadratic-term flags. */
 export interface QuadFlags {
-  rank: number;
+  /** Explicit rank for every target; absent: the per-kind defaults. */
+  rank?: number;
   mode: 'lowrank' | 'neuron';
   phi: 'product' | 'rbf';
   kernelSize?: number;

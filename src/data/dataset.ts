@@ -34,7 +34,16 @@ export interface Dataset {
   targets?: Float32Array;
   /** The shape of one example's target: `[k]` for k values, `[c, h, w]` for an image. */
   targetShape?: number[];
+  /**
+   * Image targets that are per-pixel masks (`pairs:DIR:loss=ce|bce`): `classes`, one class index
+   * per pixel (trained with per-pixel cross-entropy against the model's C class logits), or
+   * `binary`, 0/1 per pixel and channel (binary cross-entropy on logits). Absent: plain values (MSE).
+   */
+  masks?: MaskKind;
 }
+
+/** How a mask target is read and trained: class indices or 0/1 values per pixel. */
+export type MaskKind = 'classes' | 'binary';
 
 /** One mini-batch: images NCHW and their labels. */
 export interface Batch {
@@ -66,6 +75,8 @@ export interface DatasetFields {
   targets?: Float32Array;
   /** See `Dataset.targetShape`; positive integers. */
   targetShape?: number[];
+  /** See `Dataset.masks`; needs image targets. */
+  masks?: MaskKind;
 }
 
 /**
@@ -132,6 +143,7 @@ export function createDataset(fields: DatasetFields): Dataset {
     }
     ds.targets = targets;
     ds.targetShape = [...targetShape];
+    if (fields.masks !== undefined) ds.masks = fields.masks;
   }
   return ds;
 }
@@ -207,6 +219,7 @@ export function withArrays(
   if (ds.targets !== undefined || targets !== undefined) {
     out.targets = targets ?? ds.targets!.slice();
     out.targetShape = [...(ds.targetShape ?? ds.shape)];
+    if (ds.masks !== undefined) out.masks = ds.masks;
   }
   return out;
 }

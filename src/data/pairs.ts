@@ -6,7 +6,7 @@
  */
 
 import { basename, extname, join } from 'node:path';
-import { createDataset, type Dataset } from './dataset.js';
+import { createDataset, type Dataset, type MaskKind } from './dataset.js';
 import { DataError } from './errors.js';
 import {
   DEFAULT_TEST_FRACTION,
@@ -15,6 +15,7 @@ import {
   imageFiles,
   imageToChw,
   readImage,
+  type RgbaImage,
   sampleIndices,
   splitByClass,
   subdirs,
@@ -22,15 +23,46 @@ import {
 
 /**
  * Options of `loadPairs`: those of `loadFolder` (`size` resizes the inputs only; the fraction
- * for test is of the pairs), without `name`.
+ * for test is of the pairs), without `name`, plus how the targets are read.
  */
-export type PairsOptions = Omit<FolderOptions, 'name'>;
+export type PairsOptions = Omit<FolderOptions, 'name'> & {
+  /**
+   * `classes`: each target is a class mask, one class index per pixel (the first channel's
+   * 0–255 value, e.g. a PNG holding 0, 1, 2); `binary`: a 0/1 mask (first channel ≥ 128 → 1).
+   * Masks have one channel and are resized (when their size differs from the first target's)
+   * by nearest neighbour, never blended. Absent: targets are images like the inputs.
+   */
+  masks?: MaskKind;
+  /** Channels of image targets (1 or 3; default: the inputs' channels). Masks have 1. */
+  targetChannels?: 1 | 3;
+};
+
+/** One mask image as `th × tw` class indices or 0/1 values (nearest-neighbour resize). */
+function maskToPlane(
+  img: RgbaImage,
+  kind: MaskKind,
+  th: number,
+  tw: number,
+  out: Float32Array,
+  offset: number,
+): void {
+  const { width, height, data } = img;
+  for (let y = 0; y < th; y++) {
+    const sy = Math.min(height - 1, Math.floor(((y + 0.5) * height) / th));
+    for (let x = 0; x < tw; x++) {
+      const sx = Math.min(width - 1, Math.floor(((x + 0.5) * width) / tw));
+      const v = data[4 * (sy * width + sx)]!;
+      out[offset + y * tw + x] = kind === 'classes' ? v : v >= 128 ? 1 : 0;
+    }
+  }
+}
 
 const stem = (file: string) => basename(file, extname(file));
 
 /**
  * Loads one split of a pairs folder: images `[channels, h, w]` from `input/`, targets
- * `[channels, th, tw]` from `target/`, pixels in [0, 1]; labels are all 0 (one class).
+ * `[targetChannels, th, tw]` from `target/`, pixels in [0, 1] (masks: `[1, th, tw]` class
+ * indices or 0/1); labels are all 0 (one class).
  *
  * @throws DataError naming the folder or file: no `input/` or `target/`, an image without its
  *   partner, an image that cannot be decoded, bad options
@@ -60,14 +92,18 @@ export async function loadPairs(dir: string, opts: PairsOptions = {}): Promise<D
   const [h, w] = opts.size ?? [firstIn.height, firstIn.width];
   const firstTarget = await readImage(targets.get(stem(inputs[0]!))!);
   const [th, tw] = [firstTarget.height, firstTarget.width];
+  const masks = opts.masks;
+  const tc = masks ? 1 : (opts.targetChannels ?? channels);
   const inSize = channels * h * w;
-  const outSize = channels * th * tw;
+  const outSize = tc * th * tw;
   const images = new Float32Array(keep.length * inSize);
   const values = new Float32Array(keep.length * outSize);
   for (let k = 0; k < keep.length; k++) {
     const file = inputs[keep[k]!]!;
     imageToChw(await readImage(file), channels, h, w, images, k * inSize);
-    imageToChw(await readImage(targets.get(stem(file))!), channels, th, tw, values, k * outSize);
+    const target = await readImage(targets.get(stem(file))!);
+    if (masks) maskToPlane(target, masks, th, tw, values, k * outSize);
+    else imageToChw(target, tc, th, tw, values, k * outSize);
   }
   return createDataset({
     name: basename(dir),
@@ -76,6 +112,7 @@ export async function loadPairs(dir: string, opts: PairsOptions = {}): Promise<D
     shape: [channels, h, w],
     numClasses: 1,
     targets: values,
-    targetShape: [channels, th, tw],
+    targetShape: [tc, th, tw],
+    masks,
   });
 }

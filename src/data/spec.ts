@@ -6,6 +6,7 @@
  * - `folder:DIR`, `folder:DIR:size=28x28,channels=1,test=0.1`
  * - `csv:FILE`, `csv:FILE:label=species,standardize=false`, `csv:FILE:label=price,task=regression`
  * - `mnist:shift=noise,strength=0.5,target=clean` (denoising: shifted inputs, clean targets)
+ * - `pairs:DIR`, `pairs:DIR:loss=ce` (class masks), `pairs:DIR:loss=bce` (0/1 masks)
  *
  * OPTIONS is a comma-separated list of `key=value`. Every scheme takes `shift` (a shift kind),
  * `strength` (in [0, 1], default 0.5 when a shift is given) and `seed` (of the shift's random
@@ -121,7 +122,21 @@ export interface PairsSpec extends DataSpecBase {
   channels?: 1 | 3;
   /** The fraction of the pairs held out for test (`test=F`). */
   testFraction?: number;
+  /**
+   * What the targets are and how they are trained (`loss=mse|ce|bce`): `mse` (default) images,
+   * mean squared error; `ce` class masks (one class index per pixel), per-pixel cross-entropy
+   * against C class logits; `bce` 0/1 masks, binary cross-entropy on logits.
+   */
+  loss?: PairsLoss;
+  /** Channels of image targets, 1 or 3 (`target_channels=C`; default: the inputs'). */
+  targetChannels?: 1 | 3;
 }
+
+/** The `loss=` values of a pairs spec. */
+export const PAIRS_LOSSES = ['mse', 'ce', 'bce'] as const;
+
+/** A pairs spec's target kind and loss. */
+export type PairsLoss = (typeof PAIRS_LOSSES)[number];
 
 /** A parsed data spec. */
 export type DataSpec = MnistSpec | IdxSpec | FolderSpec | CsvSpec | PairsSpec;
@@ -130,6 +145,7 @@ const SHIFT_KEYS = ['shift', 'strength', 'seed'] as const;
 const FOLDER_KEYS = ['size', 'channels', 'test'] as const;
 const CSV_KEYS = ['label', 'standardize', 'test', 'task'] as const;
 const IMAGE_KEYS = ['target'] as const;
+const PAIRS_KEYS = ['loss', 'target_channels'] as const;
 
 /** The option keys each scheme accepts, in the order error messages list them. */
 const OPTION_KEYS: Record<DataScheme, readonly OptionKey[]> = {
@@ -138,7 +154,7 @@ const OPTION_KEYS: Record<DataScheme, readonly OptionKey[]> = {
   folder: [...SHIFT_KEYS, ...FOLDER_KEYS, ...IMAGE_KEYS],
   csv: [...SHIFT_KEYS, ...CSV_KEYS],
   // The targets are given: a shift only corrupts the inputs further, and target=clean is moot.
-  pairs: [...SHIFT_KEYS, ...FOLDER_KEYS],
+  pairs: [...SHIFT_KEYS, ...FOLDER_KEYS, ...PAIRS_KEYS],
 };
 
 const EXAMPLES = 'e.g. mnist, idx:DIR, mnist:shift=rotate,strength=0.5';
@@ -188,14 +204,17 @@ export function parseDataSpec(text: string): DataSpec {
         opts,
       );
     case 'pairs':
-      return withShift(withFolderOptions({ scheme, text, dir: location }, opts), opts);
+      return withShift(
+        withPairsOptions(withFolderOptions({ scheme, text, dir: location }, opts), opts),
+        opts,
+      );
     default:
       return withShift(withCsvOptions({ scheme: 'csv', text, file: location }, opts), opts);
   }
 }
 
 type OptionKey = (
-  typeof SHIFT_KEYS | typeof FOLDER_KEYS | typeof CSV_KEYS | typeof IMAGE_KEYS
+  typeof SHIFT_KEYS | typeof FOLDER_KEYS | typeof CSV_KEYS | typeof IMAGE_KEYS | typeof PAIRS_KEYS
 )[number];
 type Options = Partial<Record<OptionKey, string>>;
 
@@ -252,6 +271,32 @@ function withFolderOptions<S extends FolderSpec | PairsSpec>(spec: S, opts: Opti
     out.channels = opts.channels === '1' ? 1 : 3;
   }
   if (opts.test !== undefined) out.testFraction = parseFraction(spec, opts.test);
+  return out;
+}
+
+function withPairsOptions(spec: PairsSpec, opts: Options): PairsSpec {
+  const out: PairsSpec = { ...spec };
+  if (opts.loss !== undefined) {
+    if (!(PAIRS_LOSSES as readonly string[]).includes(opts.loss)) {
+      throw new DataError(
+        `data spec "${spec.text}": loss "${opts.loss}" must be mse (image targets), ce (class masks: one class index per pixel) or bce (0/1 masks)`,
+      );
+    }
+    out.loss = opts.loss as PairsLoss;
+  }
+  if (opts.target_channels !== undefined) {
+    if (opts.target_channels !== '1' && opts.target_channels !== '3') {
+      throw new DataError(
+        `data spec "${spec.text}": target_channels "${opts.target_channels}" must be 1 (grayscale) or 3 (RGB)`,
+      );
+    }
+    if (out.loss === 'ce' || out.loss === 'bce') {
+      throw new DataError(
+        `data spec "${spec.text}": target_channels applies to image targets (loss=mse); masks (loss=${out.loss}) have one channel`,
+      );
+    }
+    out.targetChannels = opts.target_channels === '1' ? 1 : 3;
+  }
   return out;
 }
 
@@ -346,6 +391,9 @@ export function formatDataSpec(spec: DataSpec): string {
       if (spec.size) opts.push(`size=${spec.size[0]}x${spec.size[1]}`);
       if (spec.channels !== undefined) opts.push(`channels=${spec.channels}`);
       if (spec.testFraction !== undefined) opts.push(`test=${spec.testFraction}`);
+      if (spec.scheme === 'pairs' && spec.loss !== undefined) opts.push(`loss=${spec.loss}`);
+      if (spec.scheme === 'pairs' && spec.targetChannels !== undefined)
+        opts.push(`target_channels=${spec.targetChannels}`);
       break;
     case 'csv':
       s = `csv:${spec.file}`;
@@ -414,11 +462,21 @@ export async function loadDataset(
         }
         channels = shape[0];
       }
-      const size = parsed.size ?? (shape ? ([shape[1], shape[2]] as [number, number]) : undefined);
+      // An open model size (NaN: a fully convolutional model) leaves the images their own size.
+      const size =
+        parsed.size ??
+        (shape && shape[1] > 0 && shape[2] > 0
+          ? ([shape[1], shape[2]] as [number, number])
+          : undefined);
       const o = { split, limit, channels, size, testFraction: parsed.testFraction };
       ds =
         parsed.scheme === 'pairs'
-          ? await loadPairs(parsed.dir, o)
+          ? await loadPairs(parsed.dir, {
+              ...o,
+              masks:
+                parsed.loss === 'ce' ? 'classes' : parsed.loss === 'bce' ? 'binary' : undefined,
+              targetChannels: parsed.targetChannels,
+            })
           : await loadFolder(parsed.dir, o);
       break;
     }

@@ -71,6 +71,17 @@ export function inferShapes(g: Graph): ShapeInfo {
     if ((t.dtype === 'int64' || t.dtype === 'int32') && t.data.length <= 64)
       constants.set(name, toNumbers(t));
   }
+  // Small float constants (Resize scales written as Constant nodes, or a Concat of them, as
+  // torch.onnx.export writes nn.Upsample), so `floats` sees more than initializers.
+  const floatValues = new Map<string, number[]>();
+  for (const [name, t] of g.initializers) {
+    if (
+      (t.dtype === 'float32' || t.dtype === 'float64') &&
+      t.dims.length <= 1 &&
+      t.data.length <= 64
+    )
+      floatValues.set(name, toNumbers(t));
+  }
   const unsupported: Node[] = [];
   for (const node of topoSort(g)) {
     const rule = node.domain === '' ? rules.get(node.opType) : undefined;
@@ -91,8 +102,11 @@ export function inferShapes(g: Graph): ShapeInfo {
         dims: (k) => (node.inputs[k] ? constants.get(node.inputs[k]!) : undefined),
         lookup: (name) => values.get(name),
         floats: (k) => {
-          const t = node.inputs[k] ? g.initializers.get(node.inputs[k]!) : undefined;
-          return t && t.data.length > 0 ? toNumbers(t) : undefined;
+          const name = node.inputs[k];
+          const t = name ? g.initializers.get(name) : undefined;
+          if (t) return t.data.length > 0 ? toNumbers(t) : undefined;
+          const f = name ? floatValues.get(name) : undefined;
+          return f && f.length > 0 ? f : undefined;
         },
       });
     } catch (e) {
@@ -114,8 +128,28 @@ export function inferShapes(g: Graph): ShapeInfo {
       const name = node.outputs[k];
       if (name && v) constants.set(name, v);
     });
+    const f = smallFloats(node, floatValues);
+    if (f && node.outputs[0]) floatValues.set(node.outputs[0], f);
   }
   return { values, constants, unsupported };
+}
+
+/** The value of a small float Constant node, or of a Concat of known small float vectors. */
+function smallFloats(node: Node, known: Map<string, number[]>): number[] | undefined {
+  if (node.domain !== '') return undefined;
+  if (node.opType === 'Constant') {
+    const a = node.attrs['value'];
+    if (a?.type !== 'tensor' || a.value.dims.length > 1 || a.value.data.length > 64)
+      return undefined;
+    return a.value.dtype === 'float32' || a.value.dtype === 'float64'
+      ? toNumbers(a.value)
+      : undefined;
+  }
+  if (node.opType === 'Concat') {
+    const parts = node.inputs.map((i) => (i ? known.get(i) : undefined));
+    return parts.every((p) => p) ? (parts as number[][]).flat() : undefined;
+  }
+  return undefined;
 }
 
 /** Static shape of a value, or a GraphError naming it when unknown or symbolic. */
@@ -124,7 +158,7 @@ export function staticShape(info: ShapeInfo, name: string): number[] {
   if (!v) throw new GraphError(`the shape of '${name}' could not be inferred`);
   if (v.shape.some((d) => typeof d !== 'number')) {
     throw new GraphError(
-      `'${name}' has a symbolic shape [${v.shape.join(',')}]; a static shape is needed here`,
+      `'${name}' has a symbolic shape [${v.shape.join(',')}]; a static shape is needed here: fix the model's open input size (the CLI's --input-shape, or the data's size)`,
     );
   }
   return v.shape as number[];
@@ -376,9 +410,17 @@ export function resolvePads(
   const pads = new Array(2 * n).fill(0);
   for (let i = 0; i < n; i++) {
     const size = inSpatial[i];
+    if (typeof size !== 'number' && strides[i] === 1) {
+      // Stride 1: SAME pads are (k−1)·d in all, whatever the (open) input size.
+      const total = (kernel[i]! - 1) * dilations[i]!;
+      const small = Math.floor(total / 2);
+      pads[i] = autoPad === 'SAME_LOWER' ? total - small : small;
+      pads[i + n] = total - pads[i];
+      continue;
+    }
     if (typeof size !== 'number') {
       throw new GraphError(
-        `node '${node.name}': auto_pad ${autoPad} needs a static input size`,
+        `node '${node.name}': auto_pad ${autoPad} with stride ${strides[i]} needs a static input size (give one with --input-shape, or re-export with explicit pads)`,
         node.name,
       );
     }

@@ -123,3 +123,82 @@ export function convnext({
 export const ARCHITECTURES = { mlp, cnn, resnet, convnext } as const;
 /** Name of a built-in architecture. */
 export type ArchName = keyof typeof ARCHITECTURES;
+
+/** One inverted-residual stage: expansion t, kernel k, output channels c, n blocks, first stride s. */
+type MbStage = [t: number, k: number, c: number, n: number, s: number];
+
+/**
+ * Inverted residual blocks (MobileNetV2 / EfficientNet-Lite): 1×1 expansion, k×k depthwise
+ * (stride s), 1×1 projection, residual when the shape is kept. No BatchNorm (folded into the
+ * convs' biases, as exported inference models have it).
+ */
+function invertedResidualNet(
+  name: string,
+  stages: readonly MbStage[],
+  { inputShape = [3, 224, 224], classes = 1000, seed = 0, width = 1 }: ArchOptions,
+): Graph {
+  const ch = (c: number) => Math.max(8, Math.round(c * width));
+  const net = new NetBuilder(inputShape, seed, name);
+  let cin = ch(32);
+  net.conv('stem', inputShape[0], cin, 3, { stride: 2 }).relu();
+  let i = 0;
+  for (const [t, k, c, n, s] of stages) {
+    const cout = ch(c);
+    for (let j = 0; j < n; j++, i++) {
+      const stride = j === 0 ? s : 1;
+      const hidden = cin * t;
+      const block = (b: NetBuilder) => {
+        if (t !== 1) b.conv(`block${i}.expand`, cin, hidden, 1).relu();
+        b.conv(`block${i}.dw`, hidden, hidden, k, { stride, groups: hidden }).relu();
+        b.conv(`block${i}.project`, hidden, cout, 1);
+      };
+      if (stride === 1 && cin === cout) net.residual(block);
+      else block(net);
+      cin = cout;
+    }
+  }
+  const last = ch(1280);
+  net.conv('last', cin, last, 1).relu();
+  return net.globalAvgPool().flatten().linear('head', last, classes).finish(classes);
+}
+
+/**
+ * MobileNetV2 (Sandler et al. 2018) at width 1: 3×3 depthwise inverted residuals, ImageNet
+ * shapes by default (3×224×224, 1000 classes). Not trained: for costing and the default rules
+ * of the quadratic pass on depthwise-heavy networks.
+ */
+export function mobilenetV2(o: ArchOptions = {}): Graph {
+  return invertedResidualNet(
+    'mobilenetv2',
+    [
+      [1, 3, 16, 1, 1],
+      [6, 3, 24, 2, 2],
+      [6, 3, 32, 3, 2],
+      [6, 3, 64, 4, 2],
+      [6, 3, 96, 3, 1],
+      [6, 3, 160, 3, 2],
+      [6, 3, 320, 1, 1],
+    ],
+    o,
+  );
+}
+
+/**
+ * EfficientNet-Lite0 (EfficientNet-B0 without squeeze-excitation, as in the TF Lite models):
+ * 3×3 and 5×5 depthwise inverted residuals, ImageNet shapes by default. Not trained.
+ */
+export function efficientnetLite0(o: ArchOptions = {}): Graph {
+  return invertedResidualNet(
+    'efficientnet-lite0',
+    [
+      [1, 3, 16, 1, 1],
+      [6, 3, 24, 2, 2],
+      [6, 5, 40, 2, 2],
+      [6, 3, 80, 3, 2],
+      [6, 5, 112, 3, 1],
+      [6, 5, 192, 4, 2],
+      [6, 3, 320, 1, 1],
+    ],
+    o,
+  );
+}

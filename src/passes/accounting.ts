@@ -58,6 +58,12 @@ export interface ModelAccount {
 export interface AccountOptions {
   /** Batch size substituted for a symbolic first dimension of the graph inputs (default 1). */
   batchSize?: number;
+  /**
+   * Dims after the batch of the first input, in the model's layout (e.g. [3, 224, 224]): sets
+   * its open (symbolic) height and width, so a fully convolutional model with an open input
+   * size is costed at that resolution. A fixed dim must be given as it is.
+   */
+  inputShape?: readonly number[];
 }
 
 /** Computes a node's forward FLOPs from static shapes. */
@@ -122,13 +128,40 @@ export function nodeFlops(node: Node, shapes: ShapeInfo): number {
 /**
  * Parameters and FLOPs of every base Conv/Gemm/MatMul and of its quadratic term (read from the
  * adapter record of a quadratized graph; none for a plain graph), with totals. Shapes come from
- * `inferShapes` with the symbolic batch dimension set to `batchSize`.
+ * `inferShapes` with the symbolic batch dimension set to `batchSize` and open input dims set to
+ * `inputShape`. Throws a GraphError when an input dim is still open.
  */
-export function accountLayers(graph: Graph, { batchSize = 1 }: AccountOptions = {}): ModelAccount {
+export function accountLayers(
+  graph: Graph,
+  { batchSize = 1, inputShape }: AccountOptions = {},
+): ModelAccount {
   if (!Number.isSafeInteger(batchSize) || batchSize < 1)
     throw new GraphError(`batch size must be a whole number ≥ 1, not ${batchSize}`);
   const g = cloneGraph(graph);
   for (const v of g.inputs) if (typeof v.shape[0] === 'string') v.shape[0] = batchSize;
+  const first = g.inputs[0];
+  if (inputShape && first) {
+    const fixed = first.shape.slice(1);
+    if (
+      fixed.length !== inputShape.length ||
+      fixed.some((d, i) => typeof d === 'number' && d !== inputShape[i])
+    ) {
+      throw new GraphError(
+        `input shape [${inputShape.join(',')}] does not fit input '${first.name}' [${first.shape.join(',')}] (dims after the batch; only open dims may be set)`,
+      );
+    }
+    first.shape = [first.shape[0]!, ...inputShape];
+  }
+  for (const v of g.inputs) {
+    if (v.shape.some((d) => typeof d !== 'number')) {
+      throw new GraphError(
+        `input '${v.name}' has an open size [${v.shape.join(',')}]; FLOPs need a resolution: give inputShape (the CLI's --input-shape, e.g. ${v.shape
+          .slice(1)
+          .map((d) => (typeof d === 'number' ? d : 224))
+          .join('x')})`,
+      );
+    }
+  }
   const shapes = inferShapes(g);
   const constant = constantLookup(g);
   const state = readAdapterState(g);

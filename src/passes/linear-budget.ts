@@ -23,7 +23,8 @@ function exactPattern(s: string): string {
  * smallest target (`target`: per-target only, up to one rank per target short).
  *
  * The options are self-contained (no `budgetOf`), so they can be written into a run
- * configuration: φ `linear`, mode `lowrank`, the reference's `targets`, `exclude`,
+ * configuration: φ `linear`, mode `lowrank`, the reference's `targets`, `exclude` (plus the
+ * exact names of the layers it left out as too dear under its default ranks),
  * `includeHead`, `kernelSize`, `dilation`, `seed` and `initScale`, the most common rank as
  * `rank`, and one `rankOverrides` entry per target keyed by its exact node name (`^name$`,
  * regex-escaped). Pure: plans with dry runs, builds nothing.
@@ -33,14 +34,20 @@ export function matchLinearBudget(
   quadOptions: QuadratizeOptions = {},
   match: 'total' | 'target' = 'total',
 ): QuadratizeOptions {
-  const lin = quadratize(graph, {
+  const res = quadratize(graph, {
     phi: 'linear',
     budgetOf: quadOptions,
     budgetMatch: match,
     seed: quadOptions.seed,
     initScale: quadOptions.initScale,
     dryRun: true,
-  }).config;
+  });
+  const lin = res.config;
+  // Layers the reference left out as too dear under its default ranks (image stems, 3×3
+  // depthwise convs): excluded by name, since these options give explicit ranks.
+  const dear = res.targets
+    .filter((t) => !t.matched && / term would cost more than the layer/.test(t.reason))
+    .map((t) => exactPattern(t.node));
   const options: QuadratizeOptions = {
     mode: 'lowrank',
     phi: 'linear',
@@ -57,6 +64,13 @@ export function matchLinearBudget(
     'initScale',
   ] as const) {
     if (quadOptions[k] !== undefined) Object.assign(options, { [k]: quadOptions[k] });
+  }
+  if (dear.length > 0) {
+    const given = quadOptions.exclude;
+    options.exclude = [
+      ...(given === undefined ? [] : typeof given === 'string' ? [given] : given),
+      ...dear,
+    ];
   }
   return options;
 }

@@ -43,7 +43,11 @@ export type { AdapterConfig, QuadMode, QuadPhi, QuadTargetSpec } from './quadrat
 export interface QuadratizeOptions {
   /** `lowrank` (default): Q = U(φ(A x, B x)) of rank r; `neuron`: Q = φ(A x, B x), full rank. */
   mode?: QuadMode;
-  /** Rank r of lowrank targets (default 4; per group for grouped/depthwise convs). */
+  /**
+   * Rank r of every lowrank target (per group for grouped/depthwise convs). When absent, each
+   * target gets its kind's default (`DEFAULT_RANKS`): 4 for Conv (groups 1), Gemm and MatMul,
+   * 1 for depthwise and grouped convs, whose rank-4 term would cost several times the layer.
+   */
   rank?: number;
   /**
    * Kernel function φ: `product` (default) a ⊙ b, `rbf` exp(−γ (a − b)²) (lowrank only), or
@@ -145,6 +149,27 @@ interface NormalizedOptions {
   includeHead: boolean;
   dryRun: boolean;
 }
+
+/**
+ * Default rank per layer kind when no `rank` is given. DESIGN.md §3's rank 4 for dense layers;
+ * rank 1 for depthwise/grouped convs: their term at channel multiplier r costs about 2r + 1
+ * times the layer's FLOPs (A and B are depthwise convs with r outputs per channel), so rank 4
+ * made a MobileNet-style net's depthwise layers 9× dearer.
+ */
+export const DEFAULT_RANKS: Readonly<Record<QuadLayerKind, number>> = {
+  conv: 4,
+  depthwise: 1,
+  grouped: 1,
+  gemm: 4,
+  matmul: 4,
+};
+
+/**
+ * Input channels up to which a default-target Conv counts as an image stem: it is left out when
+ * its term has more weights than the layer (for a conv, FLOPs per output position are twice the
+ * weights, so the term would cost more than the layer it adapts). Naming it in `targets` adapts it.
+ */
+export const STEM_MAX_CHANNELS = 3;
 
 const MODES: readonly QuadMode[] = ['lowrank', 'neuron'];
 const PHIS = QUAD_PHIS;
@@ -285,7 +310,12 @@ export function quadratize(graph: Graph, options: QuadratizeOptions = {}): Quadr
     else if (weightOwner.has(ins.weight!))
       report.reason = `weight '${ins.weight}' is shared with adapted node '${weightOwner.get(ins.weight!)}'`;
     else {
-      const rank = byRank.length > 0 ? options.rankOverrides![byRank[0]!.source]! : o.rank;
+      const rank =
+        byRank.length > 0
+          ? options.rankOverrides![byRank[0]!.source]!
+          : options.rank !== undefined || budget
+            ? o.rank
+            : DEFAULT_RANKS[ins.kind!];
       const settings: TargetSettings = {
         mode: o.mode,
         rank,
@@ -298,6 +328,11 @@ export function quadratize(graph: Graph, options: QuadratizeOptions = {}): Quadr
         handler.plan(node, weight, ins.kind!, { ...settings, rank: r }, ctx);
       if (budget) {
         const cap = budget.params.get(node.name);
+        const refSkip = budget.skipped.get(node.name);
+        if (cap === undefined && refSkip) {
+          report.reason = refSkip; // the same targets as the reference (e.g. an image stem)
+          continue;
+        }
         if (cap === undefined) {
           throw new QuadratizeError(
             `node '${node.name}' (${node.opType}) is a target, but budgetOf does not adapt it; give both the same targets`,
@@ -314,6 +349,19 @@ export function quadratize(graph: Graph, options: QuadratizeOptions = {}): Quadr
         budgetItems.push({ index: planned.length, cap, unit, replan, report });
       }
       const p = handler.plan(node, weight, ins.kind!, settings, ctx);
+      // Only under the default lowrank ranks: an explicit rank means that rank on every default
+      // target, and neuron mode (two copies of the layer) is dear by design.
+      const dear =
+        byTarget.length === 0 &&
+        byRank.length === 0 &&
+        options.rank === undefined &&
+        o.mode === 'lowrank' &&
+        !budget &&
+        tooDear(ins.kind!, weight, p.spec);
+      if (dear) {
+        report.reason = dear;
+        continue;
+      }
       planned.push(p);
       weightOwner.set(ins.weight!, node.name);
       report.matched = true;
@@ -512,6 +560,25 @@ function mostCommon(values: readonly number[]): number {
   return best;
 }
 
+/**
+ * Why a default-target Conv is left out as too dear, or undefined when it is not: an image stem
+ * (≤ STEM_MAX_CHANNELS input channels) or a depthwise conv whose term has more weights than the
+ * layer. For a conv, FLOPs per output position are twice the weights, so such a term would cost
+ * more than the layer it adapts (a 3×3 depthwise conv: 19 weights per channel at rank 1 against
+ * 9; a 7×7 one keeps its atrous rank-1 term: 19 against 49).
+ */
+function tooDear(kind: QuadLayerKind, weight: Tensor, spec: QuadTargetSpec): string | undefined {
+  if (weight.dims.length < 3) return undefined;
+  const cin = weight.dims[1]!;
+  const stem = kind === 'conv' && cin <= STEM_MAX_CHANNELS;
+  if (!stem && kind !== 'depthwise') return undefined;
+  const base = numel(weight.dims);
+  const term = paramCount(spec);
+  if (term <= base) return undefined;
+  const what = stem ? `image stem (${cin} input channel${cin === 1 ? '' : 's'})` : 'depthwise';
+  return `${what}: its term would cost more than the layer (${term} > ${base} weights, so more FLOPs); name it in targets to adapt it`;
+}
+
 /** Trainable parameters of one target's term (A, B, U, γ: whatever its spec has). */
 export function paramCount(spec: QuadTargetSpec): number {
   return spec.params.reduce((n, p) => n + numel(p.shape), 0);
@@ -525,7 +592,13 @@ export function paramCount(spec: QuadTargetSpec): number {
 function budgetReference(
   graph: Graph,
   options: QuadratizeOptions,
-): { options: QuadratizeOptions; params: Map<string, number>; match: 'total' | 'target' } {
+): {
+  options: QuadratizeOptions;
+  params: Map<string, number>;
+  /** Layers the reference left out by a default rule (image stems), with its reason. */
+  skipped: Map<string, string>;
+  match: 'total' | 'target';
+} {
   const ref = options.budgetOf!;
   if (typeof ref !== 'object' || ref === null)
     throw new QuadratizeError('budgetOf must be the options of the reference adapter');
@@ -548,6 +621,11 @@ function budgetReference(
     throw e;
   }
   const params = new Map(res.config.targets.map((t) => [t.node, paramCount(t)] as const));
+  const skipped = new Map(
+    res.targets
+      .filter((t) => / term would cost more than the layer/.test(t.reason))
+      .map((t) => [t.node, t.reason]),
+  );
   const filled: QuadratizeOptions = {
     ...options,
     targets: options.targets ?? ref.targets,
@@ -558,7 +636,7 @@ function budgetReference(
   };
   delete filled.budgetOf;
   delete filled.budgetMatch;
-  return { options: filled, params, match };
+  return { options: filled, params, skipped, match };
 }
 
 /** A 32-bit seed for one target: FNV-1a of the weight name mixed with the global seed. */

@@ -123,12 +123,19 @@ export interface RegressionSummary {
   psnr?: number;
   /** Mean per-image PSNR (image targets). */
   meanPsnr?: number;
+  /** Mask targets (`pairs:DIR:loss=ce|bce`): fraction of pixels of the right class. */
+  pixelAccuracy?: number;
+  /** Mask targets: mean over classes of intersection over union. */
+  meanIou?: number;
+  /** Mask targets: mean per-pixel (binary) cross-entropy; `mse` is then that of the probabilities. */
+  loss?: number;
 }
 
 /**
  * Final evaluation of a run's model (and of the base model for comparison). On data with
  * regression targets, `regression` holds the metrics, `loss` is the MSE, `accuracy` is NaN
- * (null in eval.json) and the per-class fields are empty.
+ * (null in eval.json) and the per-class fields are empty; on mask targets `loss` is the mean
+ * per-pixel (binary) cross-entropy and `accuracy` the pixel accuracy.
  */
 export interface EvalSummary {
   /** Test examples. */

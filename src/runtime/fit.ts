@@ -198,7 +198,8 @@ export async function fit(trainer: Trainer, opts: FitOptions): Promise<FitResult
     };
     if (opts.val?.targets) {
       const ev = await trainer.evaluateTargets(opts.val);
-      record.valLoss = trainer.opts.loss.kind === 'l1' ? ev.mae : ev.mse;
+      // Masks: the mean per-pixel (binary) cross-entropy, as trained.
+      record.valLoss = ev.loss ?? (trainer.opts.loss.kind === 'l1' ? ev.mae : ev.mse);
       record.valMse = ev.mse;
       if (ev.psnr !== undefined) record.valPsnr = ev.psnr;
     } else if (opts.val) {

@@ -1,7 +1,7 @@
 import { foldConstants } from '../passes/fold.js';
 import { backward } from '../autodiff/backward.js';
 import type { LossOptions } from '../autodiff/losses.js';
-import { addLoss, takesClassLabels } from '../autodiff/losses.js';
+import { addLoss, lossTargetShape, takesClassLabels } from '../autodiff/losses.js';
 import type { OptimizerOptions, ParamUpdate } from '../autodiff/optimizers.js';
 import { clipByGlobalNorm, emitUpdate } from '../autodiff/optimizers.js';
 import { GraphBuilder } from '../ir/builder.js';
@@ -145,7 +145,7 @@ export function buildTrainGraph(model: Graph, opts: TrainGraphOptions): TrainGra
   }
   const labels = takesClassLabels(opts.loss.kind)
     ? b.input('labels', 'int64', [opts.batchSize])
-    : b.input('labels', dtype, outShape);
+    : b.input('labels', dtype, lossTargetShape(opts.loss.kind, outShape));
   const loss = b.identity(addLoss(b, out, labels, outShape, opts.loss, dtype));
 
   const bw = backward(g, {

@@ -176,8 +176,9 @@ const TASK_METRICS: Record<
     const { n, ...regression } = await evaluateRegression(model, ds, names, session);
     return {
       n,
-      accuracy: NaN,
-      loss: regression.mse,
+      // Masks: pixel accuracy and the mean per-pixel (binary) cross-entropy.
+      accuracy: regression.pixelAccuracy ?? NaN,
+      loss: regression.loss ?? regression.mse,
       perClassAccuracy: [],
       confusion: [],
       regression,

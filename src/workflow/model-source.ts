@@ -1,4 +1,5 @@
 import type { Graph } from '../ir/graph.js';
+import { cloneGraph } from '../ir/graph.js';
 import { encodeModel } from '../ir/onnx.js';
 import { importModel, sha256 } from '../io/importers.js';
 import { ARCHITECTURES, type ArchName, type ImageShape } from '../models/zoo.js';
@@ -64,26 +65,76 @@ export async function loadModelSource(
     return { graph, name: spec, sha256: sha256(encodeModel(graph)) };
   }
   const imported = await importModel(spec, { maxBytes: opts.maxBytes ?? modelByteLimit });
-  const g = imported.graph;
-  if (opts.fixInput) {
-    const input = g.inputs[0];
-    if (!input || input.shape.length !== opts.fixInput.length + 1) {
-      throw new UserError(
-        `${spec}: --input-shape gives ${opts.fixInput.length} dims but the input has ${Math.max(0, (input?.shape.length ?? 1) - 1)} after the batch`,
-      );
-    }
-    // Only symbolic dims may be set: fixed ones were folded into constants on import.
-    const clash = opts.fixInput.findIndex(
-      (d, i) => typeof input.shape[i + 1] === 'number' && input.shape[i + 1] !== d,
-    );
-    if (clash >= 0) {
-      throw new UserError(
-        `${spec}: --input-shape ${opts.fixInput.join('x')} changes the model's fixed input [${input.shape.slice(1).join(',')}]; it sets only symbolic dims — drop it or export the model with that shape`,
-      );
-    }
-    input.shape = [input.shape[0]!, ...opts.fixInput];
-  }
+  const g = opts.fixInput ? withInputShape(imported.graph, opts.fixInput, spec) : imported.graph;
   return { graph: g, name: spec, sha256: imported.sha256 };
+}
+
+/** Size given to each open (symbolic) input dim after the batch when none is chosen. */
+export const DEFAULT_OPEN_DIM = 224;
+
+/**
+ * A copy of `g` whose first input has the dims `dims` after the batch (given in the model's own
+ * layout, e.g. [3, 64, 64] or [64, 64, 3]). Only symbolic dims may be set: a fixed dim that
+ * differs is refused (fixed sizes were folded into constants on import).
+ *
+ * @throws UserError naming `name` and the flag `--input-shape`
+ */
+export function withInputShape(g: Graph, dims: readonly number[], name: string): Graph {
+  const input = g.inputs[0];
+  if (!input || input.shape.length !== dims.length + 1) {
+    throw new UserError(
+      `${name}: --input-shape gives ${dims.length} dims but the input has ${Math.max(0, (input?.shape.length ?? 1) - 1)} after the batch`,
+    );
+  }
+  const clash = dims.findIndex(
+    (d, i) => typeof input.shape[i + 1] === 'number' && input.shape[i + 1] !== d,
+  );
+  if (clash >= 0) {
+    throw new UserError(
+      `${name}: --input-shape ${dims.join('x')} changes the model's fixed input [${input.shape.slice(1).join(',')}]; it sets only symbolic dims — drop it or export the model with that shape`,
+    );
+  }
+  const out = cloneGraph(g);
+  out.inputs[0] = { ...input, shape: [input.shape[0]!, ...dims] };
+  return out;
+}
+
+/** Where the input size that costs are computed at came from. */
+export type InputSizeSource = 'model' | 'given' | 'default';
+
+/** The input size (dims after the batch) that FLOPs and latency are computed at, and its source. */
+export interface CostInputSize {
+  /** Dims after the batch, in the model's layout. */
+  dims: number[];
+  /** `model`: the model's input is fixed; `given`: --input-shape; `default`: open dims set to 224. */
+  source: InputSizeSource;
+  /** Names of the open dims of the model's input (empty for a fixed input). */
+  open: string[];
+}
+
+/**
+ * The size FLOPs and latency are computed at: `given` (the --input-shape), else the model's own
+ * when fixed, else its open dims set to `DEFAULT_OPEN_DIM`.
+ */
+export function costInputSize(g: Graph, given?: readonly number[]): CostInputSize {
+  const shape = g.inputs[0]?.shape.slice(1) ?? [];
+  const open = shape.filter((d): d is string => typeof d === 'string');
+  if (given) return { dims: [...given], source: 'given', open };
+  if (open.length === 0) return { dims: shape as number[], source: 'model', open };
+  return {
+    dims: shape.map((d) => (typeof d === 'number' ? d : DEFAULT_OPEN_DIM)),
+    source: 'default',
+    open,
+  };
+}
+
+/** One phrase naming the input size of a cost, e.g. `input [3,224,224] (open height, width: default 224; set --input-shape)`. */
+export function describeInputSize(s: CostInputSize): string {
+  const dims = `input [${s.dims.join(',')}]`;
+  if (s.source === 'default')
+    return `${dims} (open ${s.open.join(', ')} set to the default ${DEFAULT_OPEN_DIM}; choose with --input-shape)`;
+  if (s.source === 'given') return `${dims} (--input-shape)`;
+  return dims;
 }
 
 /** The [C, H, W] a single-input image model takes, or a UserError saying why not. */
@@ -107,7 +158,7 @@ export function imageInputShape(g: Graph, file: string): [number, number, number
   const rest = s.slice(1);
   if (rest.some((d) => typeof d !== 'number')) {
     throw new UserError(
-      `${file}: input '${g.inputs[0]!.name}' has symbolic dims [${s.join(',')}] beyond the batch; re-export with a static input size`,
+      `${file}: input '${g.inputs[0]!.name}' has symbolic dims [${s.join(',')}] beyond the batch; give it a size: --input-shape (inspect, quadratize, bench), image data (adapt, train and eval run at the data's size), or re-export with a static input size`,
     );
   }
   if (rest.length === 3) return rest as [number, number, number];

@@ -7,6 +7,8 @@ import type { Dataset } from '../data/dataset.js';
 import { split as splitDataset } from '../data/dataset.js';
 import { loadDataset } from '../data/spec.js';
 import type { Graph } from '../ir/graph.js';
+import { cloneGraph } from '../ir/graph.js';
+import { inferShapes } from '../ir/shapes.js';
 import { encodeModel } from '../ir/onnx.js';
 import { saveAdapter } from '../io/adapter.js';
 import { ensureWritableDir, writeFileAtomic } from '../io/atomic.js';
@@ -22,7 +24,7 @@ import type { Task } from './evaluate.js';
 import { checkTargetShape, evaluateModel, taskOf } from './evaluate.js';
 import { prepareMethod } from './methods.js';
 import type { ModelSource } from './model-source.js';
-import { imageInputShape } from './model-source.js';
+import { imageInputShape, withInputShape } from './model-source.js';
 import { countParams, learnableParams } from './params.js';
 import { quadParamNames } from '../passes/quadratic-spec.js';
 import type { OutputEnding } from '../passes/output-ending.js';
@@ -128,6 +130,69 @@ const TASK_LOSS: Record<Task, LossOptions> = {
   regression: { kind: 'mse' },
 };
 
+/** The loss a dataset trains with: per-pixel (binary) cross-entropy for masks, else its task's. */
+export function lossFor(ds: Dataset): LossOptions {
+  if (ds.masks === 'classes') return { kind: 'pixel_cross_entropy' };
+  if (ds.masks === 'binary') return { kind: 'pixel_bce' };
+  return TASK_LOSS[taskOf(ds)];
+}
+
+/**
+ * A model with an open input size (symbolic height/width, e.g. a segmentation net) sized to the
+ * data: its open dims are set from the first training example's size (NCHW data; a channels-last
+ * input [H, W, C] gets [h, w, c]). Models with a fixed input are returned as they are.
+ */
+export async function sizeToData(
+  model: Graph,
+  spec: string,
+  o: { seed: number; modelName: string },
+): Promise<Graph> {
+  const dims = model.inputs[0]?.shape.slice(1) ?? [];
+  if (dims.every((d) => typeof d === 'number') || dims.length !== 3) return model;
+  const channelsLast = typeof dims[2] === 'number' && typeof dims[0] !== 'number';
+  const c = (channelsLast ? dims[2] : dims[0]) as number | string;
+  const probe = await loadDataset(spec, {
+    split: 'train',
+    limit: 1,
+    seed: o.seed,
+    shape: typeof c === 'number' ? [c, NaN, NaN] : undefined,
+  });
+  const [dc, h, w] = probe.shape;
+  return withInputShape(model, channelsLast ? [h, w, dc] : [dc, h, w], o.modelName);
+}
+
+/**
+ * Checks mask targets against the model's output (statically, from shape inference): class
+ * masks need [C, ...pixels] logits for one class index per pixel; 0/1 masks the mask's shape.
+ *
+ * @throws UserError naming the model, the data and what to use
+ */
+function checkMasks(model: Graph, ds: Dataset, names: { model: string; data: string }): void {
+  if (!ds.targets || !ds.targetShape) return;
+  const out = inferShapes(model)
+    .values.get(model.outputs[0]?.name ?? '')
+    ?.shape.slice(1);
+  if (!out || !out.every((d): d is number => typeof d === 'number')) return;
+  const t = ds.targetShape;
+  const pixels = (s: readonly number[]) => s.slice(1).join('x');
+  const where = `${names.model} outputs [${out.join(',')}] per example and '${names.data}' has targets [${t.join(',')}]`;
+  if (ds.masks === 'classes') {
+    if (out.length !== t.length || pixels(out) !== pixels(t))
+      throw new UserError(`${where}: class masks need one logit per class at each mask pixel`);
+    return;
+  }
+  if (ds.masks === 'binary') {
+    if (out.join() !== t.join())
+      throw new UserError(`${where}: a 0/1 mask needs one logit per mask value`);
+    return;
+  }
+  if (out.length === 3 && t.length === 3 && pixels(out) === pixels(t) && out[0] !== t[0]) {
+    throw new UserError(
+      `${where}: the channels differ (${out[0]} vs ${t[0]}); for class masks (one class index per pixel) use loss=ce, for 0/1 masks loss=bce (e.g. ${names.data}:loss=ce), or target_channels=${out[0]} for image targets`,
+    );
+  }
+}
+
 /** NCHW → NHWC of `n` images of shape [c, h, w]. */
 function toChannelsLast(x: Float32Array, n: number, [c, h, w]: readonly number[]): Float32Array {
   const per = c! * h! * w!;
@@ -163,6 +228,14 @@ export function fitToModel(d: Dataset, modelShape: [number, number, number]): Da
 export function dataShapeFor(modelShape: [number, number, number]): [number, number, number] {
   const [a, b, c] = modelShape;
   return (c === 1 || c === 3) && a !== 1 && a !== 3 ? [c, a, b] : modelShape;
+}
+
+/** `model` with the input and output shapes of `like` (the same graph before `sizeToData`). */
+function withOpenShapes(model: Graph, like: Graph): Graph {
+  const g = cloneGraph(model);
+  g.inputs = g.inputs.map((v, i) => ({ ...v, shape: [...(like.inputs[i]?.shape ?? v.shape)] }));
+  g.outputs = g.outputs.map((v, i) => ({ ...v, shape: [...(like.outputs[i]?.shape ?? v.shape)] }));
+  return g;
 }
 
 /** A run's data: training, validation (when a fraction is held out) and test splits. */
@@ -253,7 +326,8 @@ export async function setUpRun(
   adjust: (model: Graph) => Graph = (m) => m,
 ): Promise<RunSetup> {
   const runJson = join(o.outDir, 'run.json');
-  let base = o.base.graph;
+  // An open input size (fully convolutional models) is trained at the data's resolution.
+  let base = await sizeToData(o.base.graph, o.data, { seed: o.seed, modelName: o.base.name });
   const shape = imageInputShape(base, o.base.name);
   const data = await loadRunData(o.data, shape, {
     limit: o.limit,
@@ -267,7 +341,8 @@ export async function setUpRun(
     throw new UserError(
       `--num-classes is for class labels, but '${o.data}' has regression targets; drop it`,
     );
-  checkTargetShape(base, data.train, { model: o.base.name, data: o.data });
+  checkMasks(base, data.train, { model: o.base.name, data: o.data });
+  if (!data.train.masks) checkTargetShape(base, data.train, { model: o.base.name, data: o.data });
   const classifier: ReturnType<typeof fitClasses> =
     task === 'classification' ? fitClasses(o, base, data.train.numClasses) : {};
   base = classifier.base ?? base;
@@ -347,7 +422,9 @@ export async function setUpRun(
   const steps = perEpoch * o.epochs;
   const trainer = await Trainer.create(model, {
     batchSize: o.batchSize,
-    loss: classifier.ending ? { kind: classifierLoss(classifier.ending).kind } : TASK_LOSS[task],
+    loss: classifier.ending
+      ? { kind: classifierLoss(classifier.ending).kind }
+      : lossFor(data.train),
     optimizer:
       o.optimizer === 'sgd'
         ? { kind: 'sgd', momentum: 0.9, weightDecay: o.weightDecay }
@@ -458,7 +535,8 @@ export async function runMethod(o: RunOptions): Promise<RunResult> {
     info.status = result.status;
     let evalSummary: EvalSummary | undefined;
     if (result.status === 'done') {
-      const trained = trainer.currentModel();
+      // Trained at the data's size; written with the base model's own (open) input and outputs.
+      const trained = withOpenShapes(trainer.currentModel(), o.base.graph);
       const modelFile = join(o.outDir, 'model.onnx');
       await writeFileAtomic(modelFile, encodeModel(trained));
       files.push(modelFile);

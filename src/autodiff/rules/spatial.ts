@@ -17,12 +17,24 @@ function refuse(ctx: GradContext, why: string): never {
 function constInput(ctx: GradContext, i: number, what: string): number[] | undefined {
   const name = ctx.node.inputs[i];
   if (!name) return undefined;
+  const v = constValue(ctx, name, 0);
+  if (v) return v;
+  refuse(ctx, `${what} must be a constant to differentiate`);
+}
+
+/**
+ * The numbers of a constant value: an initializer, a Constant node, or a 1-D Concat of such (as
+ * torch.onnx.export writes nn.Upsample's scales), or undefined.
+ */
+function constValue(ctx: GradContext, name: string, depth: number): number[] | undefined {
   const init = ctx.b.graph.initializers.get(name);
   if (init) return toNumbers(init);
-  const producer = ctx.b.graph.nodes.find((n) => n.opType === 'Constant' && n.outputs[0] === name);
-  const value = producer?.attrs['value'];
+  const producer = ctx.b.graph.nodes.find((n) => n.outputs[0] === name && n.domain === '');
+  const value = producer?.opType === 'Constant' ? producer.attrs['value'] : undefined;
   if (value?.type === 'tensor') return toNumbers(value.value);
-  refuse(ctx, `${what} must be a constant to differentiate`);
+  if (producer?.opType !== 'Concat' || depth > 4) return undefined;
+  const parts = producer.inputs.map((p) => (p ? constValue(ctx, p, depth + 1) : undefined));
+  return parts.every((p) => p) ? (parts as number[][]).flat() : undefined;
 }
 
 /** A zero tensor of a static shape. */

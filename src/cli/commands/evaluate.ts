@@ -5,10 +5,16 @@ import type { Dataset } from '../../data/dataset.js';
 import type { LatencySummary } from '../../report/run-format.js';
 import type { Task, TaskMetrics } from '../../workflow/evaluate.js';
 import { measureLatency, taskMetrics, taskOf } from '../../workflow/evaluate.js';
-import { imageInputShape, loadModelSource } from '../../workflow/model-source.js';
-import { dataShapeFor, fitToModel } from '../../workflow/run.js';
+import {
+  costInputSize,
+  describeInputSize,
+  imageInputShape,
+  loadModelSource,
+  withInputShape,
+} from '../../workflow/model-source.js';
+import { dataShapeFor, fitToModel, sizeToData } from '../../workflow/run.js';
 import { UserError } from '../errors.js';
-import { positiveInt } from '../options.js';
+import { inputShape, positiveInt } from '../options.js';
 import { formatNumber, table } from '../table.js';
 
 function parseBatchSizes(v: string): number[] {
@@ -66,14 +72,26 @@ const TASK_VIEW: Record<
       latency: r.latency,
       flops: r.flops,
     }),
-    columns: (test) => [
-      'MSE',
-      'RMSE',
-      'MAE',
-      ...(test.targetShape?.length === 3 ? ['PSNR (global MSE)', 'PSNR (mean per image)'] : []),
-    ],
+    columns: (test) =>
+      test.masks
+        ? [
+            'pixel accuracy',
+            'mean IoU',
+            test.masks === 'classes' ? 'cross-entropy' : 'BCE',
+            'MSE of probabilities',
+          ]
+        : [
+            'MSE',
+            'RMSE',
+            'MAE',
+            ...(test.targetShape?.length === 3
+              ? ['PSNR (global MSE)', 'PSNR (mean per image)']
+              : []),
+          ],
     cells: (r) => {
       const m = r.metrics.regression!;
+      if (m.pixelAccuracy !== undefined)
+        return [`${(m.pixelAccuracy * 100).toFixed(2)}%`, m.meanIou ?? NaN, m.loss ?? NaN, m.mse];
       return [
         m.mse,
         m.rmse,
@@ -114,6 +132,12 @@ export function registerEval(program: Command): void {
         },
       ) => {
         const sources = await Promise.all(models.map((m) => loadModelSource(m)));
+        // Models with an open input size run at the data's resolution.
+        const open = sources.some((s) =>
+          s.graph.inputs[0]?.shape.slice(1).some((d) => typeof d === 'string'),
+        );
+        for (const s of sources)
+          s.graph = await sizeToData(s.graph, o.data, { seed: 0, modelName: s.name });
         const shapes = sources.map((s) => imageInputShape(s.graph, s.name));
         const shape = shapes[0]!;
         for (const [i, s] of shapes.entries()) {
@@ -157,10 +181,13 @@ export function registerEval(program: Command): void {
         const view = TASK_VIEW[taskOf(test)];
         if (o.json) {
           const results = rows.map(view.json);
-          console.log(JSON.stringify({ data: o.data, n: test.n, results }, null, 2));
+          console.log(
+            JSON.stringify({ data: o.data, n: test.n, inputShape: shape, results }, null, 2),
+          );
           return;
         }
-        console.log(`${o.data}: ${test.n} test examples\n`);
+        const at = open ? ` at the data's size, input [${shape.join(',')}]` : '';
+        console.log(`${o.data}: ${test.n} test examples${at}\n`);
         const ref = rows[0]!;
         console.log(
           table(
@@ -191,13 +218,28 @@ export function registerEval(program: Command): void {
     .option('--batch-sizes <list>', 'batch sizes', parseBatchSizes, [1, 64])
     .option('--runs <n>', 'timed runs per batch size', positiveInt, 50)
     .option('--threads <n>', 'onnxruntime threads', positiveInt, 2)
+    .option(
+      '--input-shape <dims>',
+      'resolution for models with an open input size: dims after the batch (e.g. 3x512x512; default: open dims 224)',
+      inputShape,
+    )
     .option('--json', 'print the result as JSON')
     .action(
       async (
         models: string[],
-        o: { batchSizes: number[]; runs: number; threads: number; json?: boolean },
+        o: {
+          batchSizes: number[];
+          runs: number;
+          threads: number;
+          json?: boolean;
+          inputShape?: number[];
+        },
       ) => {
         const sources = await Promise.all(models.map((m) => loadModelSource(m)));
+        // Open input sizes are timed and costed at one resolution, the same for every model.
+        const size = costInputSize(sources[0]!.graph, o.inputShape);
+        for (const s of sources)
+          if (size.source !== 'model') s.graph = withInputShape(s.graph, size.dims, s.name);
         const shape = imageInputShape(sources[0]!.graph, models[0]!);
         const lat = await measureLatency(
           sources.map((s) => s.graph),
@@ -218,9 +260,16 @@ export function registerEval(program: Command): void {
           ratio: lat[i]!.map((l, k) => l.p50Ms / lat[0]![k]!.p50Ms),
         }));
         if (o.json) {
-          console.log(JSON.stringify({ threads: o.threads, results }, null, 2));
+          console.log(
+            JSON.stringify(
+              { threads: o.threads, inputShape: size.dims, inputShapeSource: size.source, results },
+              null,
+              2,
+            ),
+          );
           return;
         }
+        console.log(`${describeInputSize(size)}, ${o.threads} threads\n`);
         console.log(
           table(
             [

@@ -11,7 +11,13 @@ import { readAdapterState } from '../../passes/quadratic-spec.js';
 import { quadratize } from '../../passes/quadratize.js';
 import { describeEnding, detectOutputEnding } from '../../passes/output-ending.js';
 import { measureLatency } from '../../workflow/evaluate.js';
-import { imageInputShape, loadModelSource } from '../../workflow/model-source.js';
+import {
+  costInputSize,
+  describeInputSize,
+  imageInputShape,
+  loadModelSource,
+  withInputShape,
+} from '../../workflow/model-source.js';
 import { inputShape, positiveInt } from '../options.js';
 import { formatNumber, table } from '../table.js';
 
@@ -35,7 +41,7 @@ export function registerInspect(program: Command): void {
     .option('--threads <n>', 'onnxruntime threads', positiveInt, 2)
     .option(
       '--input-shape <dims>',
-      'fix an open input size: dims after the batch, in the model layout (e.g. 64x64x3)',
+      'resolution of FLOPs and latency for a model with an open input size: dims after the batch, in the model layout (e.g. 3x512x512 or 64x64x3; default: open dims 224)',
       inputShape,
     )
     .action(
@@ -49,10 +55,13 @@ export function registerInspect(program: Command): void {
           inputShape?: number[];
         },
       ) => {
-        const src = await loadModelSource(modelArg, { fixInput: o.inputShape });
+        const src = await loadModelSource(modelArg);
         const g = src.graph;
-        const shapes = inferShapes(g);
-        const account = accountLayers(g, { batchSize: o.batch });
+        // Costs are computed at one resolution; the model itself keeps its open dims.
+        const size = costInputSize(g, o.inputShape);
+        const sized = size.source === 'model' ? g : withInputShape(g, size.dims, modelArg);
+        const shapes = inferShapes(sized);
+        const account = accountLayers(sized, { batchSize: o.batch });
         // An adapted model is inspected as it is; its targets come from the adapter record.
         const adapter = readAdapterState(g);
         const plan = adapter
@@ -91,8 +100,8 @@ export function registerInspect(program: Command): void {
         let latency: { batchSize: number; p50Ms: number; p95Ms: number; perSampleMs: number }[] =
           [];
         if (o.latencyRuns > 0) {
-          const shape = imageInputShape(g, modelArg);
-          [latency] = (await measureLatency([g], shape, {
+          const shape = imageInputShape(sized, modelArg);
+          [latency] = (await measureLatency([sized], shape, {
             runs: o.latencyRuns,
             session: { threads: o.threads },
           })) as [typeof latency];
@@ -125,6 +134,9 @@ export function registerInspect(program: Command): void {
           nodes: g.nodes.length,
           params: totalParams,
           flops: account.totals.base.flops,
+          // The resolution FLOPs and latency are computed at, and where it came from.
+          inputShape: size.dims,
+          inputShapeSource: size.source,
           flopConvention: account.convention,
           layers,
           adaptable: layers.filter((l) => l.adaptable).length,
@@ -176,7 +188,7 @@ export function registerInspect(program: Command): void {
           ),
         );
         console.log(
-          `\ntotal: ${formatNumber(totalParams)} parameters, ${formatNumber(account.totals.base.flops)} FLOPs per forward at batch ${o.batch} (${account.convention})`,
+          `\ntotal: ${formatNumber(totalParams)} parameters, ${formatNumber(account.totals.base.flops)} FLOPs per forward at batch ${o.batch}, ${describeInputSize(size)} (${account.convention})`,
         );
         console.log(`adaptable layers: ${result.adaptable} of ${layers.length}`);
         if (noGradient.length) {
@@ -192,7 +204,9 @@ export function registerInspect(program: Command): void {
             `no shape inference for: ${noShape.map((n) => `${n.node} (${n.op})`).join(', ')}`,
           );
         if (latency.length) {
-          console.log(`\nbaseline inference latency (${o.threads} threads, onnxruntime CPU):`);
+          console.log(
+            `\nbaseline inference latency (${o.threads} threads, onnxruntime CPU, input [${size.dims.join(',')}]):`,
+          );
           console.log(
             table(
               ['batch', 'p50 ms', 'p95 ms', 'ms/sample'],

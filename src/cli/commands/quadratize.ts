@@ -5,9 +5,14 @@ import { saveAdapter } from '../../io/adapter.js';
 import { ensureWritableDir, writeFileAtomic } from '../../io/atomic.js';
 import { accountLayers } from '../../passes/accounting.js';
 import { quadratize } from '../../passes/quadratize.js';
-import { loadModelSource } from '../../workflow/model-source.js';
+import {
+  costInputSize,
+  describeInputSize,
+  loadModelSource,
+  withInputShape,
+} from '../../workflow/model-source.js';
 import type { QuadFlags } from '../options.js';
-import { nonNegativeInt, quadOptions, toQuadratizeOptions } from '../options.js';
+import { inputShape, nonNegativeInt, quadOptions, toQuadratizeOptions } from '../options.js';
 import { formatNumber, table } from '../table.js';
 
 /** `quadranet quadratize MODEL -o DIR`: add the zero-initialised quadratic term and export it. */
@@ -24,19 +29,33 @@ export function registerQuadratize(program: Command): void {
     .option('-o, --out <dir>', 'output directory')
     .option('--seed <n>', 'seed of the A/B initialisation', nonNegativeInt, 0)
     .option('--dry-run', 'only list every candidate layer and whether/why it is adapted')
+    .option(
+      '--input-shape <dims>',
+      'resolution of the FLOPs for a model with an open input size: dims after the batch, in the model layout (e.g. 3x512x512; default: open dims 224). The written model keeps its open dims',
+      inputShape,
+    )
     .option('--json', 'print the result as JSON');
   for (const opt of quadOptions()) cmd.addOption(opt);
   cmd.action(
     async (
       modelArg: string,
-      o: QuadFlags & { out?: string; seed: number; dryRun?: boolean; json?: boolean },
+      o: QuadFlags & {
+        out?: string;
+        seed: number;
+        dryRun?: boolean;
+        json?: boolean;
+        inputShape?: number[];
+      },
     ) => {
       if (!o.dryRun && !o.out)
         throw new (await import('../errors.js')).UserError(
           'quadratize needs -o DIR (or --dry-run to only list the targets)',
         );
       const src = await loadModelSource(modelArg);
-      const res = quadratize(src.graph, { ...toQuadratizeOptions(o, o.seed), dryRun: o.dryRun });
+      const size = costInputSize(src.graph, o.inputShape);
+      if (size.source === 'given') withInputShape(src.graph, size.dims, modelArg); // checks it
+      const qopts = toQuadratizeOptions(o, o.seed);
+      const res = quadratize(src.graph, { ...qopts, dryRun: o.dryRun });
       const rows = res.targets.map((t) => ({
         node: t.node,
         op: t.op,
@@ -49,17 +68,34 @@ export function registerQuadratize(program: Command): void {
         reason: t.reason,
       }));
       let files: string[] = [];
+      // A dry run builds the terms too (without writing them), so it reports the same totals.
+      const built = !o.dryRun
+        ? res.graph
+        : res.targets.some((t) => t.matched)
+          ? quadratize(src.graph, qopts).graph
+          : undefined;
       let overhead:
-        | { baseParams: number; quadParams: number; baseFlops: number; quadFlops: number }
+        | {
+            baseParams: number;
+            quadParams: number;
+            baseFlops: number;
+            quadFlops: number;
+            inputShape: number[];
+            inputShapeSource: string;
+          }
         | undefined;
-      if (!o.dryRun) {
-        const acc = accountLayers(res.graph);
+      if (built) {
+        const acc = accountLayers(built, { inputShape: size.dims });
         overhead = {
           baseParams: acc.totals.base.params,
           quadParams: acc.totals.quadratic.params,
           baseFlops: acc.totals.base.flops,
           quadFlops: acc.totals.quadratic.flops,
+          inputShape: size.dims,
+          inputShapeSource: size.source,
         };
+      }
+      if (!o.dryRun) {
         await ensureWritableDir(o.out!);
         const modelFile = join(o.out!, 'model.onnx');
         await writeFileAtomic(modelFile, encodeModel(res.graph));
@@ -99,8 +135,10 @@ export function registerQuadratize(program: Command): void {
       if (overhead) {
         console.log(
           `\nquadratic term: +${formatNumber(overhead.quadParams)} parameters (+${((100 * overhead.quadParams) / overhead.baseParams).toFixed(1)}% of the adapted layers), ` +
-            `+${formatNumber(overhead.quadFlops)} FLOPs (+${((100 * overhead.quadFlops) / overhead.baseFlops).toFixed(1)}%) per sample; outputs equal the original's until trained`,
+            `+${formatNumber(overhead.quadFlops)} FLOPs (+${((100 * overhead.quadFlops) / overhead.baseFlops).toFixed(1)}%) per sample at ${describeInputSize(size)}; outputs equal the original's until trained`,
         );
+      }
+      if (files.length > 0) {
         console.log(`wrote ${files.join(', ')}`);
       }
     },
