@@ -6,7 +6,7 @@ import { UserError } from '../cli/errors.js';
 import type { Dataset } from '../data/dataset.js';
 import { split as splitDataset } from '../data/dataset.js';
 import { loadDataset } from '../data/spec.js';
-import type { Graph } from '../ir/graph.js';
+import type { Dim, Graph } from '../ir/graph.js';
 import { cloneGraph } from '../ir/graph.js';
 import { inferShapes } from '../ir/shapes.js';
 import { encodeModel } from '../ir/onnx.js';
@@ -233,8 +233,11 @@ export function dataShapeFor(modelShape: [number, number, number]): [number, num
 /** `model` with the input and output shapes of `like` (the same graph before `sizeToData`). */
 function withOpenShapes(model: Graph, like: Graph): Graph {
   const g = cloneGraph(model);
-  g.inputs = g.inputs.map((v, i) => ({ ...v, shape: [...(like.inputs[i]?.shape ?? v.shape)] }));
-  g.outputs = g.outputs.map((v, i) => ({ ...v, shape: [...(like.outputs[i]?.shape ?? v.shape)] }));
+  // Only the open (symbolic) dims come back: a new head's class count stays as trained.
+  const reopen = (shape: readonly Dim[], likeShape: readonly Dim[] | undefined): Dim[] =>
+    shape.map((d, k) => (typeof likeShape?.[k] === 'string' ? likeShape[k]! : d));
+  g.inputs = g.inputs.map((v, i) => ({ ...v, shape: reopen(v.shape, like.inputs[i]?.shape) }));
+  g.outputs = g.outputs.map((v, i) => ({ ...v, shape: reopen(v.shape, like.outputs[i]?.shape) }));
   return g;
 }
 
@@ -327,7 +330,8 @@ export async function setUpRun(
 ): Promise<RunSetup> {
   const runJson = join(o.outDir, 'run.json');
   // An open input size (fully convolutional models) is trained at the data's resolution.
-  let base = await sizeToData(o.base.graph, o.data, { seed: o.seed, modelName: o.base.name });
+  const sized = await sizeToData(o.base.graph, o.data, { seed: o.seed, modelName: o.base.name });
+  let base = sized;
   const shape = imageInputShape(base, o.base.name);
   const data = await loadRunData(o.data, shape, {
     limit: o.limit,
@@ -377,7 +381,7 @@ export async function setUpRun(
     },
     flops: {
       model: modelAcc.totals.base.flops + modelAcc.totals.quadratic.flops,
-      base: accountLayers(o.base.graph).totals.base.flops,
+      base: accountLayers(sized).totals.base.flops,
     },
     trainFlopsPerSample: 3 * (modelAcc.totals.base.flops + modelAcc.totals.quadratic.flops),
     started: new Date().toISOString(),
