@@ -29,11 +29,13 @@ export type TfAttr =
   | { kind: 'list'; ints: number[]; floats: number[]; strings: string[] }
   | { kind: 'other' };
 
-/** One GraphDef node. Inputs are `node` or `node:k` references; control inputs are dropped. */
+/** One GraphDef node. Inputs are `node` or `node:k` references. */
 export interface TfNode {
   name: string;
   op: string;
   inputs: string[];
+  /** Nodes this one runs after (`^node` inputs): no data, but they count as consumers. */
+  controlInputs: string[];
   attr: Record<string, TfAttr>;
 }
 
@@ -83,6 +85,8 @@ export function shortName(tfName: string): string {
 export class GraphContext {
   private readonly layoutCache = new Map<string, string>();
   private readonly params = new Map<string, string>();
+  /** IR values made by a Pad with zeros (MaxPool guards against onnxruntime's PadFusion). */
+  readonly zeroPadded = new Set<string>();
 
   constructor(
     readonly b: GraphBuilder,

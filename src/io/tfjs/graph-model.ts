@@ -149,6 +149,9 @@ function parseNodes(topology: JsonObject, file: string): TfNode[] {
       op: n.op,
       // `^node` inputs only order execution; inference needs none of them.
       inputs: (rawInputs as string[]).filter((x) => !x.startsWith('^')),
+      controlInputs: (rawInputs as string[])
+        .filter((x) => x.startsWith('^'))
+        .map((x) => x.slice(1)),
       attr,
     };
   });
@@ -193,7 +196,9 @@ async function convert(text: string, file: string, options: TfjsGraphImportOptio
 
   // Outputs: the signature's, else every non-constant node no other node reads (as TF.js does).
   const sig = signatureOf(raw);
-  const consumed = new Set(nodes.flatMap((n) => n.inputs.map((r) => splitRef(r)[0])));
+  const consumed = new Set(
+    nodes.flatMap((n) => [...n.inputs.map((r) => splitRef(r)[0]), ...n.controlInputs]),
+  );
   const outputRefs = sig.outputs?.length
     ? sig.outputs
     : nodes

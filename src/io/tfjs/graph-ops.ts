@@ -290,7 +290,8 @@ function convolution(kind: ConvKind, fused: boolean): OpConverter {
       'Conv',
       inputs,
       { kernel_shape: [kh, kw], strides, dilations, group, ...win.attrs },
-      extra || act ? { name: `${shortName(node.name)}_conv` } : nodeName(call),
+      // The node's own name goes to its last IR op; a bias is the Conv's own input.
+      extra === 'fusedbatchnorm' || act ? { name: `${shortName(node.name)}_conv` } : nodeName(call),
     );
     if (extra === 'fusedbatchnorm') y = batchNorm(call, y, args, cout);
     const prelu = args[extra === 'biasadd' ? 1 : extra === 'fusedbatchnorm' ? 4 : 0];
@@ -571,10 +572,23 @@ function pool(op: 'MaxPool' | 'AveragePool'): OpConverter {
     if (k.length !== 4 || s.length !== 4 || k[0] !== 1 || k[3] !== 1)
       cx.fail(node, `ksize and strides must be [1, h, w, 1]`);
     const win = window(call, sizes, [k[1]!, k[2]!], [s[1]!, s[2]!], [1, 1]);
+    let xin = cx.to(x, 'cf');
+    if (op === 'MaxPool' && cx.zeroPadded.has(x.name)) {
+      // onnxruntime's PadFusion (basic optimizations, 1.30) folds a zero Pad into MaxPool's pads,
+      // which pool as −inf: wrong wherever a window's real values are all negative. Clip(·, ±inf)
+      // is the identity (with a gradient rule) and keeps the Pad out of the MaxPool.
+      const inf = cx.b.scalar(Infinity);
+      xin = cx.b.op(
+        'Clip',
+        [xin, cx.b.neg(inf), inf],
+        {},
+        { name: `${shortName(node.name)}_keep_pad` },
+      );
+    }
     // AveragePool's default count_include_pad = 0 averages over the valid pixels, as TF does.
     const y = cx.b.op(
       op,
-      [cx.to(x, 'cf')],
+      [xin],
       { kernel_shape: [k[1]!, k[2]!], strides: [s[1]!, s[2]!], ...win.attrs },
       nodeName(call),
     );
@@ -748,6 +762,7 @@ registerTfOp(['Pad', 'PadV2', 'MirrorPad'], (call) => {
   if (p.length !== 2 * r) cx.fail(node, `paddings must be [${r}, 2], got ${p.length} ints`);
   if (p.some((d) => d < 0)) cx.fail(node, `negative paddings are not supported`);
   let mode = 'constant';
+  let extraZero = false;
   const extra: string[] = [];
   if (node.op === 'MirrorPad') {
     const m = attrStr(call, 'mode');
@@ -758,6 +773,7 @@ registerTfOp(['Pad', 'PadV2', 'MirrorPad'], (call) => {
     const c = cx.floats(node, call.inputs[2], 'constant value');
     if (c.data.length !== 1) cx.fail(node, `the constant value must be a scalar`);
     extra.push(cx.b.scalar(c.data[0]!));
+    extraZero = c.data[0] === 0;
   }
   const layout: Layout = r >= 3 ? x.layout : 'keras';
   const pads = new Array<number>(2 * r).fill(0);
@@ -767,8 +783,11 @@ registerTfOp(['Pad', 'PadV2', 'MirrorPad'], (call) => {
     pads[j + r] = p[2 * a + 1]!;
   }
   const y = cx.b.op('Pad', [cx.to(x, layout), cx.b.ints(pads), ...extra], { mode }, nodeName(call));
-  const shape = x.shape.map((d, a) =>
-    typeof d === 'number' ? d + p[2 * a]! + p[2 * a + 1]! : `${shortName(node.name)}_out${a}`,
-  );
+  if (mode === 'constant' && (node.op === 'Pad' || extraZero)) cx.zeroPadded.add(y);
+  const shape = x.shape.map((d, a) => {
+    const more = p[2 * a]! + p[2 * a + 1]!;
+    if (more === 0) return d;
+    return typeof d === 'number' ? d + more : `${shortName(node.name)}_out${a}`;
+  });
   return [{ kind: 'value', name: y, layout, shape }];
 });
