@@ -192,9 +192,10 @@ function fusedActivation(
   layout: Layout,
   r: number,
   preluAlpha: TfValue | undefined,
+  base: string,
 ): string {
   const b = call.cx.b;
-  const opts = { name: `${shortName(call.node.name)}_${act ?? 'act'}` };
+  const opts = { name: `${base}_${act ?? 'act'}` };
   switch (act) {
     case undefined:
       return y;
@@ -280,6 +281,12 @@ function convolution(kind: ConvKind, fused: boolean): OpConverter {
     }
     const win = window(call, sizes, [kh, kw], strides, dilations);
     const inputs = [cx.to(x, 'cf'), w];
+    // TF names a fused node after its last op (…/Relu6, …/FusedBatchNormV3); the filter's name
+    // (…/Conv2D_weights, …/kernel) names the layer better.
+    const layerName = /(_weights|\/kernel)$/;
+    const base = layerName.test(f.tfName)
+      ? shortName(f.tfName).replace(layerName, '')
+      : shortName(node.name);
     const { extra, act } = fused ? fusedOps(call) : {};
     const args = call.inputs.slice(2);
     if (extra === 'biasadd') {
@@ -291,11 +298,11 @@ function convolution(kind: ConvKind, fused: boolean): OpConverter {
       inputs,
       { kernel_shape: [kh, kw], strides, dilations, group, ...win.attrs },
       // The node's own name goes to its last IR op; a bias is the Conv's own input.
-      extra === 'fusedbatchnorm' || act ? { name: `${shortName(node.name)}_conv` } : nodeName(call),
+      { name: base },
     );
-    if (extra === 'fusedbatchnorm') y = batchNorm(call, y, args, cout);
+    if (extra === 'fusedbatchnorm') y = batchNorm(call, y, args, cout, `${base}_bn`);
     const prelu = args[extra === 'biasadd' ? 1 : extra === 'fusedbatchnorm' ? 4 : 0];
-    y = fusedActivation(call, y, act, 'cf', 4, prelu);
+    y = fusedActivation(call, y, act, 'cf', 4, prelu, base);
     return [{ kind: 'value', name: y, layout: 'cf', shape: [x.shape[0]!, ...win.out, cout] }];
   };
 }
@@ -306,7 +313,7 @@ registerTfOp(['DepthwiseConv2dNative', 'DepthwiseConv2d'], convolution('depthwis
 registerTfOp('FusedDepthwiseConv2dNative', convolution('depthwise', true));
 
 /** ONNX BatchNormalization of `x` (channels on axis 1) from TF's scale, offset, mean, variance. */
-function batchNorm(call: OpCall, x: string, args: TfValue[], c: number): string {
+function batchNorm(call: OpCall, x: string, args: TfValue[], c: number, name: string): string {
   const { cx, node } = call;
   const names = ['scale', 'offset', 'mean', 'variance'];
   const params = names.map((what, i) => {
@@ -317,7 +324,7 @@ function batchNorm(call: OpCall, x: string, args: TfValue[], c: number): string 
     'BatchNormalization',
     [x, ...params],
     { epsilon: attrFloat(call, 'epsilon', 0.001) },
-    { name: `${shortName(node.name)}${node.op.startsWith('_') ? '_bn' : ''}` },
+    { name },
   );
 }
 
@@ -332,7 +339,7 @@ registerTfOp(['FusedBatchNorm', 'FusedBatchNormV2', 'FusedBatchNormV3'], (call) 
   const c = numeric(call, x.shape[r - 1]!, 'number of channels');
   // ONNX normalises axis 1: the TF channel axis (last) lands there in the cf layout.
   const layout: Layout = r >= 3 ? 'cf' : 'keras';
-  const y = batchNorm(call, cx.to(x, layout), call.inputs.slice(1), c);
+  const y = batchNorm(call, cx.to(x, layout), call.inputs.slice(1), c, shortName(node.name));
   return [{ kind: 'value', name: y, layout, shape: [...x.shape] }];
 });
 
@@ -397,7 +404,15 @@ function matmul(fused: boolean): OpConverter {
         { name: `${shortName(node.name)}_bias` },
       );
     }
-    y = fusedActivation(call, y, act, 'keras', r, args[extra === 'biasadd' ? 1 : 0]);
+    y = fusedActivation(
+      call,
+      y,
+      act,
+      'keras',
+      r,
+      args[extra === 'biasadd' ? 1 : 0],
+      shortName(node.name),
+    );
     return [{ kind: 'value', name: y, layout: 'keras', shape: [...aShape.slice(0, -1), n] }];
   };
 }
