@@ -338,8 +338,52 @@ function fusedBn(dir: string, refDir: string): void {
   }
 }
 
+/**
+ * `dynamic-flatten`: Keras' Flatten for an open batch size, Shape → StridedSlice → Pack → Reshape,
+ * between a Conv2D + Relu and a MatMul head.
+ */
+function dynamicFlatten(dir: string): void {
+  const g = new GraphDef(41);
+  const x = g.input('x', [-1, 4, 4, 2]);
+  const c = g.op(
+    'conv/Conv2D',
+    'Conv2D',
+    [x, g.weight('conv/kernel', [3, 3, 2, 2])],
+    conv([1, 1, 1, 1], 'SAME'),
+  );
+  const r = g.op('conv/Relu', 'Relu', [c], T);
+  const shape = g.op('flatten/Shape', 'Shape', [r], { ...T, out_type: { type: 'DT_INT32' } });
+  const batch = g.op(
+    'flatten/strided_slice',
+    'StridedSlice',
+    [
+      shape,
+      g.int('flatten/begin', [1], [0]),
+      g.int('flatten/end', [1], [1]),
+      g.int('flatten/strides', [1], [1]),
+    ],
+    { T: { type: 'DT_INT32' }, Index: { type: 'DT_INT32' }, shrink_axis_mask: { i: '1' } },
+  );
+  const target = g.op('flatten/Reshape/shape', 'Pack', [batch, g.int('flatten/minus1', [], [-1])], {
+    T: { type: 'DT_INT32' },
+    N: { i: '2' },
+    axis: { i: '0' },
+  });
+  const flat = g.op('flatten/Reshape', 'Reshape', [r, target], {
+    ...T,
+    Tshape: { type: 'DT_INT32' },
+  });
+  g.op('out', 'MatMul', [flat, g.weight('head/kernel', [32, 3])], {
+    ...T,
+    transpose_a: { b: false },
+    transpose_b: { b: false },
+  });
+  g.write(dir);
+}
+
 const root = resolve(fileURLToPath(import.meta.url), '../../fixtures/tfjs-graph');
 unfused(join(root, 'unfused'));
 fused(join(root, 'fused'));
 fusedBn(join(root, 'fused-bn'), join(root, 'fused-bn-reference'));
-console.log(`wrote ${root}/{unfused,fused,fused-bn,fused-bn-reference}`);
+dynamicFlatten(join(root, 'dynamic-flatten'));
+console.log(`wrote ${root}/{unfused,fused,fused-bn,fused-bn-reference,dynamic-flatten}`);

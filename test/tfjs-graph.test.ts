@@ -290,6 +290,26 @@ describe('TF.js graph models written by scripts/make-tfjs-graph-models.ts', () =
     );
   });
 
+  it('a Keras Flatten for an open batch (Shape → StridedSlice → Pack → Reshape) matches TF.js at two batch sizes', async () => {
+    const path = join(fixtures, 'dynamic-flatten', 'model.json');
+    const model = await loadTfjsGraph(path);
+    const g = await importTfjsGraph(path);
+    assert.deepEqual(g.outputs[0]!.shape, ['batch', 3]);
+    // The shape arithmetic is evaluated at import: no Shape node reaches the IR.
+    assert.ok(!g.nodes.some((n) => n.opType === 'Shape'));
+    const rng = new Rng(10);
+    for (const n of [1, 3]) {
+      const x = Float32Array.from({ length: n * 4 * 4 * 2 }, () => 2 * rng.next() - 1);
+      const [ref] = await tfjsOutputs(model, x, [n, 4, 4, 2], ['out']);
+      closeTo((await run(g, [n, 4, 4, 2], x)).out!, ref!, `out (batch ${n})`);
+    }
+    const { targets } = quadratize(g);
+    assert.deepEqual(
+      targets.filter((r) => r.matched).map((r) => r.node),
+      ['conv'],
+    );
+  });
+
   it('a zero Pad before MaxPool keeps its zeros (all-negative input), as TF.js computes', async () => {
     // onnxruntime's PadFusion would fold the Pad into MaxPool's −inf padding: the importer guards it.
     const dir = await mkdtemp(join(root, 'padpool-'));

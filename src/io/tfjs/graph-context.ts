@@ -57,16 +57,29 @@ export interface ConstValue {
   data: Float32Array | Int32Array | Uint8Array;
 }
 
+/**
+ * An int32 vector (or scalar) of sizes known at import time up to symbolic dims: what
+ * `Shape(x)` and slices of it give, e.g. `[batch, -1]` for a Keras Flatten with an open batch.
+ */
+export interface DimsValue {
+  kind: 'dims';
+  values: Dim[];
+  /** Whether it is a scalar (one size) rather than a vector. */
+  scalar: boolean;
+}
+
 /** A TF tensor during conversion. */
-export type TfValue = RuntimeValue | ConstValue;
+export type TfValue = RuntimeValue | ConstValue | DimsValue;
 
 /** The rank of a value. */
 export function rankOf(v: TfValue): number {
+  if (v.kind === 'dims') return v.scalar ? 0 : 1;
   return v.kind === 'const' ? v.dims.length : v.shape.length;
 }
 
 /** The TF shape of a value. */
 export function shapeOf(v: TfValue): Dim[] {
+  if (v.kind === 'dims') return v.scalar ? [] : [v.values.length];
   return v.kind === 'const' ? [...v.dims] : [...v.shape];
 }
 
@@ -128,7 +141,10 @@ export class GraphContext {
   runtime(node: TfNode, v: TfValue | undefined, what: string): RuntimeValue {
     if (!v) this.fail(node, `has no ${what} input`);
     if (v.kind !== 'value') {
-      this.fail(node, `the ${what} is a constant; only computed values are supported there`);
+      this.fail(
+        node,
+        `the ${what} is ${v.kind === 'dims' ? 'a shape' : 'a constant'}; only computed values are supported there`,
+      );
     }
     return v;
   }
@@ -145,11 +161,25 @@ export class GraphContext {
     return v;
   }
 
-  /** The integers of an int32 constant (axes, shapes, paddings). */
+  /** The integers of an int32 constant (axes, shapes, paddings), or of fully known sizes. */
   ints(node: TfNode, v: TfValue | undefined, what: string): number[] {
+    if (v?.kind === 'dims') {
+      const d = this.dims(node, v, what);
+      if (d.every((x): x is number => typeof x === 'number')) return d;
+      this.fail(
+        node,
+        `the ${what} [${d.join(', ')}] depends on the input size; give the input shape`,
+      );
+    }
     const c = this.constant(node, v, what);
     if (c.dtype !== 'int32') this.fail(node, `the ${what} must be int32, got ${c.dtype}`);
     return Array.from(c.data);
+  }
+
+  /** Sizes (possibly symbolic) from an int32 constant or a shape computation. */
+  dims(node: TfNode, v: TfValue | undefined, what: string): Dim[] {
+    if (v?.kind === 'dims') return [...v.values];
+    return this.ints(node, v, what);
   }
 
   /** The float32 data of a constant, checked against an expected shape. */
@@ -194,7 +224,8 @@ export class GraphContext {
    * from the trailing axis, so in the `cf` layout the constant is padded to rank `r` with leading
    * ones and permuted like the value.
    */
-  operand(node: TfNode, c: ConstValue, layout: Layout, r: number): string {
+  operand(node: TfNode, c: ConstValue | DimsValue, layout: Layout, r: number): string {
+    if (c.kind === 'dims') this.fail(node, `arithmetic on tensor shapes is not supported`);
     if (c.dtype !== 'float32') {
       this.fail(node, `constant '${c.tfName}' is ${c.dtype}; only float32 arithmetic is supported`);
     }

@@ -379,12 +379,13 @@ function matmul(fused: boolean): OpConverter {
       });
       n = n0;
     } else {
-      const rb = bIn.shape.length;
-      bn = cx.to(bIn, 'keras');
+      const bv = cx.runtime(node, bIn, 'right operand');
+      const rb = bv.shape.length;
+      bn = cx.to(bv, 'keras');
       if (tb) {
         bn = cx.b.transpose(bn, [...Array.from({ length: rb - 2 }, (_, i) => i), rb - 1, rb - 2]);
       }
-      n = bIn.shape[tb ? rb - 2 : rb - 1]!;
+      n = bv.shape[tb ? rb - 2 : rb - 1]!;
     }
     const { extra, act } = fused ? fusedOps(call) : {};
     if (extra === 'fusedbatchnorm') cx.fail(node, `FusedBatchNorm cannot be fused into MatMul`);
@@ -564,13 +565,12 @@ registerTfOp(['Identity', 'StopGradient', 'Snapshot', 'PreventGradient'], (call)
 
 registerTfOp('Cast', (call) => {
   const dst = call.node.attr.DstT;
+  const to = dst?.kind === 'type' ? dst.value : 'unknown';
   const x = input(call, 0, 'x');
-  if (
-    dst?.kind !== 'type' ||
-    dst.value !== 'DT_FLOAT' ||
-    (x.kind === 'const' && x.dtype !== 'float32')
-  )
-    call.cx.fail(call.node, `only float32 → float32 casts are supported`);
+  // Sizes may be cast between int32 and int64 (Shape's out_type); floats stay floats.
+  if (x.kind === 'dims' && (to === 'DT_INT32' || to === 'DT_INT64')) return [x];
+  if (to !== 'DT_FLOAT' || x.kind === 'dims' || (x.kind === 'const' && x.dtype !== 'float32'))
+    call.cx.fail(call.node, `only float32 → float32 casts (and casts of sizes) are supported`);
   return [x];
 });
 
@@ -705,26 +705,99 @@ registerTfOp('ExpandDims', (call) => {
 registerTfOp('Reshape', (call) => {
   const { cx, node } = call;
   const x = cx.runtime(node, call.inputs[0], 'tensor');
-  const target = cx.ints(node, call.inputs[1], 'shape');
-  if (target.some((d) => d < -1) || target.filter((d) => d === -1).length > 1)
-    cx.fail(node, `shape [${target.join(', ')}] may hold one -1 and no other negative size`);
-  if (target.includes(0)) cx.fail(node, `shape [${target.join(', ')}] has a size 0`);
-  const known = x.shape.every((d) => typeof d === 'number');
-  const total = known ? (x.shape as number[]).reduce((p, q) => p * q, 1) : undefined;
-  const rest = target.filter((d) => d !== -1).reduce((p, q) => p * q, 1);
-  const tailIn = x.shape.slice(1);
-  const tailKnown = tailIn.every((d) => typeof d === 'number');
+  const target = reshapeTarget(call, x, cx.dims(node, call.inputs[1], 'shape'));
+  if (target.some((d) => d === 0 || d < KEEP) || target.filter((d) => d === -1).length > 1)
+    cx.fail(node, `shape [${target.join(', ')}] may hold one -1 and otherwise positive sizes`);
+  const prod = (ds: number[]): number => ds.reduce((p, q) => p * q, 1);
+  const numbers = (ds: Dim[]): number[] => ds.filter((d): d is number => typeof d === 'number');
+  // The -1 size: the input's known sizes over the target's, when the symbolic sizes of the
+  // input are exactly those kept in place (e.g. [batch, 5, 5, 8] → [batch, -1]) or absent.
+  const kept = target.flatMap((d, i) => (d === KEEP ? [x.shape[i]!] : []));
+  const symbols = x.shape.filter((d) => typeof d === 'string');
+  const keptAll = symbols.length === kept.length && symbols.every((d) => kept.includes(d));
+  const inferred = prod(numbers(x.shape)) / prod(target.filter((d) => d > 0));
   const shape: Dim[] = target.map((d, i) => {
+    if (d === KEEP) return x.shape[i]!;
     if (d !== -1) return d;
-    if (total !== undefined) return total / rest;
-    // A batch kept in front: [-1, …] over the same per-example size keeps the batch dim.
-    if (i === 0 && tailKnown && (tailIn as number[]).reduce((p, q) => p * q, 1) === rest) {
+    if (keptAll && Number.isInteger(inferred)) return inferred;
+    // [-1, …] over the same per-example size keeps the batch size.
+    if (i === 0 && symbols.length === 1 && x.shape[0] === symbols[0] && inferred === 1)
       return x.shape[0]!;
-    }
     return `${shortName(node.name)}_size`;
   });
-  const y = cx.b.op('Reshape', [cx.to(x, 'keras'), cx.b.ints(target)], {}, nodeName(call));
+  // ONNX Reshape's 0 copies the input size at that position: the kept symbolic sizes.
+  const onnxTarget = target.map((d) => (d === KEEP ? 0 : d));
+  const y = cx.b.op('Reshape', [cx.to(x, 'keras'), cx.b.ints(onnxTarget)], {}, nodeName(call));
   return [{ kind: 'value', name: y, layout: 'keras', shape }];
+});
+
+/** Marks a target size that is the input's own (symbolic) size at the same position. */
+const KEEP = -2;
+
+/**
+ * A Reshape target from sizes that may be symbolic (`Shape` arithmetic for an open batch): a
+ * symbolic size equal to the input's size at the same position is kept (ONNX Reshape's 0), one
+ * other unknown becomes -1; anything else needs the input shape.
+ */
+function reshapeTarget(call: OpCall, x: RuntimeValue, dims: Dim[]): number[] {
+  const out = dims.map((d, i) => (typeof d === 'number' ? d : d === x.shape[i] ? KEEP : NaN));
+  const open = out.filter((d) => Number.isNaN(d)).length;
+  if (open === 0) return out;
+  if (open === 1 && !out.includes(-1)) return out.map((d) => (Number.isNaN(d) ? -1 : d));
+  return call.cx.fail(
+    call.node,
+    `the target shape [${dims.join(', ')}] depends on the input size; give the input shape`,
+  );
+}
+
+// ---------------------------------------------------------------- sizes
+
+// Shape arithmetic (as Keras Flatten writes it for an open batch: Shape → StridedSlice → Pack →
+// Reshape) is evaluated at import time over symbolic sizes; no IR nodes are emitted.
+registerTfOp('Shape', (call) => {
+  const x = call.cx.runtime(call.node, call.inputs[0], 'x');
+  return [{ kind: 'dims', values: [...x.shape], scalar: false }];
+});
+
+registerTfOp('StridedSlice', (call) => {
+  const { cx, node } = call;
+  const v = input(call, 0, 'input');
+  if (v.kind === 'value')
+    cx.fail(node, `slicing computed tensors is not supported (only shapes and constants)`);
+  const values = cx.dims(node, v, 'input');
+  if (rankOf(v) !== 1) cx.fail(node, `only 1-D slices are supported`);
+  const [begin] = cx.ints(node, call.inputs[1], 'begin');
+  const [end] = cx.ints(node, call.inputs[2], 'end');
+  const [stride] = cx.ints(node, call.inputs[3], 'strides');
+  const mask = (k: string): number => {
+    const a = node.attr[k];
+    return a?.kind === 'int' ? a.value : 0;
+  };
+  if (mask('ellipsis_mask') || mask('new_axis_mask') || stride !== 1)
+    cx.fail(node, `only stride-1 slices without ellipsis or new axes are supported`);
+  const n = values.length;
+  const at = (i: number): number => Math.min(n, Math.max(0, i < 0 ? i + n : i));
+  if (mask('shrink_axis_mask') & 1) {
+    const i = begin! < 0 ? begin! + n : begin!;
+    if (i < 0 || i >= n) cx.fail(node, `index ${begin} is out of range for ${n} sizes`);
+    return [{ kind: 'dims', values: [values[i]!], scalar: true }];
+  }
+  const b0 = mask('begin_mask') & 1 ? 0 : at(begin!);
+  const e0 = mask('end_mask') & 1 ? n : at(end!);
+  return [{ kind: 'dims', values: values.slice(b0, Math.max(b0, e0)), scalar: false }];
+});
+
+registerTfOp('Pack', (call) => {
+  const { cx, node } = call;
+  const axis = node.attr.axis;
+  if (axis?.kind === 'int' && axis.value !== 0)
+    cx.fail(node, `only packing sizes (axis 0) is supported`);
+  const values = call.inputs.map((v, i) => {
+    if (v.kind === 'value' || rankOf(v) !== 0)
+      cx.fail(node, `only packing scalar sizes is supported (input ${i})`);
+    return cx.dims(node, v, 'size')[0]!;
+  });
+  return [{ kind: 'dims', values, scalar: false }];
 });
 
 registerTfOp('Transpose', (call) => {
