@@ -28,11 +28,6 @@
 export { importModel, type ImportedModel, type ImportOptions } from './io/importers.js';
 export { importTfjs, type TfjsImportOptions } from './io/tfjs/index.js';
 export {
-  importTfjsGraph,
-  supportedTfOps,
-  type TfjsGraphImportOptions,
-} from './io/tfjs/graph-model.js';
-export {
   decodeModel,
   encodeModel,
   OnnxFormatError,

@@ -447,7 +447,7 @@ describe('TF.js graph models: bad input', () => {
     );
   });
 
-  it('a Const missing from the weights manifest, a missing input node, and a NCHW conv are named', async () => {
+  it('a Const missing from the weights manifest, a missing input node, a cycle and a NCHW conv are named', async () => {
     let path = await writeGraph([
       input,
       { name: 'w', op: 'Const' },
@@ -462,6 +462,13 @@ describe('TF.js graph models: bad input', () => {
       importTfjsGraph(path),
       oneLine(/node 'y' reads 'ghost', which is not in the graph/, path),
     );
+    path = await writeGraph([
+      input,
+      { name: 'a', op: 'Relu', input: ['b'] },
+      { name: 'b', op: 'Relu', input: ['a'] },
+      { name: 'out', op: 'Relu', input: ['a'] },
+    ]);
+    await assert.rejects(importTfjsGraph(path), oneLine(/node 'a' depends on itself/, path));
     const dir = dirname(path);
     await writeFile(join(dir, 'w.bin'), Buffer.alloc(4 * 4 * 4));
     path = join(dir, 'model.json');

@@ -211,23 +211,36 @@ async function convert(text: string, file: string, options: TfjsGraphImportOptio
     if (!byName.has(splitRef(ref)[0])) fail(file, `output '${ref}' is not a node of the graph`);
   }
 
-  // The nodes the outputs depend on, in dependency order (GraphDef lists need not be sorted).
+  // The nodes the outputs depend on, in dependency order (GraphDef lists need not be sorted);
+  // an explicit stack, since graphs may be deeper than the call stack.
   const order: TfNode[] = [];
-  const state = new Map<string, 1 | 2>();
-  const visit = (name: string, from: string): void => {
-    const n = byName.get(name);
-    if (!n) fail(file, `node '${from}' reads '${name}', which is not in the graph`);
-    const s = state.get(name);
-    if (s === 2) return;
-    if (s === 1)
-      fail(file, `node '${name}' depends on itself (a cycle: control flow is not supported)`);
-    state.set(name, 1);
-    const stack: string[] = n.inputs.map((r) => splitRef(r)[0]);
-    for (const dep of stack) visit(dep, name);
-    state.set(name, 2);
-    order.push(n);
-  };
-  for (const ref of allOutputs) visit(splitRef(ref)[0], ref);
+  const state = new Map<string, 'open' | 'done'>();
+  for (const ref of allOutputs) {
+    const stack: { name: string; from: string; next: number }[] = [
+      { name: splitRef(ref)[0], from: ref, next: 0 },
+    ];
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      const n = byName.get(top.name);
+      if (!n) fail(file, `node '${top.from}' reads '${top.name}', which is not in the graph`);
+      if (top.next === 0) {
+        if (state.get(n.name) === 'done') {
+          stack.pop();
+          continue;
+        }
+        if (state.get(n.name) === 'open')
+          fail(file, `node '${n.name}' depends on itself (a cycle: control flow is not supported)`);
+        state.set(n.name, 'open');
+      }
+      if (top.next < n.inputs.length) {
+        stack.push({ name: splitRef(n.inputs[top.next++]!)[0], from: n.name, next: 0 });
+      } else {
+        state.set(n.name, 'done');
+        order.push(n);
+        stack.pop();
+      }
+    }
+  }
 
   const unsupported = order.filter(
     (n) => n.op !== 'Const' && n.op !== 'Placeholder' && !tfOpConverter(n.op),
