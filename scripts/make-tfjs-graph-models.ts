@@ -381,9 +381,40 @@ function dynamicFlatten(dir: string): void {
   g.write(dir);
 }
 
+/**
+ * `resize`: ResizeBilinear (half_pixel_centers to 7×5, align_corners to 6×6, neither to 6×9) and
+ * ResizeNearestNeighbor (neither to 6×6, half_pixel_centers to 5×7, align_corners to 7×7), one
+ * output each.
+ */
+function resizes(dir: string): void {
+  const g = new GraphDef(43);
+  const x = g.input('x', [-1, 3, 3, 2]);
+  const cases: [string, string, number[], Json][] = [
+    ['bilinear_half', 'ResizeBilinear', [7, 5], { half_pixel_centers: { b: true } }],
+    ['bilinear_align', 'ResizeBilinear', [6, 6], { align_corners: { b: true } }],
+    ['bilinear', 'ResizeBilinear', [6, 9], {}],
+    ['nearest', 'ResizeNearestNeighbor', [6, 6], {}],
+    ['nearest_half', 'ResizeNearestNeighbor', [5, 7], { half_pixel_centers: { b: true } }],
+    ['nearest_align', 'ResizeNearestNeighbor', [7, 7], { align_corners: { b: true } }],
+  ];
+  for (const [name, op, size, attrs] of cases) {
+    g.op(name, op, [x, g.int(`${name}/size`, [2], size)], {
+      ...T,
+      align_corners: { b: false },
+      half_pixel_centers: { b: false },
+      ...attrs,
+    });
+  }
+  g.write(
+    dir,
+    cases.map((c) => c[0]),
+  );
+}
+
 const root = resolve(fileURLToPath(import.meta.url), '../../fixtures/tfjs-graph');
 unfused(join(root, 'unfused'));
 fused(join(root, 'fused'));
 fusedBn(join(root, 'fused-bn'), join(root, 'fused-bn-reference'));
 dynamicFlatten(join(root, 'dynamic-flatten'));
-console.log(`wrote ${root}/{unfused,fused,fused-bn,fused-bn-reference,dynamic-flatten}`);
+resizes(join(root, 'resize'));
+console.log(`wrote ${root}/{unfused,fused,fused-bn,fused-bn-reference,dynamic-flatten,resize}`);

@@ -310,6 +310,17 @@ describe('TF.js graph models written by scripts/make-tfjs-graph-models.ts', () =
     );
   });
 
+  it('ResizeBilinear and ResizeNearestNeighbor (align_corners, half_pixel_centers, neither; whole and other ratios) match TF.js', async () => {
+    const path = join(fixtures, 'resize', 'model.json');
+    const names = ['bilinear_half', 'bilinear_align', 'bilinear'];
+    names.push('nearest', 'nearest_half', 'nearest_align');
+    const rng = new Rng(11);
+    const x = Float32Array.from({ length: 2 * 3 * 3 * 2 }, () => 2 * rng.next() - 1);
+    const refs = await tfjsOutputs(await loadTfjsGraph(path), x, [2, 3, 3, 2], names);
+    const res = await run(await importTfjsGraph(path), [2, 3, 3, 2], x);
+    names.forEach((n, i) => closeTo(res[n]!, refs[i]!, n));
+  });
+
   it('a zero Pad before MaxPool keeps its zeros (all-negative input), as TF.js computes', async () => {
     // onnxruntime's PadFusion would fold the Pad into MaxPool's −inf padding: the importer guards it.
     const dir = await mkdtemp(join(root, 'padpool-'));

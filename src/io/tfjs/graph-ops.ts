@@ -614,6 +614,58 @@ function pool(op: 'MaxPool' | 'AveragePool'): OpConverter {
 registerTfOp('MaxPool', pool('MaxPool'));
 registerTfOp('AvgPool', pool('AveragePool'));
 
+// ---------------------------------------------------------------- resizing
+
+/**
+ * ResizeBilinear / ResizeNearestNeighbor with TF.js' coordinate rules as ONNX Resize modes:
+ * align_corners → `align_corners` (nearest rounds half up), half_pixel_centers → `half_pixel`
+ * (`tf_half_pixel_for_nn` for nearest, which floors), neither → `asymmetric` (floor).
+ */
+function resize(mode: 'linear' | 'nearest'): OpConverter {
+  return (call) => {
+    const { cx, node } = call;
+    const x = cx.runtime(node, call.inputs[0], 'images');
+    const { sizes } = spatial4(call, x);
+    const size = cx.ints(node, call.inputs[1], 'size');
+    if (size.length !== 2 || size.some((d) => d < 1))
+      cx.fail(node, `the size must be two positive ints, got [${size.join(', ')}]`);
+    const align = attrBool(call, 'align_corners', false);
+    const half = attrBool(call, 'half_pixel_centers', false);
+    if (align && half) cx.fail(node, `align_corners and half_pixel_centers cannot both be set`);
+    const coord = align
+      ? 'align_corners'
+      : half
+        ? mode === 'nearest'
+          ? 'tf_half_pixel_for_nn'
+          : 'half_pixel'
+        : 'asymmetric';
+    const attrs: Record<string, string> = { mode, coordinate_transformation_mode: coord };
+    if (mode === 'nearest') attrs.nearest_mode = align ? 'round_prefer_ceil' : 'floor';
+    const b = cx.b;
+    const xin = cx.to(x, 'cf');
+    const [h, w] = [size[0]!, size[1]!];
+    const [H, W] = [
+      numeric(call, sizes[0]!, 'input height'),
+      numeric(call, sizes[1]!, 'input width'),
+    ];
+    let y: string;
+    if (h % H === 0 && w % W === 0) {
+      // Whole factors as scales (exact, and what the Resize gradient rule reads).
+      const scales = b.constant(tensor('float32', [4], [1, 1, h / H, w / W]), 'scales');
+      y = b.op('Resize', [xin, '', scales], attrs, nodeName(call));
+    } else {
+      // Other ratios as sizes: scales such as 10/7 would not give back the size exactly.
+      const nc = b.op('Slice', [b.op('Shape', [xin]), b.ints([0]), b.ints([2])]);
+      const out = b.op('Concat', [nc, b.ints([h, w])], { axis: 0 });
+      y = b.op('Resize', [xin, '', '', out], attrs, nodeName(call));
+    }
+    return [{ kind: 'value', name: y, layout: 'cf', shape: [x.shape[0]!, h, w, x.shape[3]!] }];
+  };
+}
+
+registerTfOp('ResizeBilinear', resize('linear'));
+registerTfOp('ResizeNearestNeighbor', resize('nearest'));
+
 // ---------------------------------------------------------------- shapes and axes
 
 function normAxes(call: OpCall, axes: number[], r: number): number[] {
