@@ -382,20 +382,20 @@ function dynamicFlatten(dir: string): void {
 }
 
 /**
- * `resize`: ResizeBilinear (half_pixel_centers to 7×5, align_corners to 6×6, neither to 6×9) and
- * ResizeNearestNeighbor (neither to 6×6, half_pixel_centers to 5×7, align_corners to 7×7), one
- * output each.
+ * `resize`: ResizeBilinear (half_pixel_centers to 6×9, align_corners to 6×6, neither to 9×6) and
+ * ResizeNearestNeighbor (neither to 6×6, half_pixel_centers to 9×6, align_corners to 9×9) from
+ * 3×3, one output each.
  */
 function resizes(dir: string): void {
   const g = new GraphDef(43);
   const x = g.input('x', [-1, 3, 3, 2]);
   const cases: [string, string, number[], Json][] = [
-    ['bilinear_half', 'ResizeBilinear', [7, 5], { half_pixel_centers: { b: true } }],
+    ['bilinear_half', 'ResizeBilinear', [6, 9], { half_pixel_centers: { b: true } }],
     ['bilinear_align', 'ResizeBilinear', [6, 6], { align_corners: { b: true } }],
-    ['bilinear', 'ResizeBilinear', [6, 9], {}],
+    ['bilinear', 'ResizeBilinear', [9, 6], {}],
     ['nearest', 'ResizeNearestNeighbor', [6, 6], {}],
-    ['nearest_half', 'ResizeNearestNeighbor', [5, 7], { half_pixel_centers: { b: true } }],
-    ['nearest_align', 'ResizeNearestNeighbor', [7, 7], { align_corners: { b: true } }],
+    ['nearest_half', 'ResizeNearestNeighbor', [9, 6], { half_pixel_centers: { b: true } }],
+    ['nearest_align', 'ResizeNearestNeighbor', [9, 9], { align_corners: { b: true } }],
   ];
   for (const [name, op, size, attrs] of cases) {
     g.op(name, op, [x, g.int(`${name}/size`, [2], size)], {

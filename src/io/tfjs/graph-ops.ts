@@ -618,8 +618,7 @@ registerTfOp('AvgPool', pool('AveragePool'));
 
 /**
  * ResizeBilinear / ResizeNearestNeighbor with TF.js' coordinate rules as ONNX Resize modes:
- * align_corners → `align_corners` (nearest rounds half up), half_pixel_centers → `half_pixel`
- * (`tf_half_pixel_for_nn` for nearest, which floors), neither → `asymmetric` (floor).
+ * align_corners → `align_corners`, half_pixel_centers → `half_pixel`, neither → `asymmetric`.
  */
 function resize(mode: 'linear' | 'nearest'): OpConverter {
   return (call) => {
@@ -632,15 +631,11 @@ function resize(mode: 'linear' | 'nearest'): OpConverter {
     const align = attrBool(call, 'align_corners', false);
     const half = attrBool(call, 'half_pixel_centers', false);
     if (align && half) cx.fail(node, `align_corners and half_pixel_centers cannot both be set`);
-    const coord = align
-      ? 'align_corners'
-      : half
-        ? mode === 'nearest'
-          ? 'tf_half_pixel_for_nn'
-          : 'half_pixel'
-        : 'asymmetric';
+    const coord = align ? 'align_corners' : half ? 'half_pixel' : 'asymmetric';
     const attrs: Record<string, string> = { mode, coordinate_transformation_mode: coord };
-    if (mode === 'nearest') attrs.nearest_mode = align ? 'round_prefer_ceil' : 'floor';
+    // TF nearest: round half up with align_corners, else floor(src) where half-pixel src is
+    // (x + 0.5)·in/out, i.e. ONNX half_pixel's (x + 0.5)·in/out − 0.5 rounded half up.
+    if (mode === 'nearest') attrs.nearest_mode = align || half ? 'round_prefer_ceil' : 'floor';
     const b = cx.b;
     const xin = cx.to(x, 'cf');
     const [h, w] = [size[0]!, size[1]!];
@@ -648,17 +643,17 @@ function resize(mode: 'linear' | 'nearest'): OpConverter {
       numeric(call, sizes[0]!, 'input height'),
       numeric(call, sizes[1]!, 'input width'),
     ];
-    let y: string;
-    if (h % H === 0 && w % W === 0) {
-      // Whole factors as scales (exact, and what the Resize gradient rule reads).
-      const scales = b.constant(tensor('float32', [4], [1, 1, h / H, w / W]), 'scales');
-      y = b.op('Resize', [xin, '', scales], attrs, nodeName(call));
-    } else {
-      // Other ratios as sizes: scales such as 10/7 would not give back the size exactly.
-      const nc = b.op('Slice', [b.op('Shape', [xin]), b.ints([0]), b.ints([2])]);
-      const out = b.op('Concat', [nc, b.ints([h, w])], { axis: 0 });
-      y = b.op('Resize', [xin, '', '', out], attrs, nodeName(call));
+    // Whole factors only: ONNX Resize then takes exact scales (what the Resize gradient rule
+    // reads); other ratios would need sizes with the open batch size, which the IR's shape
+    // inference cannot follow.
+    if (h % H !== 0 || w % W !== 0) {
+      cx.fail(
+        node,
+        `resizing ${H}×${W} to ${h}×${w} is not by whole factors; only whole-factor resizes are supported (convert the model to ONNX with tf2onnx for others)`,
+      );
     }
+    const scales = b.constant(tensor('float32', [4], [1, 1, h / H, w / W]), 'scales');
+    const y = b.op('Resize', [xin, '', scales], attrs, nodeName(call));
     return [{ kind: 'value', name: y, layout: 'cf', shape: [x.shape[0]!, h, w, x.shape[3]!] }];
   };
 }
