@@ -521,6 +521,38 @@ describe('TF.js graph models: bad input', () => {
     );
   });
 
+  it('a resize by other than whole factors is refused, naming the node', async () => {
+    const dir = await mkdtemp(join(root, 'resize-'));
+    const path = join(dir, 'model.json');
+    await writeFile(join(dir, 's.bin'), Buffer.from(Int32Array.of(5, 5).buffer));
+    await writeFile(
+      path,
+      JSON.stringify({
+        format: 'graph-model',
+        modelTopology: {
+          node: [
+            {
+              ...input,
+              attr: {
+                ...input.attr,
+                shape: { shape: { dim: [-1, 3, 3, 1].map((d) => ({ size: String(d) })) } },
+              },
+            },
+            { name: 's', op: 'Const' },
+            { name: 'up', op: 'ResizeBilinear', input: ['x', 's'] },
+          ],
+        },
+        weightsManifest: [
+          { paths: ['s.bin'], weights: [{ name: 's', shape: [2], dtype: 'int32' }] },
+        ],
+      }),
+    );
+    await assert.rejects(
+      importTfjsGraph(path),
+      oneLine(/node 'up' \(ResizeBilinear\): resizing 3×3 to 5×5 is not by whole factors/, path),
+    );
+  });
+
   it('the registry sends layers models to the layers importer and graph models here', async () => {
     const layers = await importModel('node_modules/@upscalerjs/default-model/models/model.json');
     assert.equal(layers.format, 'tfjs');
