@@ -5,6 +5,7 @@ import { GraphError } from '../ir/graph.js';
 import type { NormalizeResult } from '../passes/normalize-export.js';
 import { decodeModel } from '../ir/onnx.js';
 import { QuadranetFileError } from './errors.js';
+import { isGraphModelJson } from './tfjs/graph-model.js';
 
 /** A model file read into the IR, with what identifies the exact base model. */
 export interface ImportedModel {
@@ -22,6 +23,11 @@ export interface ImportedModel {
 export interface Importer {
   /** Whether this importer handles the file (by name; content is checked when reading). */
   matches(file: string): boolean;
+  /**
+   * A content check among importers whose names match (e.g. TF.js graph vs layers models, both
+   * `model.json`): an importer whose check accepts the bytes wins over one without a check.
+   */
+  accepts?(bytes: Uint8Array): boolean;
   read(file: string, bytes: Uint8Array): Promise<Graph> | Graph;
 }
 
@@ -69,6 +75,13 @@ registerImporter('tfjs', {
   read: async (file, bytes) => (await import('./tfjs/index.js')).readTfjs(file, bytes),
 });
 
+registerImporter('tfjs-graph', {
+  matches: (file) => /model\.json$/i.test(file),
+  // `"format": "graph-model"` (a TF GraphDef) rather than a Keras topology.
+  accepts: (bytes) => isGraphModelJson(bytes),
+  read: async (file, bytes) => (await import('./tfjs/graph-model.js')).readTfjsGraph(file, bytes),
+});
+
 registerImporter('safetensors', {
   matches: (file) => /\.safetensors$/i.test(file),
   read: async (file, bytes) =>
@@ -107,14 +120,18 @@ export async function importModel(
       `${file}: ${size} bytes is over the limit of ${maxBytes} bytes; raise --max-model-bytes if the file is trusted`,
     );
   }
-  const entry = [...importers].find(([, imp]) => imp.matches(file));
-  if (!entry) {
+  const candidates = [...importers].filter(([, imp]) => imp.matches(file));
+  if (candidates.length === 0) {
     throw new QuadranetFileError(
       file,
       `${file}: unknown model format; supported: ${[...importers.keys()].join(', ')} (by file extension)`,
     );
   }
   const bytes = await readFile(file);
+  const entry =
+    candidates.find(([, imp]) => imp.accepts?.(bytes) === true) ??
+    candidates.find(([, imp]) => !imp.accepts) ??
+    candidates[0]!;
   const graph = await entry[1].read(file, bytes);
   return { graph, file, sha256: sha256(bytes), format: entry[0] };
 }

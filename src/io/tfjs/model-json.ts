@@ -74,7 +74,7 @@ export function parseModelJson(text: string, file: string): ModelJson {
   if (format === 'graph-model') {
     fail(
       file,
-      'is a TensorFlow.js graph model; only layers models (Keras topology) can be imported, convert the Keras model with tensorflowjs_converter --output_format tfjs_layers_model',
+      "is a TensorFlow.js graph model, not a layers model; read it with importTfjsGraph (quadranet commands pick the importer by the file's format)",
     );
   }
   const topology = raw.modelTopology;
@@ -102,7 +102,8 @@ export function parseModelJson(text: string, file: string): ModelJson {
 const WEIGHT_DTYPES = new Set(['float32', 'int32', 'bool']);
 const QUANT_DTYPES = new Set(['uint8', 'uint16', 'float16']);
 
-function parseManifest(raw: unknown, file: string): WeightsGroup[] {
+/** Parses and checks a `weightsManifest` (layers and graph models share its format). */
+export function parseManifest(raw: unknown, file: string): WeightsGroup[] {
   if (raw === undefined) return [];
   if (!Array.isArray(raw)) fail(file, 'weightsManifest must be a list of weight groups');
   return raw.map((g, gi): WeightsGroup => {
