@@ -187,7 +187,9 @@ describe('TF.js graph model: nsfwjs MobileNetV2Mid (packaged, uint8-quantized, 2
 
   it('quadratize keeps the outputs, and a 2-class adaptation lowers the loss', async (t) => {
     const t0 = Date.now();
-    const { graph: q, targets } = quadratize(graph);
+    // An explicit rank puts a term on every layer (the default ranks skip the stem and the 3×3
+    // depthwise convs, whose term would cost more than the layer): every converted conv is checked.
+    const { graph: q, targets } = quadratize(graph, { rank: 4 });
     const adapted = targets.filter((r) => r.matched).length;
     // 35 convs + 17 depthwise convs; the head (the MatMul producing the output) is left alone.
     assert.ok(adapted >= 50, `${adapted} adapted layers`);
@@ -222,7 +224,7 @@ describe('TF.js graph models written by scripts/make-tfjs-graph-models.ts', () =
       [['probs', ['batch', 5]]],
     );
     const rel = closeTo((await run(g, dims, x)).probs!, ref!, 'probs');
-    const { graph: q, targets } = quadratize(g);
+    const { graph: q, targets } = quadratize(g, { rank: 4 });
     assert.deepEqual(
       targets.filter((r) => r.matched).map((r) => r.node),
       ['conv1', 'dw/depthwise'],
@@ -258,7 +260,7 @@ describe('TF.js graph models written by scripts/make-tfjs-graph-models.ts', () =
     const res = await run(g, dims, x);
     const r1 = closeTo(res.logits!, logits!, 'logits');
     const r2 = closeTo(res.features!, features!, 'features');
-    const { graph: q, targets } = quadratize(g);
+    const { graph: q, targets } = quadratize(g, { rank: 4 });
     assert.deepEqual(
       targets.filter((r) => r.matched).map((r) => r.node),
       ['c1', 'dw', 'c2', 'c3', 'fc_matmul'],
@@ -303,7 +305,7 @@ describe('TF.js graph models written by scripts/make-tfjs-graph-models.ts', () =
       const [ref] = await tfjsOutputs(model, x, [n, 4, 4, 2], ['out']);
       closeTo((await run(g, [n, 4, 4, 2], x)).out!, ref!, `out (batch ${n})`);
     }
-    const { targets } = quadratize(g);
+    const { targets } = quadratize(g, { rank: 4 });
     assert.deepEqual(
       targets.filter((r) => r.matched).map((r) => r.node),
       ['conv'],
@@ -401,11 +403,13 @@ describe('TF.js graph models written by scripts/make-tfjs-graph-models.ts', () =
     assert.deepEqual(
       j.layers.map((l: { node: string; adaptable: boolean }) => [l.node, l.adaptable]),
       [
-        ['conv1', true],
+        // The 3-channel stem: its default term would cost more than the layer (it says so).
+        ['conv1', false],
         ['dw/depthwise', true],
         ['dense/MatMul', false],
       ],
     );
+    assert.match(j.layers[0].reason, /image stem .* name it in targets/);
   });
 });
 
