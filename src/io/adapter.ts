@@ -5,7 +5,6 @@
  */
 
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Graph } from '../ir/graph.js';
 import { encodeModel } from '../ir/onnx.js';
@@ -28,7 +27,7 @@ import {
 } from '../passes/quadratic-spec.js';
 import { quadratizeFromConfig } from '../passes/quadratize.js';
 import { VERSION } from '../version.js';
-import { ensureWritableDir, writeFileAtomic } from './atomic.js';
+import { type AtomicFs, ensureWritableDir, readCommittedFile, writeFilesAtomic } from './atomic.js';
 import { QuadranetFileError, fileErrorFrom } from './errors.js';
 import type { SafeDType, SafeTensor } from './safetensors.js';
 import { decodeSafetensors, encodeFor } from './safetensors.js';
@@ -80,6 +79,13 @@ export interface AdapterFileConfig extends AdapterConfig {
 export interface SaveAdapterOptions {
   /** Base-model initializers trained alongside the adapter to store with it (e.g. the head). */
   alsoSave?: readonly string[];
+  /**
+   * Other files of the same output (name in `dir` -> contents, e.g. `model.onnx`) to write in the
+   * same all-or-nothing step as the adapter, so a kill never pairs them with an older adapter.
+   */
+  alongside?: Readonly<Record<string, Uint8Array | string>>;
+  /** File-system implementation, for tests that simulate failures; the real one by default. */
+  fs?: AtomicFs;
 }
 
 /** Options of `loadAdapter`. */
@@ -108,9 +114,9 @@ function short(sha: string): string {
 
 /**
  * Writes `adapter.safetensors` (the quadratic parameters only) and `adapter_config.json` into
- * `dir` (created if needed), each atomically; the config is written last and records the
- * weights' SHA-256, so a crash between the two leaves a pair that `loadAdapter` refuses rather
- * than mixes. `base` identifies the base model: its file bytes, their SHA-256 (hex), or
+ * `dir` (created if needed) as one atomic step (`writeFilesAtomic`, with `options.alongside`):
+ * after a kill, `loadAdapter` finds the old pair or the new one, never a mix (the config also
+ * records the weights' SHA-256, so a pair mixed by hand is refused). `base` identifies the base model: its file bytes, their SHA-256 (hex), or
  * omitted for the SHA-256 of `encodeModel(unload(graph))`. Returns the config written.
  */
 export async function saveAdapter(
@@ -130,7 +136,6 @@ export async function saveAdapter(
   } else baseSha = sha256Hex(base);
 
   const weightsPath = join(dir, ADAPTER_WEIGHTS_FILE);
-  const configPath = join(dir, ADAPTER_CONFIG_FILE);
   const tensors: Record<string, SafeTensor> = {};
   for (const t of state.targets) {
     for (const p of t.params) {
@@ -176,9 +181,21 @@ export async function saveAdapter(
     ...configOf(state),
     ...(savedBaseParams.length > 0 ? { savedBaseParams } : {}),
   };
-  await ensureWritableDir(dir);
-  await writeFileAtomic(weightsPath, bytes);
-  await writeFileAtomic(configPath, `${JSON.stringify(config, null, 2)}\n`);
+  for (const name of Object.keys(options.alongside ?? {})) {
+    if (name === ADAPTER_WEIGHTS_FILE || name === ADAPTER_CONFIG_FILE)
+      throw new TypeError(`saveAdapter: 'alongside' must not name the adapter's own file ${name}`);
+  }
+  const { fs } = options;
+  await ensureWritableDir(dir, { fs });
+  await writeFilesAtomic(
+    dir,
+    {
+      ...options.alongside,
+      [ADAPTER_WEIGHTS_FILE]: bytes,
+      [ADAPTER_CONFIG_FILE]: `${JSON.stringify(config, null, 2)}\n`,
+    },
+    { fs },
+  );
   return config;
 }
 
@@ -187,7 +204,7 @@ export async function readAdapterConfig(dir: string): Promise<AdapterFileConfig>
   const path = join(dir, ADAPTER_CONFIG_FILE);
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = (await readCommittedFile(dir, ADAPTER_CONFIG_FILE)).toString('utf8');
   } catch (e) {
     throw fileErrorFrom(e, path, 'read');
   }
@@ -321,7 +338,7 @@ export async function loadAdapter(
   }
   let bytes: Uint8Array;
   try {
-    bytes = await readFile(weightsPath);
+    bytes = await readCommittedFile(dir, ADAPTER_WEIGHTS_FILE);
   } catch (e) {
     throw fileErrorFrom(e, weightsPath, 'read');
   }

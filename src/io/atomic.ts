@@ -144,7 +144,8 @@ export async function ensureWritableDir(
     }
     throw fileErrorFrom(err, dir, 'write');
   }
-  const probe = tempPathFor(join(dir, 'probe'));
+  // Garbage from the start, so named as such: recovery removes one left by a kill.
+  const probe = tempPathFor(join(dir, 'probe'), TRASH_PREFIX);
   try {
     const handle = await fs.open(probe, 'wx');
     await handle.close();
@@ -221,7 +222,7 @@ export async function removeAtomic(
 
 /**
  * Writes several files into `dir` as one unit: after a kill at any point, every quadranet reader
- * (through `committedPath`) sees either all the old files or all the new ones, and the next
+ * (through `readCommittedFile`) sees either all the old files or all the new ones, and the next
  * `writeFilesAtomic` or `recoverDir` on `dir` finishes the job under the real names. The files are
  * staged and fsynced, the journal (COMMIT_FILE) is written atomically as the commit point, then
  * the staged files are renamed into place and the journal removed. One writer per directory is
@@ -235,26 +236,39 @@ export async function writeFilesAtomic(
 ): Promise<void> {
   const names = Object.keys(files);
   for (const name of names) {
-    if (!isPlainName(name)) throw new TypeError(`writeFilesAtomic: '${name}' is not a file name`);
+    if (!isPlainName(name) || name === COMMIT_FILE || name.startsWith(STAGED_PREFIX))
+      throw new TypeError(`writeFilesAtomic: '${name}' is not a file name it may write`);
   }
   await recoverDir(dir, { fs });
-  const staged = names.map((name) => [basename(tempPathFor(join(dir, name), STAGED_PREFIX)), name]);
+  const stage = (name: string): string => basename(tempPathFor(join(dir, name), STAGED_PREFIX));
+  const staged: [string, string][] = names.map((name) => [stage(name), name]);
+  // The journal is staged like the files (not a writeFileAtomic `.tmp-`), so that recovery
+  // removes it too when a kill lands before the commit.
+  const journal: [string, string] = [stage(COMMIT_FILE), COMMIT_FILE];
+  const contents = [...names.map((name) => files[name]!), `${JSON.stringify({ files: staged })}\n`];
   try {
-    for (const [tmp, name] of staged) {
+    for (const [i, [tmp, name]] of [...staged, journal].entries()) {
       try {
-        await writeAndSync(fs, join(dir, tmp!), toBytes(files[name!]!), 'wx');
+        await writeAndSync(fs, join(dir, tmp), toBytes(contents[i]!), 'wx');
       } catch (err) {
-        throw fileErrorFrom(err, join(dir, name!), 'write');
+        throw fileErrorFrom(err, join(dir, name), 'write');
       }
     }
     await fsyncDir(dir, { fs });
-    await writeFileAtomic(join(dir, COMMIT_FILE), `${JSON.stringify({ files: staged })}\n`, { fs });
+    try {
+      // The commit point.
+      await fs.rename(join(dir, journal[0]), join(dir, COMMIT_FILE));
+    } catch (err) {
+      throw fileErrorFrom(err, join(dir, COMMIT_FILE), 'write');
+    }
   } catch (err) {
-    for (const [tmp] of staged)
-      await fs.rm(join(dir, tmp!), { force: true }).catch(() => undefined);
+    for (const [tmp] of [...staged, journal])
+      await fs.rm(join(dir, tmp), { force: true }).catch(() => undefined);
     throw err;
   }
-  await rollForward(dir, staged as [string, string][], fs);
+  // Durable before any file is renamed over, or a power cut could keep renames without it.
+  await fsyncDir(dir, { fs });
+  await rollForward(dir, staged, fs);
 }
 
 /**
@@ -364,7 +378,8 @@ function isPlainName(name: string): boolean {
 
 /** Whether the process that created temp entry `name` (`...-<pid>.<hex>`) has exited. */
 function writerIsGone(name: string): boolean {
-  const m = /-(\d+)\.[0-9a-f]+$/.exec(name);
+  // Exactly what tempPathFor makes, so another program's `.tmp-` files are never touched.
+  const m = /-(\d+)\.[0-9a-f]{8}$/.exec(name);
   if (!m) return false;
   const pid = Number(m[1]);
   if (pid === process.pid) return false;

@@ -9,7 +9,7 @@ import { loadDataset } from '../data/spec.js';
 import type { Graph } from '../ir/graph.js';
 import { encodeModel } from '../ir/onnx.js';
 import { saveAdapter } from '../io/adapter.js';
-import { ensureWritableDir, writeFileAtomic } from '../io/atomic.js';
+import { ensureWritableDir, writeFileAtomic, writeFilesAtomic } from '../io/atomic.js';
 import { accountLayers } from '../passes/accounting.js';
 import type { QuadratizeOptions } from '../passes/quadratize.js';
 import type { EvalSummary, RunInfo, RunMethod } from '../report/run-format.js';
@@ -364,34 +364,39 @@ export async function runMethod(o: RunOptions): Promise<RunResult> {
       checkpointEvery: 200,
     });
     info.status = result.status;
-    let evalSummary: EvalSummary | undefined;
-    if (result.status === 'done') {
-      const trained = trainer.currentModel();
-      const modelFile = join(o.outDir, 'model.onnx');
-      await writeFileAtomic(modelFile, encodeModel(trained));
-      files.push(modelFile);
-      if (prepared.hasAdapter) {
-        // Base parameters trained with the adapter (the head) travel with it, as in PEFT.
-        const q = new Set(quadParamNames(trained));
-        await saveAdapter(o.outDir, trained, o.base.sha256, {
-          alsoSave: trainable.filter((p) => !q.has(p)),
-        });
-        files.push(join(o.outDir, 'adapter.safetensors'), join(o.outDir, 'adapter_config.json'));
-      }
-      evalSummary = await evaluateModel(trained, data.test, {
-        base,
-        latency: o.latency,
-        session: { threads: o.threads ?? 2 },
-        names: { model: o.base.name, data: o.data },
-      });
-      await writeFileAtomic(
-        join(o.outDir, 'eval.json'),
-        JSON.stringify(evalSummary, null, 2) + '\n',
-      );
-      files.push(join(o.outDir, 'eval.json'));
+    if (result.status !== 'done') {
+      info.finished = new Date().toISOString();
+      await writeFileAtomic(runJson, JSON.stringify(info, null, 2) + '\n');
+      return { info, fit: result, files };
     }
+    const trained = trainer.currentModel();
+    const evalSummary: EvalSummary = await evaluateModel(trained, data.test, {
+      base,
+      latency: o.latency,
+      session: { threads: o.threads ?? 2 },
+      names: { model: o.base.name, data: o.data },
+    });
     info.finished = new Date().toISOString();
-    await writeFileAtomic(runJson, JSON.stringify(info, null, 2) + '\n');
+    // The outputs of a finished run, committed in one step: a kill leaves the run as it was
+    // (resumable) or finished, never a model without its adapter or a 'done' without the model.
+    const outputs: Record<string, Uint8Array | string> = {
+      'model.onnx': encodeModel(trained),
+      'eval.json': JSON.stringify(evalSummary, null, 2) + '\n',
+      'run.json': JSON.stringify(info, null, 2) + '\n',
+    };
+    files.push(join(o.outDir, 'model.onnx'));
+    if (prepared.hasAdapter) {
+      // Base parameters trained with the adapter (the head) travel with it, as in PEFT.
+      const q = new Set(quadParamNames(trained));
+      await saveAdapter(o.outDir, trained, o.base.sha256, {
+        alsoSave: trainable.filter((p) => !q.has(p)),
+        alongside: outputs,
+      });
+      files.push(join(o.outDir, 'adapter.safetensors'), join(o.outDir, 'adapter_config.json'));
+    } else {
+      await writeFilesAtomic(o.outDir, outputs);
+    }
+    files.push(join(o.outDir, 'eval.json'));
     return { info, fit: result, eval: evalSummary, files };
   } finally {
     await trainer.release();
