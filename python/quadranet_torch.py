@@ -58,6 +58,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -250,6 +251,7 @@ def _write_atomic(path: str, data: bytes) -> None:
 _STAGED_PREFIX = ".staged-"
 _TRASH_PREFIX = ".trash-"
 _COMMIT_FILE = ".commit.json"
+_OUR_TEMP_NAME = re.compile(r"-\d+\.[0-9a-f]{8}$")
 
 
 def _plain_name(name: object) -> bool:
@@ -313,6 +315,9 @@ def _recover_dir(d: str) -> None:
     if not os.path.isdir(d):
         return
     for entry in os.listdir(d):
+        # Only names as quadranet makes them: other programs' ``.trash-*`` files are not ours.
+        if not _OUR_TEMP_NAME.search(entry):
+            continue
         if entry.startswith(_STAGED_PREFIX) or entry.startswith(_TRASH_PREFIX):
             path = os.path.join(d, entry)
             if os.path.isdir(path) and not os.path.islink(path):
@@ -331,7 +336,9 @@ def _write_files_atomic(d: str, files: Mapping[str, bytes]) -> None:
         for name, data in list(files.items()) + [(_COMMIT_FILE, None)]:
             if data is None:  # the journal, written last, naming the staged files
                 data = (json.dumps({"files": [list(p) for p in pairs]}) + "\n").encode("utf-8")
-            fd, tmp = tempfile.mkstemp(prefix=f"{_STAGED_PREFIX}{name}-", dir=d)
+            # Named as quadranet names them (``-<pid>.<8 hex>``), so either side's recovery knows them.
+            tmp = os.path.join(d, f"{_STAGED_PREFIX}{name}-{os.getpid()}.{os.urandom(4).hex()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             staged.append(tmp)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)

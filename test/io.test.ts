@@ -513,12 +513,16 @@ describe('multi-file writes and removals under a kill at every step', () => {
     const mine = `.tmp-out.json-${process.pid}.0123abcd`;
     // Above Linux's PID_MAX_LIMIT (2^22), so no process can have it: a dead writer.
     const dead = '.tmp-out.json-99999999.0123abcd';
-    for (const f of [mine, dead, '.tmp-editor-swap', 'keep.txt'])
+    for (const f of [mine, dead, '.tmp-editor-swap', '.trash-notes', 'keep.txt'])
       await writeFile(join(dir, f), 'x');
+    await mkdir(join(dir, '.trash-user-folder'));
     await mkdir(join(dir, '.trash-run-99999999.0123abcd', 'sub'), { recursive: true });
     await writeFile(join(dir, '.staged-a.json-99999999.0123abcd'), 'uncommitted');
     await recoverDir(dir);
-    assert.deepEqual((await readdir(dir)).sort(), ['.tmp-editor-swap', mine, 'keep.txt'].sort());
+    assert.deepEqual(
+      (await readdir(dir)).sort(),
+      ['.tmp-editor-swap', '.trash-notes', '.trash-user-folder', mine, 'keep.txt'].sort(),
+    );
   });
 
   it('a malformed or hostile journal commits nothing and is removed', async () => {

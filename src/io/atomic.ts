@@ -274,7 +274,8 @@ export async function writeFilesAtomic(
 /**
  * Finishes or discards what a killed writer left in `dir`: completes a committed multi-file write
  * (see `writeFilesAtomic`), deletes `.trash-` and uncommitted `.staged-` entries, and deletes the
- * `.tmp-` files of writers that are no longer running (a live process's pid keeps its temp file).
+ * `.tmp-` files of writers that are no longer running (a live process's pid keeps its temp file);
+ * only entries named exactly as `tempPathFor` names them.
  * A missing `dir` is not an error.
  */
 export async function recoverDir(dir: string, { fs = nodeFs }: AtomicOptions = {}): Promise<void> {
@@ -288,10 +289,14 @@ export async function recoverDir(dir: string, { fs = nodeFs }: AtomicOptions = {
     throw fileErrorFrom(err, dir, 'read');
   }
   for (const entry of entries) {
+    // Only names exactly as tempPathFor makes them: this may run in a directory the user shares
+    // with other programs (a report's folder), whose `.trash-…` files are not ours to delete.
+    const m = OUR_TEMP_NAME.exec(entry);
+    if (!m) continue;
     const stale =
       entry.startsWith(TRASH_PREFIX) ||
       entry.startsWith(STAGED_PREFIX) ||
-      (entry.startsWith(TEMP_PREFIX) && writerIsGone(entry));
+      (entry.startsWith(TEMP_PREFIX) && writerIsGone(Number(m[1])));
     if (!stale) continue;
     const path = join(dir, entry);
     await fs.rm(path, { recursive: true, force: true }).catch((err: unknown) => {
@@ -376,12 +381,11 @@ function isPlainName(name: string): boolean {
   return name !== '' && name !== '.' && name !== '..' && !/[/\\]/.test(name);
 }
 
-/** Whether the process that created temp entry `name` (`...-<pid>.<hex>`) has exited. */
-function writerIsGone(name: string): boolean {
-  // Exactly what tempPathFor makes, so another program's `.tmp-` files are never touched.
-  const m = /-(\d+)\.[0-9a-f]{8}$/.exec(name);
-  if (!m) return false;
-  const pid = Number(m[1]);
+/** The `-<pid>.<8 hex digits>` ending of every name tempPathFor makes. */
+const OUR_TEMP_NAME = /-(\d+)\.[0-9a-f]{8}$/;
+
+/** Whether process `pid`, which created a temp entry, has exited. */
+function writerIsGone(pid: number): boolean {
   if (pid === process.pid) return false;
   try {
     process.kill(pid, 0);
