@@ -58,6 +58,8 @@ import hashlib
 import json
 import math
 import os
+import re
+import shutil
 import sys
 import tempfile
 from typing import Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
@@ -241,6 +243,133 @@ def _write_atomic(path: str, data: bytes) -> None:
         raise
 
 
+# Several files as one unit, the same protocol as quadranet's writeFilesAtomic (src/io/atomic.ts):
+# each file is staged as ``.staged-*`` and fsynced, then the journal ``.commit.json`` (a list of
+# [staged, name] pairs) is renamed into place (the commit point), then the staged files are renamed
+# over the real names and the journal removed. A kill leaves the old set or, through the journal,
+# the new one; readers resolve names through the journal and the next writer finishes the job.
+_STAGED_PREFIX = ".staged-"
+_TRASH_PREFIX = ".trash-"
+_COMMIT_FILE = ".commit.json"
+_OUR_TEMP_NAME = re.compile(r"-\d+\.[0-9a-f]{8}$")
+
+
+def _plain_name(name: object) -> bool:
+    return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\\" not in name
+
+
+def _fsync_dir(d: str) -> None:
+    """Makes renames in ``d`` durable; platforms that cannot fsync a directory are skipped."""
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _read_journal(d: str) -> Optional[List[Tuple[str, str]]]:
+    """The journal's pairs, None without one; a malformed journal (never committed) gives []."""
+    try:
+        with open(os.path.join(d, _COMMIT_FILE), "r", encoding="utf-8") as f:
+            text = f.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        files = json.loads(text).get("files")
+    except (ValueError, AttributeError):
+        return []
+    ok = isinstance(files, list) and all(
+        isinstance(p, list)
+        and len(p) == 2
+        and _plain_name(p[0])
+        and p[0].startswith(_STAGED_PREFIX)
+        and _plain_name(p[1])
+        for p in files
+    )
+    return [(p[0], p[1]) for p in files] if ok else []
+
+
+def _roll_forward(d: str, pairs: List[Tuple[str, str]]) -> None:
+    for staged, name in pairs:
+        try:
+            os.replace(os.path.join(d, staged), os.path.join(d, name))
+        except FileNotFoundError:
+            pass  # renamed by an earlier, interrupted roll-forward
+    _fsync_dir(d)
+    try:
+        os.unlink(os.path.join(d, _COMMIT_FILE))
+    except FileNotFoundError:
+        pass
+
+
+def _recover_dir(d: str) -> None:
+    """Finishes a committed multi-file write in ``d`` and removes uncommitted staged files."""
+    pairs = _read_journal(d)
+    if pairs is not None:
+        _roll_forward(d, pairs)
+    if not os.path.isdir(d):
+        return
+    for entry in os.listdir(d):
+        # Only names as quadranet makes them: other programs' ``.trash-*`` files are not ours.
+        if not _OUR_TEMP_NAME.search(entry):
+            continue
+        if entry.startswith(_STAGED_PREFIX) or entry.startswith(_TRASH_PREFIX):
+            path = os.path.join(d, entry)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.unlink(path)
+
+
+def _write_files_atomic(d: str, files: Mapping[str, bytes]) -> None:
+    """Replaces the files named in ``files`` (names in ``d``) as one unit; see above."""
+    os.makedirs(d, exist_ok=True)
+    _recover_dir(d)
+    staged: List[str] = []
+    pairs: List[Tuple[str, str]] = []
+    try:
+        for name, data in list(files.items()) + [(_COMMIT_FILE, None)]:
+            if data is None:  # the journal, written last, naming the staged files
+                data = (json.dumps({"files": [list(p) for p in pairs]}) + "\n").encode("utf-8")
+            # Named as quadranet names them (``-<pid>.<8 hex>``), so either side's recovery knows them.
+            tmp = os.path.join(d, f"{_STAGED_PREFIX}{name}-{os.getpid()}.{os.urandom(4).hex()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            staged.append(tmp)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            if name != _COMMIT_FILE:
+                pairs.append((os.path.basename(tmp), name))
+        _fsync_dir(d)
+        os.replace(staged[-1], os.path.join(d, _COMMIT_FILE))  # the commit point
+    except BaseException:
+        for tmp in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        raise
+    _fsync_dir(d)
+    _roll_forward(d, pairs)
+
+
+def _read_committed(d: str, name: str) -> bytes:
+    """The committed content of ``d/name``: its staged file while a killed write is unfinished."""
+    for staged, n in _read_journal(d) or []:
+        if n == name:
+            try:
+                with open(os.path.join(d, staged), "rb") as f:
+                    return f.read()
+            except FileNotFoundError:
+                break  # renamed into place meanwhile
+    with open(os.path.join(d, name), "rb") as f:
+        return f.read()
+
+
 def write_safetensors(path: str, tensors: Mapping[str, torch.Tensor], metadata: Optional[Mapping[str, str]] = None) -> None:
     """Writes a safetensors file atomically."""
     _write_atomic(path, encode_safetensors(tensors, metadata))
@@ -343,8 +472,7 @@ def _sha256(data: bytes) -> str:
 def read_adapter_config(adapter_dir: str) -> dict:
     """Reads and checks ``adapter_config.json`` (format ``quadranet-adapter``, version 1)."""
     path = os.path.join(adapter_dir, ADAPTER_CONFIG_FILE)
-    with open(path, "r", encoding="utf-8") as f:
-        config = json.load(f)
+    config = json.loads(_read_committed(adapter_dir, ADAPTER_CONFIG_FILE).decode("utf-8"))
     fmt = config.get("format") if isinstance(config, dict) else None
     if fmt != FORMAT:
         raise AdapterError(f"{path}: not a quadranet adapter config (format {fmt!r})")
@@ -441,8 +569,7 @@ def load_adapter(
     model = _unwrap(model)
     config = read_adapter_config(adapter_dir)
     wpath = os.path.join(adapter_dir, ADAPTER_WEIGHTS_FILE)
-    with open(wpath, "rb") as f:
-        raw = f.read()
+    raw = _read_committed(adapter_dir, ADAPTER_WEIGHTS_FILE)
     if _sha256(raw) != config["weightsSha256"]:
         raise AdapterError(f"{wpath} does not match {ADAPTER_CONFIG_FILE} (SHA-256 differs): they come from different saves")
     if base_model is not None:
@@ -522,9 +649,9 @@ def unload(model: nn.Module) -> None:
 
 def save_adapter(model: nn.Module, adapter_dir: str, *, base_sha256: Optional[str] = None) -> dict:
     """Writes ``adapter.safetensors`` and ``adapter_config.json`` into ``adapter_dir`` in quadranet's
-    format (each atomically, the config last), from the terms attached by ``load_adapter``; returns
-    the config written. The config is the loaded one with the new ``weightsSha256`` (and
-    ``baseModelSha256`` when given). Unchanged weights give byte-identical files.
+    format (both in one atomic step, as quadranet writes them), from the terms attached by
+    ``load_adapter``; returns the config written. The config is the loaded one with the new
+    ``weightsSha256`` (and ``baseModelSha256`` when given). Unchanged weights give byte-identical files.
     Call it on one process (rank 0) under DDP; a DDP-wrapped model is accepted.
     """
     terms = quadratic_terms(model)
@@ -548,9 +675,9 @@ def save_adapter(model: nn.Module, adapter_dir: str, *, base_sha256: Optional[st
     config["weightsSha256"] = _sha256(data)
     if base_sha256 is not None:
         config["baseModelSha256"] = base_sha256.lower()
-    _write_atomic(os.path.join(adapter_dir, ADAPTER_WEIGHTS_FILE), data)
     text = json.dumps(config, indent=2, ensure_ascii=False) + "\n"
-    _write_atomic(os.path.join(adapter_dir, ADAPTER_CONFIG_FILE), text.encode("utf-8"))
+    # One step, so a kill never pairs new weights with an old config (see _write_files_atomic).
+    _write_files_atomic(adapter_dir, {ADAPTER_WEIGHTS_FILE: data, ADAPTER_CONFIG_FILE: text.encode("utf-8")})
     for term in terms:
         term.adapter_config = config
     return config

@@ -12,6 +12,7 @@ import {
   saveAdapter,
   sha256Hex,
 } from '../src/io/adapter.js';
+import { readCommittedFile, recoverDir } from '../src/io/atomic.js';
 import { QuadranetFileError } from '../src/io/errors.js';
 import type { SafeTensor } from '../src/io/safetensors.js';
 import { decodeSafetensors, encodeSafetensors } from '../src/io/safetensors.js';
@@ -27,6 +28,7 @@ import { quadParamNames, quadratize } from '../src/passes/quadratize.js';
 import { QuadratizeError } from '../src/passes/quadratic-spec.js';
 import { VERSION } from '../src/version.js';
 import { Rng } from '../src/util/random.js';
+import { atEveryKillPoint } from './helpers/kill-fs.js';
 
 const roots: string[] = [];
 async function tempDir(): Promise<string> {
@@ -193,6 +195,39 @@ describe('adapter files', () => {
     await assert.rejects(
       () => loadAdapter(dir, otherBase),
       (e) => assertFileError(e, /SHA-256/),
+    );
+  });
+
+  it('a kill at any step of saving over an adapter leaves the old or the new one loadable', async () => {
+    const dir = await tempDir();
+    const older = trained(q, 7);
+    const model = async (): Promise<string> =>
+      (await readCommittedFile(dir, 'model.onnx')).toString();
+    const seen = new Set<string>();
+    const points = await atEveryKillPoint(
+      async () => {
+        await rm(dir, { recursive: true, force: true });
+        await saveAdapter(dir, older, baseSha, { alongside: { 'model.onnx': 'older' } });
+      },
+      (fs) => saveAdapter(dir, q, baseSha, { alongside: { 'model.onnx': 'newer' }, fs }),
+      async (at) => {
+        // The adapter and the file saved with it are both old or both new, for every reader.
+        const loaded = await loadAdapter(dir, base, baseSha);
+        const which = (await model()) === 'newer' ? q : older;
+        assert.deepStrictEqual(loaded, which, `killed at ${at}`);
+        seen.add(await model());
+        await recoverDir(dir);
+        assert.deepStrictEqual(await loadAdapter(dir, base, baseSha), which, `recovered (${at})`);
+        assert.equal(await readFile(join(dir, 'model.onnx'), 'utf8'), await model());
+        assert.deepEqual(
+          (await readdir(dir)).sort(),
+          ['model.onnx', ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE].sort(),
+        );
+      },
+    );
+    assert.deepEqual([...seen].sort(), ['newer', 'older']);
+    assert.ok(
+      points.some((p) => p.includes(`.staged-${ADAPTER_CONFIG_FILE}`) && p.startsWith('rename')),
     );
   });
 

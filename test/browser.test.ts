@@ -61,7 +61,8 @@ test('the browser build refuses Node built-ins', async () => {
 
 test(
   'the browser example adapts the embedded model in headless Chromium',
-  { timeout: 120_000 },
+  // A guard against a hung browser, not a speed requirement: far above a slow, loaded machine.
+  { timeout: 20 * 60_000 },
   async (t) => {
     assert.ok(
       existsSync(CHROMIUM),
@@ -102,8 +103,10 @@ test(
     await page.goto(server.url);
     // The page runs in the browser: read it with expressions (Node code has no DOM types).
     const demoState = () => page.evaluate('window.quadranetDemo') as Promise<DemoState>;
-    const until = (expr: string, timeout = 10_000) => page.waitForFunction(expr, null, { timeout });
-    await until("window.quadranetDemo?.state !== 'loading'", 30_000);
+    // No deadline per wait (0): how long loading or training takes depends on the machine's
+    // load; a page that never gets there is caught by the test's hang guard.
+    const until = (expr: string) => page.waitForFunction(expr, null, { timeout: 0 });
+    await until("window.quadranetDemo?.state !== 'loading'");
     const loaded = await demoState();
     assert.equal(
       loaded.state,
@@ -148,7 +151,7 @@ test(
     await page.click('#samples');
     await until(`window.quadranetDemo.images === ${10 * SAMPLES.perClass}`);
     await page.click('#adapt');
-    await until("['done', 'error'].includes(window.quadranetDemo.state)", 60_000);
+    await until("['done', 'error'].includes(window.quadranetDemo.state)");
     const demo = await demoState();
     assert.equal(demo.state, 'done', `adaptation failed: ${demo.error ?? ''} ${errors.join('; ')}`);
     const r = demo.result!;

@@ -15,9 +15,14 @@ import {
 import {
   type AtomicFileHandle,
   type AtomicFs,
+  COMMIT_FILE,
   ensureWritableDir,
   nodeFs,
+  readCommittedFile,
+  recoverDir,
+  removeAtomic,
   writeFileAtomic,
+  writeFilesAtomic,
 } from '../src/io/atomic.js';
 import {
   type CheckpointData,
@@ -26,6 +31,7 @@ import {
   saveCheckpoint,
 } from '../src/io/checkpoint.js';
 import { expectAllClose } from './helpers/allclose.js';
+import { atEveryKillPoint } from './helpers/kill-fs.js';
 
 const roots: string[] = [];
 async function tempDir(): Promise<string> {
@@ -409,6 +415,135 @@ describe('atomic writes', () => {
       assertFileError(e, join(file, 'sub'), 'is a file'),
     );
     await assert.rejects(ensureWritableDir(file), (e) => assertFileError(e, file, 'is a file'));
+  });
+});
+
+describe('multi-file writes and removals under a kill at every step', () => {
+  /** The committed contents of `names` in `dir` as a reader sees them ('-' for none). */
+  const committed = async (dir: string, names: string[]): Promise<string> =>
+    (
+      await Promise.all(
+        names.map(
+          async (n) => (await readCommittedFile(dir, n).catch(() => undefined))?.toString() ?? '-',
+        ),
+      )
+    ).join(' ');
+  /** The same, read under the real names only. */
+  const onDisk = async (dir: string, names: string[]): Promise<string> =>
+    (await Promise.all(names.map((n) => readFile(join(dir, n), 'utf8').catch(() => '-')))).join(
+      ' ',
+    );
+
+  it('writeFilesAtomic: readers see the old set or the new set; recovery puts it under the real names', async () => {
+    const dir = await tempDir();
+    const names = ['a.json', 'b.bin', 'c.txt'];
+    const OLD = 'old-a old-b -';
+    const NEW = 'new-a new-b new-c';
+    const states = new Set<string>();
+    const points = await atEveryKillPoint(
+      async () => {
+        await rm(dir, { recursive: true, force: true });
+        await mkdir(dir);
+        await writeFile(join(dir, 'a.json'), 'old-a');
+        await writeFile(join(dir, 'b.bin'), 'old-b');
+        await writeFile(join(dir, 'mine.txt'), 'not ours');
+      },
+      (fs) =>
+        writeFilesAtomic(
+          dir,
+          { 'a.json': 'new-a', 'b.bin': new TextEncoder().encode('new-b'), 'c.txt': 'new-c' },
+          { fs },
+        ),
+      async (at) => {
+        const seen = await committed(dir, names);
+        assert.ok(seen === OLD || seen === NEW, `killed at ${at}: readers see ${seen}`);
+        states.add(seen);
+        await recoverDir(dir);
+        assert.equal(await onDisk(dir, names), seen, `after recovery (killed at ${at})`);
+        const left = (await readdir(dir)).filter((n) => n.startsWith('.'));
+        assert.deepEqual(left, [], `no leftovers (killed at ${at})`);
+        assert.equal(await readFile(join(dir, 'mine.txt'), 'utf8'), 'not ours');
+      },
+    );
+    assert.deepEqual([...states].sort(), [NEW, OLD]);
+    // Kills landed while staging, at the commit point, and between renames after it, where the
+    // real names hold a mix and only the journal tells the committed set.
+    assert.ok(points.some((p) => /^write .*\.staged-b\.bin/.test(p)));
+    assert.ok(points.some((p) => p.startsWith('rename ') && p.endsWith(COMMIT_FILE)));
+    assert.ok(points.some((p) => /^rename .*\.staged-b\.bin.* -> .*b\.bin$/.test(p)));
+    assert.deepEqual(await readdir(dir).then((e) => e.sort()), [...names, 'mine.txt']);
+  });
+
+  it('removeAtomic: a kill leaves the whole tree or nothing under its name', async () => {
+    const root = await tempDir();
+    const dir = join(root, 'run');
+    const whole = ['a/1.bin', 'a/2.bin', 'b.json'];
+    const outcomes = new Set<string>();
+    const points = await atEveryKillPoint(
+      async () => {
+        await rm(dir, { recursive: true, force: true });
+        await mkdir(join(dir, 'a'), { recursive: true });
+        for (const f of whole) await writeFile(join(dir, f), f);
+      },
+      (fs) => removeAtomic(dir, { fs }),
+      async (at) => {
+        const present = await readdir(dir).then(
+          () => true,
+          () => false,
+        );
+        if (present) {
+          for (const f of whole) assert.equal(await readFile(join(dir, f), 'utf8'), f, at);
+        }
+        outcomes.add(present ? 'whole' : 'gone');
+        await recoverDir(root);
+        assert.deepEqual(await readdir(root), present ? ['run'] : [], `after recovery (${at})`);
+      },
+    );
+    assert.deepEqual([...outcomes].sort(), ['gone', 'whole']);
+    // Including a kill part way through deleting the tree, renamed aside by then.
+    assert.ok(
+      points.some((p) => /^rm .*\.trash-run-/.test(p)),
+      points.join('\n'),
+    );
+    await removeAtomic(dir); // a missing path is not an error
+  });
+
+  it('recovery leaves files of other programs and temp files of live writers alone', async () => {
+    const dir = await tempDir();
+    const mine = `.tmp-out.json-${process.pid}.0123abcd`;
+    // Above Linux's PID_MAX_LIMIT (2^22), so no process can have it: a dead writer.
+    const dead = '.tmp-out.json-99999999.0123abcd';
+    for (const f of [mine, dead, '.tmp-editor-swap', '.trash-notes', 'keep.txt'])
+      await writeFile(join(dir, f), 'x');
+    await mkdir(join(dir, '.trash-user-folder'));
+    await mkdir(join(dir, '.trash-run-99999999.0123abcd', 'sub'), { recursive: true });
+    await writeFile(join(dir, '.staged-a.json-99999999.0123abcd'), 'uncommitted');
+    await recoverDir(dir);
+    assert.deepEqual(
+      (await readdir(dir)).sort(),
+      ['.tmp-editor-swap', '.trash-notes', '.trash-user-folder', mine, 'keep.txt'].sort(),
+    );
+  });
+
+  it('a malformed or hostile journal commits nothing and is removed', async () => {
+    const root = await tempDir();
+    const dir = join(root, 'out');
+    await mkdir(dir);
+    await writeFile(join(root, 'outside'), 'x');
+    await writeFile(join(dir, '.staged-a-1.0123abcd'), 'staged');
+    for (const text of [
+      '{"files":[["../outside","a"]]}',
+      '{"files":[[".staged-a-1.0123abcd","../x"]]}',
+      'nope',
+    ]) {
+      await writeFile(join(dir, COMMIT_FILE), text);
+      assert.equal((await readCommittedFile(root, 'outside')).toString(), 'x');
+      await recoverDir(dir);
+      assert.deepEqual(await readdir(dir), []);
+      assert.deepEqual((await readdir(root)).sort(), ['out', 'outside']);
+      await writeFile(join(dir, '.staged-a-1.0123abcd'), 'staged');
+    }
+    await assert.rejects(writeFilesAtomic(dir, { '../x': 'y' }), TypeError);
   });
 });
 

@@ -210,7 +210,40 @@ def main():
             refusal = f"refused: {e}"
         with open(os.path.join(work, "refusal.txt"), "w") as f:
             f.write(refusal + "\n")
+    check_kill_after_commit(cases[0])
     print(f"torch {torch.__version__}: {len(cases)} cases done")
+
+
+def check_kill_after_commit(case):
+    """A save killed right after its commit point (before any file is renamed into place) must
+    load as the new adapter, through the journal, and the next recovery must finish the job."""
+    d = os.path.join(case["dir"], "torch", "killed")
+    src = os.path.join(case["dir"], "adapter")
+    model = build(case)
+    qt.load_adapter(model, src)
+    qt.save_adapter(model, d)
+    old = qt.read_adapter_config(d)
+    with torch.no_grad():
+        for p in qt.quad_parameters(model):
+            p.add_(0.5)
+    real = qt._roll_forward
+    qt._roll_forward = lambda *_: (_ for _ in ()).throw(KeyboardInterrupt("killed after commit"))
+    try:
+        qt.save_adapter(model, d)
+        raise AssertionError("the simulated kill did not happen")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        qt._roll_forward = real
+    new = qt.read_adapter_config(d)
+    assert new["weightsSha256"] != old["weightsSha256"], "readers see the committed (new) adapter"
+    with open(os.path.join(d, qt.ADAPTER_CONFIG_FILE)) as f:
+        assert json.load(f)["weightsSha256"] == old["weightsSha256"], "real names still hold the old one"
+    qt.load_adapter(build(case), d)  # weights and config agree (SHA-256 checked)
+    qt._recover_dir(d)
+    assert sorted(os.listdir(d)) == sorted([qt.ADAPTER_CONFIG_FILE, qt.ADAPTER_WEIGHTS_FILE]), os.listdir(d)
+    with open(os.path.join(d, qt.ADAPTER_CONFIG_FILE)) as f:
+        assert json.load(f)["weightsSha256"] == new["weightsSha256"], "recovery renamed the new files in"
 
 
 if __name__ == "__main__":

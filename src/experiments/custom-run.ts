@@ -17,7 +17,7 @@
  */
 
 import { join } from 'node:path';
-import { ensureWritableDir, writeFileAtomic } from '../io/atomic.js';
+import { ensureWritableDir, writeFileAtomic, writeFilesAtomic } from '../io/atomic.js';
 import { reinitialize } from '../passes/reinit.js';
 import type { EvalSummary, HistoryRecord } from '../report/run-format.js';
 import type { FitResult } from '../runtime/fit.js';
@@ -83,13 +83,13 @@ export async function runMethodFine(o: FineRunOptions): Promise<RunResult> {
         latency: o.latency,
         session: { threads: o.threads ?? 2 },
       });
-      await writeFileAtomic(
-        join(o.outDir, 'eval.json'),
-        JSON.stringify(evalSummary, null, 2) + '\n',
-      );
     }
     info.finished = new Date().toISOString();
-    await writeFileAtomic(runJson, JSON.stringify(info, null, 2) + '\n');
+    // One step, so a kill never leaves eval.json beside a run.json that is not 'done'.
+    await writeFilesAtomic(o.outDir, {
+      ...(evalSummary ? { 'eval.json': JSON.stringify(evalSummary, null, 2) + '\n' } : {}),
+      'run.json': JSON.stringify(info, null, 2) + '\n',
+    });
     return {
       info,
       fit: { ...result, history, cpuSeconds: cpu, wallSeconds: wall },

@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { ensureWritableDir, writeFileAtomic } from '../io/atomic.js';
+import { ensureWritableDir, writeFileAtomic, writeFilesAtomic } from '../io/atomic.js';
 import { writeReport } from '../report/index.js';
 import { VERSION } from '../version.js';
 import type { AblationRow, ClaimVerdict, ShiftRow, TimeToAccuracyRow } from './analysis.js';
@@ -215,8 +215,7 @@ export async function runExperiments(o: ExperimentOptions): Promise<ExperimentRe
   };
   const json = JSON.stringify(results, null, 2) + '\n';
   const md = renderExperimentsMarkdown(results);
-  await writeFileAtomic(join(o.outDir, 'results.json'), json);
-  await writeFileAtomic(join(o.outDir, 'experiments.md'), md);
+  await writeFilesAtomic(o.outDir, { 'results.json': json, 'experiments.md': md });
   if (o.jsonFile) await writeFileAtomic(o.jsonFile, json);
   if (o.docsFile) await writeFileAtomic(o.docsFile, md);
   return results;

@@ -8,10 +8,9 @@
  */
 
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { writeFileAtomic } from '../io/atomic.js';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { recoverDir, removeAtomic, writeFileAtomic } from '../io/atomic.js';
 import { quadratize } from '../passes/quadratize.js';
 import { reinitialize } from '../passes/reinit.js';
 import type { EvalSummary, HistoryRecord, RunInfo } from '../report/run-format.js';
@@ -173,6 +172,10 @@ export async function executePlan(
   const total = plan.runs.length + plan.memeff.length;
   let k = 0;
   const head = () => `[${++k}/${total} ${fmtElapsed((performance.now() - t0) / 1000)}]`;
+  // What an earlier, killed execution left beside the run directories (half-deleted ones).
+  for (const parent of new Set(plan.runs.map((r) => dirname(join(o.outDir, r.dir))))) {
+    await recoverDir(parent);
+  }
 
   const sourceFor = async (spec: RunSpec): Promise<ModelSource> => {
     const key = 'arch' in spec.base ? `arch:${spec.base.arch}` : spec.base.pretrained;
@@ -210,7 +213,9 @@ export async function executePlan(
         `${head()} ${what}: reused ${spec.dir} (test ${pct(cached.eval.accuracy)}, ${cached.timing.fitCpuSeconds.toFixed(1)} CPU-s)`,
       );
     } else {
-      if (existsSync(dir)) await rm(dir, { recursive: true, force: true });
+      // Renamed aside, then deleted: a kill mid-delete must not leave a half-deleted run
+      // directory whose cache record survived, which a later run would reuse.
+      await removeAtomic(dir);
       o.log(`${head()} ${what}: training (${spec.epochs} epochs, ${spec.limit} examples)…`);
       outcome = await trainOne(spec, dir, fp, await sourceFor(spec), o);
       o.log(

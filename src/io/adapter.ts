@@ -5,7 +5,6 @@
  */
 
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Graph } from '../ir/graph.js';
 import { encodeModel } from '../ir/onnx.js';
@@ -29,7 +28,7 @@ import {
 import { quadratizeFromConfig } from '../passes/quadratize.js';
 import { replaceHead } from '../passes/replace-head.js';
 import { VERSION } from '../version.js';
-import { ensureWritableDir, writeFileAtomic } from './atomic.js';
+import { type AtomicFs, ensureWritableDir, readCommittedFile, writeFilesAtomic } from './atomic.js';
 import { QuadranetFileError, fileErrorFrom } from './errors.js';
 import type { SafeDType, SafeTensor } from './safetensors.js';
 import { decodeSafetensors, encodeFor } from './safetensors.js';
@@ -99,6 +98,13 @@ export interface SaveAdapterOptions {
   alsoSave?: readonly string[];
   /** The graph's head replaces the base model's (recorded so `loadAdapter` rebuilds it). */
   head?: AdapterHeadRecord;
+  /**
+   * Other files of the same output (name in `dir` -> contents, e.g. `model.onnx`) to write in the
+   * same all-or-nothing step as the adapter, so a kill never pairs them with an older adapter.
+   */
+  alongside?: Readonly<Record<string, Uint8Array | string>>;
+  /** File-system implementation, for tests that simulate failures; the real one by default. */
+  fs?: AtomicFs;
 }
 
 /** Options of `loadAdapter`. */
@@ -127,9 +133,9 @@ function short(sha: string): string {
 
 /**
  * Writes `adapter.safetensors` (the quadratic parameters only) and `adapter_config.json` into
- * `dir` (created if needed), each atomically; the config is written last and records the
- * weights' SHA-256, so a crash between the two leaves a pair that `loadAdapter` refuses rather
- * than mixes. `base` identifies the base model: its file bytes, their SHA-256 (hex), or
+ * `dir` (created if needed) as one atomic step (`writeFilesAtomic`, with `options.alongside`):
+ * after a kill, `loadAdapter` finds the old pair or the new one, never a mix (the config also
+ * records the weights' SHA-256, so a pair mixed by hand is refused). `base` identifies the base model: its file bytes, their SHA-256 (hex), or
  * omitted for the SHA-256 of `encodeModel(unload(graph))`. Returns the config written.
  */
 export async function saveAdapter(
@@ -149,7 +155,6 @@ export async function saveAdapter(
   } else baseSha = sha256Hex(base);
 
   const weightsPath = join(dir, ADAPTER_WEIGHTS_FILE);
-  const configPath = join(dir, ADAPTER_CONFIG_FILE);
   const tensors: Record<string, SafeTensor> = {};
   for (const t of state.targets) {
     for (const p of t.params) {
@@ -196,9 +201,21 @@ export async function saveAdapter(
     ...(savedBaseParams.length > 0 ? { savedBaseParams } : {}),
     ...(options.head ? { head: { ...options.head } } : {}),
   };
-  await ensureWritableDir(dir);
-  await writeFileAtomic(weightsPath, bytes);
-  await writeFileAtomic(configPath, `${JSON.stringify(config, null, 2)}\n`);
+  for (const name of Object.keys(options.alongside ?? {})) {
+    if (name === ADAPTER_WEIGHTS_FILE || name === ADAPTER_CONFIG_FILE)
+      throw new TypeError(`saveAdapter: 'alongside' must not name the adapter's own file ${name}`);
+  }
+  const { fs } = options;
+  await ensureWritableDir(dir, { fs });
+  await writeFilesAtomic(
+    dir,
+    {
+      ...options.alongside,
+      [ADAPTER_WEIGHTS_FILE]: bytes,
+      [ADAPTER_CONFIG_FILE]: `${JSON.stringify(config, null, 2)}\n`,
+    },
+    { fs },
+  );
   return config;
 }
 
@@ -207,7 +224,7 @@ export async function readAdapterConfig(dir: string): Promise<AdapterFileConfig>
   const path = join(dir, ADAPTER_CONFIG_FILE);
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = (await readCommittedFile(dir, ADAPTER_CONFIG_FILE)).toString('utf8');
   } catch (e) {
     throw fileErrorFrom(e, path, 'read');
   }
@@ -352,7 +369,7 @@ export async function loadAdapter(
   }
   let bytes: Uint8Array;
   try {
-    bytes = await readFile(weightsPath);
+    bytes = await readCommittedFile(dir, ADAPTER_WEIGHTS_FILE);
   } catch (e) {
     throw fileErrorFrom(e, weightsPath, 'read');
   }

@@ -35,6 +35,8 @@ export interface AtomicFs {
   mkdir(path: string, options?: { recursive?: boolean }): Promise<string | undefined>;
   /** Lists the entry names of a directory. */
   readdir(path: string): Promise<string[]>;
+  /** Reads a whole text file. */
+  readFile(path: string, encoding: 'utf8'): Promise<string>;
 }
 
 /** The real file system. */
@@ -142,7 +144,8 @@ export async function ensureWritableDir(
     }
     throw fileErrorFrom(err, dir, 'write');
   }
-  const probe = tempPathFor(join(dir, 'probe'));
+  // Garbage from the start, so named as such: recovery removes one left by a kill.
+  const probe = tempPathFor(join(dir, 'probe'), TRASH_PREFIX);
   try {
     const handle = await fs.open(probe, 'wx');
     await handle.close();
@@ -174,5 +177,220 @@ async function writeAndSync(
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Prefix of a file or directory renamed aside to be deleted. A recursive delete is not atomic: a
+ * kill in the middle would leave a half-deleted tree under its real name, which listings and
+ * loaders would take for a broken one. Renaming first makes the removal atomic; what a kill
+ * leaves is a `.trash-` entry that nothing reads and `recoverDir` deletes.
+ */
+export const TRASH_PREFIX = '.trash-';
+
+/** Prefix of the new files of a `writeFilesAtomic` before they are renamed into place. */
+export const STAGED_PREFIX = '.staged-';
+
+/**
+ * The journal of a multi-file write: its atomic creation is the commit point. It lists
+ * `[staged, name]` pairs; while it exists, `name`'s committed content is `staged` if that still
+ * exists (not yet renamed), otherwise `name` itself.
+ */
+export const COMMIT_FILE = '.commit.json';
+
+/**
+ * Removes the file or directory tree at `path` atomically: renames it aside to a `.trash-` name
+ * in the same directory, fsyncs that directory, then deletes the renamed tree. A missing `path`
+ * is not an error. Errors name `path`.
+ */
+export async function removeAtomic(
+  path: string,
+  { fs = nodeFs }: AtomicOptions = {},
+): Promise<void> {
+  const aside = tempPathFor(path, TRASH_PREFIX);
+  try {
+    await fs.rename(path, aside);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return;
+    throw fileErrorFrom(err, path, 'remove');
+  }
+  await fsyncDir(dirname(path), { fs });
+  await fs.rm(aside, { recursive: true, force: true }).catch((err: unknown) => {
+    throw fileErrorFrom(err, path, 'remove');
+  });
+}
+
+/**
+ * Writes several files into `dir` as one unit: after a kill at any point, every quadranet reader
+ * (through `readCommittedFile`) sees either all the old files or all the new ones, and the next
+ * `writeFilesAtomic` or `recoverDir` on `dir` finishes the job under the real names. The files are
+ * staged and fsynced, the journal (COMMIT_FILE) is written atomically as the commit point, then
+ * the staged files are renamed into place and the journal removed. One writer per directory is
+ * assumed. On a failure before the commit point the staged files are removed and the old files
+ * are untouched.
+ */
+export async function writeFilesAtomic(
+  dir: string,
+  files: Record<string, Uint8Array | string>,
+  { fs = nodeFs }: AtomicOptions = {},
+): Promise<void> {
+  const names = Object.keys(files);
+  for (const name of names) {
+    if (!isPlainName(name) || name === COMMIT_FILE || name.startsWith(STAGED_PREFIX))
+      throw new TypeError(`writeFilesAtomic: '${name}' is not a file name it may write`);
+  }
+  await recoverDir(dir, { fs });
+  const stage = (name: string): string => basename(tempPathFor(join(dir, name), STAGED_PREFIX));
+  const staged: [string, string][] = names.map((name) => [stage(name), name]);
+  // The journal is staged like the files (not a writeFileAtomic `.tmp-`), so that recovery
+  // removes it too when a kill lands before the commit.
+  const journal: [string, string] = [stage(COMMIT_FILE), COMMIT_FILE];
+  const contents = [...names.map((name) => files[name]!), `${JSON.stringify({ files: staged })}\n`];
+  try {
+    for (const [i, [tmp, name]] of [...staged, journal].entries()) {
+      try {
+        await writeAndSync(fs, join(dir, tmp), toBytes(contents[i]!), 'wx');
+      } catch (err) {
+        throw fileErrorFrom(err, join(dir, name), 'write');
+      }
+    }
+    await fsyncDir(dir, { fs });
+    try {
+      // The commit point.
+      await fs.rename(join(dir, journal[0]), join(dir, COMMIT_FILE));
+    } catch (err) {
+      throw fileErrorFrom(err, join(dir, COMMIT_FILE), 'write');
+    }
+  } catch (err) {
+    for (const [tmp] of [...staged, journal])
+      await fs.rm(join(dir, tmp), { force: true }).catch(() => undefined);
+    throw err;
+  }
+  // Durable before any file is renamed over, or a power cut could keep renames without it.
+  await fsyncDir(dir, { fs });
+  await rollForward(dir, staged, fs);
+}
+
+/**
+ * Finishes or discards what a killed writer left in `dir`: completes a committed multi-file write
+ * (see `writeFilesAtomic`), deletes `.trash-` and uncommitted `.staged-` entries, and deletes the
+ * `.tmp-` files of writers that are no longer running (a live process's pid keeps its temp file);
+ * only entries named exactly as `tempPathFor` names them.
+ * A missing `dir` is not an error.
+ */
+export async function recoverDir(dir: string, { fs = nodeFs }: AtomicOptions = {}): Promise<void> {
+  const journal = await readJournal(dir, fs);
+  if (journal) await rollForward(dir, journal, fs);
+  let entries: string[];
+  try {
+    entries = await fs.readdir(dir);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return;
+    throw fileErrorFrom(err, dir, 'read');
+  }
+  for (const entry of entries) {
+    // Only names exactly as tempPathFor makes them: this may run in a directory the user shares
+    // with other programs (a report's folder), whose `.trash-…` files are not ours to delete.
+    const m = OUR_TEMP_NAME.exec(entry);
+    if (!m) continue;
+    const stale =
+      entry.startsWith(TRASH_PREFIX) ||
+      entry.startsWith(STAGED_PREFIX) ||
+      (entry.startsWith(TEMP_PREFIX) && writerIsGone(Number(m[1])));
+    if (!stale) continue;
+    const path = join(dir, entry);
+    await fs.rm(path, { recursive: true, force: true }).catch((err: unknown) => {
+      throw fileErrorFrom(err, path, 'remove');
+    });
+  }
+}
+
+/**
+ * Reads the committed content of `dir/name`: normally that file, but while a killed multi-file
+ * write is not yet finished, its staged file. Readers of files written together (adapter weights
+ * and config) go through this so they never pair an old file with a new one. Errors are the raw
+ * errors of reading `dir/name`.
+ */
+export async function readCommittedFile(dir: string, name: string): Promise<Buffer> {
+  const real = join(dir, name);
+  const journal = await readJournal(dir, nodeFs).catch(() => undefined);
+  const staged = journal?.find(([, n]) => n === name)?.[0];
+  if (staged !== undefined) {
+    try {
+      return await fsp.readFile(join(dir, staged));
+    } catch (err) {
+      // Renamed into place since the journal was read (or before): the real name holds it.
+      if (errnoCode(err) !== 'ENOENT') throw err;
+    }
+  }
+  return fsp.readFile(real);
+}
+
+/** Renames each staged file of a committed write into place, then removes the journal. */
+async function rollForward(dir: string, staged: [string, string][], fs: AtomicFs): Promise<void> {
+  for (const [tmp, name] of staged) {
+    try {
+      await fs.rename(join(dir, tmp), join(dir, name));
+    } catch (err) {
+      // Already renamed by an earlier, interrupted roll-forward.
+      if (errnoCode(err) !== 'ENOENT') throw fileErrorFrom(err, join(dir, name), 'write');
+    }
+  }
+  await fsyncDir(dir, { fs });
+  const journal = join(dir, COMMIT_FILE);
+  await fs.rm(journal, { force: true }).catch((err: unknown) => {
+    throw fileErrorFrom(err, journal, 'remove');
+  });
+}
+
+/** The journal's pairs; undefined when there is none. A malformed journal is never committed. */
+async function readJournal(dir: string, fs: AtomicFs): Promise<[string, string][] | undefined> {
+  const path = join(dir, COMMIT_FILE);
+  let text: string;
+  try {
+    text = await fs.readFile(path, 'utf8');
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw fileErrorFrom(err, path, 'read');
+  }
+  let files: unknown;
+  try {
+    files = (JSON.parse(text) as { files?: unknown } | null)?.files;
+  } catch {
+    files = undefined;
+  }
+  const valid =
+    Array.isArray(files) &&
+    files.every(
+      (p) =>
+        Array.isArray(p) &&
+        p.length === 2 &&
+        typeof p[0] === 'string' &&
+        p[0].startsWith(STAGED_PREFIX) &&
+        isPlainName(p[0]) &&
+        typeof p[1] === 'string' &&
+        isPlainName(p[1]),
+    );
+  // Written atomically, so a malformed journal was never a commit; do not follow its names.
+  return valid ? (files as [string, string][]) : [];
+}
+
+/** A single path component that cannot point outside its directory. */
+function isPlainName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && !/[/\\]/.test(name);
+}
+
+/** The `-<pid>.<8 hex digits>` ending of every name tempPathFor makes. */
+const OUR_TEMP_NAME = /-(\d+)\.[0-9a-f]{8}$/;
+
+/** Whether process `pid`, which created a temp entry, has exited. */
+function writerIsGone(pid: number): boolean {
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return errnoCode(err) === 'ESRCH';
   }
 }

@@ -8,7 +8,9 @@
  *
  * Each checkpoint is written into a temp directory, fsynced, then renamed into place, and only
  * then is latest.json replaced atomically; so a crash at any point leaves the previous checkpoint
- * loadable. One writer per DIR is assumed: a save removes the temp leftovers of earlier writers.
+ * loadable. Old checkpoints are removed by renaming them aside first (`removeAtomic`), so a kill
+ * never leaves a half-deleted `ckpt-*` under its real name. One writer per DIR is assumed: a save
+ * or a resume (`recoverCheckpoints`) removes the leftovers of earlier, killed writers.
  */
 
 import { readFile, readdir } from 'node:fs/promises';
@@ -17,10 +19,12 @@ import { QuadranetFileError, errnoCode, fileErrorFrom } from './errors.js';
 import { readSafetensors, encodeFor, type SafeTensor } from './safetensors.js';
 import {
   TEMP_PREFIX,
+  TRASH_PREFIX,
   type AtomicFs,
   ensureWritableDir,
   fsyncDir,
   nodeFs,
+  removeAtomic,
   tempPathFor,
   writeFileAtomic,
   writeFileDurable,
@@ -109,13 +113,26 @@ export async function saveCheckpoint(
   });
   // The one just saved always survives, even if older runs left higher-numbered checkpoints.
   const others = stepDirs(await listDir(dir, fs)).filter((c) => c.name !== name);
-  for (const old of others.slice(keep - 1)) {
-    const path = join(dir, old.name);
-    await fs.rm(path, { recursive: true, force: true }).catch((err: unknown) => {
-      throw fileErrorFrom(err, path, 'remove');
-    });
-  }
+  for (const old of others.slice(keep - 1)) await removeAtomic(join(dir, old.name), { fs });
   return target;
+}
+
+/**
+ * Removes what a writer killed in `dir` left behind (temp and half-deleted directories) and puts
+ * back a checkpoint moved aside for replacement whose replacement never arrived. A missing `dir`
+ * is not an error. `saveCheckpoint` does this itself; a resume calls it before loading.
+ */
+export async function recoverCheckpoints(
+  dir: string,
+  { fs = nodeFs }: { fs?: AtomicFs } = {},
+): Promise<void> {
+  try {
+    await fs.readdir(dir);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return;
+    throw fileErrorFrom(err, dir, 'read');
+  }
+  await cleanLeftovers(dir, fs);
 }
 
 /**
@@ -274,18 +291,20 @@ async function replaceDir(tmp: string, target: string, fs: AtomicFs): Promise<vo
     await fs.rename(aside, target).catch(() => undefined);
     throw err;
   }
-  await fs.rm(aside, { recursive: true, force: true });
+  // Renamed again before the delete, so a half-deleted tree is never mistaken for a whole one.
+  await removeAtomic(aside, { fs });
 }
 
 /**
- * Removes what a killed writer left in `dir`: temp files and directories, and directories moved
- * aside for replacement; one moved aside whose replacement never arrived is put back instead.
+ * Removes what a killed writer left in `dir`: temp files and directories, half-deleted `.trash-`
+ * directories, and directories moved aside for replacement; one moved aside whose replacement
+ * never arrived is put back instead.
  */
 async function cleanLeftovers(dir: string, fs: AtomicFs): Promise<void> {
   const entries = new Set(await listDir(dir, fs));
   for (const entry of [...entries]) {
     const path = join(dir, entry);
-    if (entry.startsWith(TEMP_PREFIX)) {
+    if (entry.startsWith(TEMP_PREFIX) || entry.startsWith(TRASH_PREFIX)) {
       await fs.rm(path, { recursive: true, force: true }).catch((err: unknown) => {
         throw fileErrorFrom(err, path, 'remove');
       });

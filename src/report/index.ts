@@ -14,8 +14,8 @@
  * `.htm` gets `.md` appended). The output directory is created when missing.
  */
 
-import { dirname } from 'node:path';
-import { ensureWritableDir, writeFileAtomic } from '../io/atomic.js';
+import { basename, dirname } from 'node:path';
+import { ensureWritableDir, writeFilesAtomic } from '../io/atomic.js';
 import { loadChartJs, renderHtml } from './html.js';
 import { RUN_METHODS, loadRuns } from './load.js';
 import { renderMarkdown } from './markdown.js';
@@ -116,7 +116,10 @@ export async function writeReport(
   );
   const chartJs = await loadChartJs();
   await ensureWritableDir(dirname(out));
-  await writeFileAtomic(out, renderHtml(summary, chartJs));
-  await writeFileAtomic(markdownPath, renderMarkdown(summary));
+  // One step: a kill never leaves the HTML and the markdown from different runs.
+  await writeFilesAtomic(dirname(out), {
+    [basename(out)]: renderHtml(summary, chartJs),
+    [basename(markdownPath)]: renderMarkdown(summary),
+  });
   return summary;
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import { batches, numBatches } from '../data/dataset.js';
 import { ensureWritableDir, writeFileAtomic } from '../io/atomic.js';
-import { loadLatestCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
+import { loadLatestCheckpoint, recoverCheckpoints, saveCheckpoint } from '../io/checkpoint.js';
 import type { HistoryRecord } from '../report/run-format.js';
 import { takesClassLabels } from '../autodiff/losses.js';
 import type { StepResult, Trainer } from './trainer.js';
@@ -100,6 +100,8 @@ export async function fit(trainer: Trainer, opts: FitOptions): Promise<FitResult
   if (opts.runDir) await ensureWritableDir(opts.runDir);
   let p: Progress = { epoch: 0, history: [], cpuSeconds: 0, wallSeconds: 0, samples: 0 };
   if (opts.resume && ckptDir) {
+    // A run killed while saving or pruning leaves temp and half-deleted directories; clear them.
+    await recoverCheckpoints(ckptDir);
     const ck = await loadLatestCheckpoint(ckptDir);
     if (ck) {
       trainer.restore(ck);

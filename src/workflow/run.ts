@@ -11,7 +11,7 @@ import { cloneGraph } from '../ir/graph.js';
 import { inferShapes } from '../ir/shapes.js';
 import { encodeModel } from '../ir/onnx.js';
 import { saveAdapter } from '../io/adapter.js';
-import { ensureWritableDir, writeFileAtomic } from '../io/atomic.js';
+import { ensureWritableDir, writeFileAtomic, writeFilesAtomic } from '../io/atomic.js';
 import { accountLayers } from '../passes/accounting.js';
 import type { QuadratizeOptions } from '../passes/quadratize.js';
 import type { EvalSummary, RunInfo, RunMethod } from '../report/run-format.js';
@@ -537,37 +537,42 @@ export async function runMethod(o: RunOptions): Promise<RunResult> {
       checkpointEvery: 200,
     });
     info.status = result.status;
-    let evalSummary: EvalSummary | undefined;
-    if (result.status === 'done') {
-      // Trained at the data's size; written with the base model's own (open) input and outputs.
-      const trained = withOpenShapes(trainer.currentModel(), o.base.graph);
-      const modelFile = join(o.outDir, 'model.onnx');
-      await writeFileAtomic(modelFile, encodeModel(trained));
-      files.push(modelFile);
-      if (prepared.hasAdapter) {
-        // Base parameters trained with the adapter (the head) travel with it, as in PEFT.
-        const q = new Set(quadParamNames(trained));
-        await saveAdapter(o.outDir, trained, o.base.sha256, {
-          alsoSave: trainable.filter((p) => !q.has(p)),
-          head: head && { node: head.node, numClasses: head.to, seed: o.seed },
-        });
-        files.push(join(o.outDir, 'adapter.safetensors'), join(o.outDir, 'adapter_config.json'));
-      }
-      evalSummary = await evaluateModel(trained, data.test, {
-        // The original head scores other classes: no side-by-side accuracy then.
-        base: head ? undefined : o.base.graph,
-        latency: o.latency,
-        session: { threads: o.threads ?? 2 },
-        names: { model: o.base.name, data: o.data },
-      });
-      await writeFileAtomic(
-        join(o.outDir, 'eval.json'),
-        JSON.stringify(evalSummary, null, 2) + '\n',
-      );
-      files.push(join(o.outDir, 'eval.json'));
+    if (result.status !== 'done') {
+      info.finished = new Date().toISOString();
+      await writeFileAtomic(runJson, JSON.stringify(info, null, 2) + '\n');
+      return { info, fit: result, files };
     }
+    // Trained at the data's size; written with the base model's own (open) input and outputs.
+    const trained = withOpenShapes(trainer.currentModel(), o.base.graph);
+    const evalSummary: EvalSummary = await evaluateModel(trained, data.test, {
+      // The original head scores other classes: no side-by-side accuracy then.
+      base: head ? undefined : o.base.graph,
+      latency: o.latency,
+      session: { threads: o.threads ?? 2 },
+      names: { model: o.base.name, data: o.data },
+    });
     info.finished = new Date().toISOString();
-    await writeFileAtomic(runJson, JSON.stringify(info, null, 2) + '\n');
+    // The outputs of a finished run, committed in one step: a kill leaves the run as it was
+    // (resumable) or finished, never a model without its adapter or a 'done' without the model.
+    const outputs: Record<string, Uint8Array | string> = {
+      'model.onnx': encodeModel(trained),
+      'eval.json': JSON.stringify(evalSummary, null, 2) + '\n',
+      'run.json': JSON.stringify(info, null, 2) + '\n',
+    };
+    files.push(join(o.outDir, 'model.onnx'));
+    if (prepared.hasAdapter) {
+      // Base parameters trained with the adapter (the head) travel with it, as in PEFT.
+      const q = new Set(quadParamNames(trained));
+      await saveAdapter(o.outDir, trained, o.base.sha256, {
+        alsoSave: trainable.filter((p) => !q.has(p)),
+        head: head && { node: head.node, numClasses: head.to, seed: o.seed },
+        alongside: outputs,
+      });
+      files.push(join(o.outDir, 'adapter.safetensors'), join(o.outDir, 'adapter_config.json'));
+    } else {
+      await writeFilesAtomic(o.outDir, outputs);
+    }
+    files.push(join(o.outDir, 'eval.json'));
     return { info, fit: result, eval: evalSummary, files };
   } finally {
     await trainer.release();

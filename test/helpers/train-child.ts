@@ -4,12 +4,17 @@
  * interrupts it (SIGINT) and restarts it with --resume.
  *
  *   node --import tsx test/helpers/train-child.ts --run-dir DIR [--resume] [--every N]
- *     [--epochs E] [--limit N] [--seed S]
+ *     [--epochs E] [--limit N] [--seed S] [--hold-at N] [--sigint-at N]
  *
  * Prints one line per event on stdout: `ready`, `step N` after every step (before that step's
  * checkpoint is written), then `done N` or `interrupted N`. On `done` the final parameters are
  * written to DIR/final.safetensors. SIGINT aborts the run after the current step; fit then saves
  * a checkpoint and the process exits 0.
+ *
+ * So that no test depends on how fast this process runs compared with its parent: --hold-at N
+ * blocks the process for good after it reports step N (a parent that kills it a random time
+ * after an earlier step cannot find it finished), and --sigint-at N makes it send itself SIGINT
+ * after step N (the interrupt lands at that step however late the parent reads its output).
  */
 
 import { join } from 'node:path';
@@ -30,6 +35,8 @@ const { values } = parseArgs({
     epochs: { type: 'string', default: '3' },
     limit: { type: 'string', default: '480' },
     seed: { type: 'string', default: '5' },
+    'hold-at': { type: 'string' },
+    'sigint-at': { type: 'string' },
   },
 });
 const runDir = values['run-dir'];
@@ -43,6 +50,9 @@ const say = (line: string): void => {
   // Pipes are synchronous on Linux, so a line is out before the process can be killed after it.
   process.stdout.write(`${line}\n`);
 };
+
+const holdAt = values['hold-at'] === undefined ? undefined : Number(values['hold-at']);
+const sigintAt = values['sigint-at'] === undefined ? undefined : Number(values['sigint-at']);
 
 const epochs = Number(values.epochs);
 const train = await loadMnist({ split: 'train', limit: Number(values.limit) });
@@ -66,7 +76,13 @@ const result = await fit(trainer, {
   checkpointEvery: Number(values.every),
   signal: ac.signal,
   onProgress: (p) => {
-    if (p.kind === 'step') say(`step ${p.step}`);
+    if (p.kind !== 'step') return;
+    say(`step ${p.step}`);
+    // Through the real signal path: the handler above runs on the next event-loop turn, which
+    // comes within the next step (every step awaits onnxruntime).
+    if (p.step === sigintAt) process.kill(process.pid, 'SIGINT');
+    // Blocks without a timeout, event loop included, until the parent's SIGKILL.
+    if (p.step === holdAt) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
   },
 });
 if (result.status === 'done') {

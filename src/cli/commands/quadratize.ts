@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { encodeModel } from '../../ir/onnx.js';
 import { saveAdapter } from '../../io/adapter.js';
-import { ensureWritableDir, writeFileAtomic } from '../../io/atomic.js';
+import { ensureWritableDir } from '../../io/atomic.js';
 import { accountLayers } from '../../passes/accounting.js';
 import { quadratize } from '../../passes/quadratize.js';
 import {
@@ -98,8 +98,10 @@ export function registerQuadratize(program: Command): void {
       if (!o.dryRun) {
         await ensureWritableDir(o.out!);
         const modelFile = join(o.out!, 'model.onnx');
-        await writeFileAtomic(modelFile, encodeModel(res.graph));
-        await saveAdapter(o.out!, res.graph, src.sha256);
+        // One all-or-nothing step: a kill never leaves a new model beside an old adapter.
+        await saveAdapter(o.out!, res.graph, src.sha256, {
+          alongside: { 'model.onnx': encodeModel(res.graph) },
+        });
         files = [
           modelFile,
           join(o.out!, 'adapter.safetensors'),
