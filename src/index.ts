@@ -69,6 +69,7 @@ export { isAdapterEnabled, setAdapterEnabled, unload } from './passes/adapter.js
 
 // ── Adapter files ─────────────────────────────────────────────────────────────────────────
 export {
+  AdapterBaseMismatchError,
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
   graphSha256,

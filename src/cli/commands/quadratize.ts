@@ -1,14 +1,18 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { encodeModel } from '../../ir/onnx.js';
-import { saveAdapter } from '../../io/adapter.js';
+import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, saveAdapter } from '../../io/adapter.js';
 import { ensureWritableDir, writeFileAtomic } from '../../io/atomic.js';
 import { accountLayers } from '../../passes/accounting.js';
 import { quadratize } from '../../passes/quadratize.js';
 import { loadModelSource } from '../../workflow/model-source.js';
 import type { QuadFlags } from '../options.js';
 import { nonNegativeInt, quadOptions, toQuadratizeOptions } from '../options.js';
+import { refuseOccupiedDir } from '../output-dir.js';
 import { formatNumber, table } from '../table.js';
+
+/** The files quadratize writes (and refuses to overwrite without --force). */
+const QUADRATIZE_FILES = ['model.onnx', ADAPTER_WEIGHTS_FILE, ADAPTER_CONFIG_FILE];
 
 /** `quadranet quadratize MODEL -o DIR`: add the zero-initialised quadratic term and export it. */
 export function registerQuadratize(program: Command): void {
@@ -24,17 +28,25 @@ export function registerQuadratize(program: Command): void {
     .option('-o, --out <dir>', 'output directory')
     .option('--seed <n>', 'seed of the A/B initialisation', nonNegativeInt, 0)
     .option('--dry-run', 'only list every candidate layer and whether/why it is adapted')
+    .option('--force', 'overwrite the model and adapter files of an occupied output directory')
     .option('--json', 'print the result as JSON');
   for (const opt of quadOptions()) cmd.addOption(opt);
   cmd.action(
     async (
       modelArg: string,
-      o: QuadFlags & { out?: string; seed: number; dryRun?: boolean; json?: boolean },
+      o: QuadFlags & {
+        out?: string;
+        seed: number;
+        dryRun?: boolean;
+        force?: boolean;
+        json?: boolean;
+      },
     ) => {
       if (!o.dryRun && !o.out)
         throw new (await import('../errors.js')).UserError(
           'quadratize needs -o DIR (or --dry-run to only list the targets)',
         );
+      if (!o.dryRun) await refuseOccupiedDir(o.out!, QUADRATIZE_FILES, o.force);
       const src = await loadModelSource(modelArg);
       const res = quadratize(src.graph, { ...toQuadratizeOptions(o, o.seed), dryRun: o.dryRun });
       const rows = res.targets.map((t) => ({
