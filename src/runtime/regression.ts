@@ -135,11 +135,13 @@ export async function evaluateRegressionSession(
   ds: Dataset,
   batchSize: number,
   addFeeds: (feeds: Record<string, HostTensor>) => void = () => {},
+  onBatch?: (examplesDone: number) => void,
 ): Promise<RegressionMetrics> {
   if (!ds.targets) throw new Error(`${ds.name}: no regression targets to evaluate against`);
   const input = model.inputs[0]!.name;
   const output = model.outputs[0]!.name;
   const acc = new RegressionAccumulator(targetSize(ds), hasImageTargets(ds));
+  let done = 0;
   for (const batch of batches(ds, { batchSize })) {
     const feeds: Record<string, HostTensor> = {
       [input]: { dtype: 'float32', dims: [batch.size, ...ds.shape], data: batch.x },
@@ -147,6 +149,8 @@ export async function evaluateRegressionSession(
     addFeeds(feeds);
     const res = await session.run(feeds, [output]);
     acc.add(res[output]!.data as Float32Array, batch.target!, batch.size);
+    done += batch.size;
+    onBatch?.(done);
   }
   return acc.result();
 }

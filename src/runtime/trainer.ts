@@ -331,6 +331,7 @@ export async function evaluateSession(
   ds: Dataset,
   batchSize: number,
   addFeeds: (feeds: Record<string, HostTensor>) => void = () => {},
+  onBatch?: (examplesDone: number) => void,
 ): Promise<EvalResult> {
   const input = model.inputs[0]!.name;
   const output = model.outputs[0]!.name;
@@ -363,6 +364,7 @@ export async function evaluateSession(
       if (arg === batch.y[i]) correct++;
     }
     k += batch.size;
+    onBatch?.(k);
   }
   return { n: ds.n, accuracy: correct / ds.n, loss: lossSum / ds.n, predictions };
 }

@@ -1,4 +1,4 @@
-import { access, readFile } from 'node:fs/promises';
+import { access, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -8,7 +8,7 @@ import { split as splitDataset } from '../data/dataset.js';
 import { loadDataset } from '../data/spec.js';
 import type { Graph } from '../ir/graph.js';
 import { encodeModel } from '../ir/onnx.js';
-import { saveAdapter } from '../io/adapter.js';
+import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, saveAdapter } from '../io/adapter.js';
 import { ensureWritableDir, writeFileAtomic } from '../io/atomic.js';
 import { accountLayers } from '../passes/accounting.js';
 import type { QuadratizeOptions } from '../passes/quadratize.js';
@@ -18,8 +18,8 @@ import { fit } from '../runtime/fit.js';
 import { Trainer } from '../runtime/trainer.js';
 import { VERSION } from '../version.js';
 import type { LossOptions } from '../autodiff/losses.js';
-import type { Task } from './evaluate.js';
-import { checkTargetShape, evaluateModel, taskOf } from './evaluate.js';
+import type { PhaseProgress, Task } from './evaluate.js';
+import { checkTargetShape, evaluateModel, inPhase, taskOf } from './evaluate.js';
 import { prepareMethod } from './methods.js';
 import type { ModelSource } from './model-source.js';
 import { imageInputShape } from './model-source.js';
@@ -72,10 +72,14 @@ export interface RunOptions {
   threads?: number;
   /** Continue the run in `outDir` from its latest checkpoint. */
   resume?: boolean;
+  /** Start afresh in an `outDir` that holds another run, removing that run's files first. */
+  force?: boolean;
   /** Abort to stop after the current step (a checkpoint is written). */
   signal?: AbortSignal;
   /** Called after every step and epoch (e.g. for a progress bar). */
   onProgress?: (p: FitProgress) => void;
+  /** Called through the phases around training (loading data, evaluation, latency). */
+  onPhase?: (p: PhaseProgress) => void;
   /** Chart label (default: the method). */
   label?: string;
   /** The command line that started the run (recorded for reproduction). */
@@ -99,6 +103,23 @@ export interface RunResult {
   eval?: EvalSummary;
   /** The files written in the run directory. */
   files: string[];
+}
+
+/** What a run writes into its directory (removed by --force, or when a run fails to start). */
+const RUN_FILES = [
+  'run.json',
+  'history.jsonl',
+  'checkpoints',
+  'model.onnx',
+  ADAPTER_WEIGHTS_FILE,
+  ADAPTER_CONFIG_FILE,
+  'eval.json',
+];
+
+/** Removes a run's files from `dir`, or `dir` itself when the run created it (`whole`). */
+async function removeRunFiles(dir: string, whole = false): Promise<void> {
+  if (whole) await rm(dir, { recursive: true, force: true });
+  else for (const f of RUN_FILES) await rm(join(dir, f), { recursive: true, force: true });
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -239,13 +260,15 @@ export async function setUpRun(
   const runJson = join(o.outDir, 'run.json');
   const base = o.base.graph;
   const shape = imageInputShape(base, o.base.name);
-  const data = await loadRunData(o.data, shape, {
-    limit: o.limit,
-    testLimit: o.testLimit,
-    valFraction: o.valFraction,
-    seed: o.seed,
-    modelName: o.base.name,
-  });
+  const data = await inPhase(o.onPhase, `loading '${o.data}'`, () =>
+    loadRunData(o.data, shape, {
+      limit: o.limit,
+      testLimit: o.testLimit,
+      valFraction: o.valFraction,
+      seed: o.seed,
+      modelName: o.base.name,
+    }),
+  );
   const task = taskOf(data.train);
   checkTargetShape(base, data.train, { model: o.base.name, data: o.data });
   const classes = base.outputs[0]?.shape.at(-1);
@@ -311,27 +334,29 @@ export async function setUpRun(
   }
   const perEpoch = Math.floor(data.train.n / o.batchSize);
   const steps = perEpoch * o.epochs;
-  const trainer = await Trainer.create(model, {
-    batchSize: o.batchSize,
-    loss: TASK_LOSS[task],
-    optimizer:
-      o.optimizer === 'sgd'
-        ? { kind: 'sgd', momentum: 0.9, weightDecay: o.weightDecay }
-        : { kind: 'adamw' },
-    groups: prepared.groups.map((g) => ({
-      ...g,
-      weightDecay: o.optimizer === 'adamw' ? (o.weightDecay ?? 0) : undefined,
-    })),
-    schedule: {
-      warmupSteps: o.warmupSteps ?? Math.min(50, Math.floor(steps / 10)),
-      totalSteps: steps,
-      minFactor: 0.05,
-    },
-    clipNorm: o.clipNorm,
-    batchNorm: o.batchNorm ?? prepared.batchNorm,
-    dropout: true,
-    session: { threads: o.threads ?? 2 },
-  });
+  const trainer = await inPhase(o.onPhase, 'building the training graph', () =>
+    Trainer.create(model, {
+      batchSize: o.batchSize,
+      loss: TASK_LOSS[task],
+      optimizer:
+        o.optimizer === 'sgd'
+          ? { kind: 'sgd', momentum: 0.9, weightDecay: o.weightDecay }
+          : { kind: 'adamw' },
+      groups: prepared.groups.map((g) => ({
+        ...g,
+        weightDecay: o.optimizer === 'adamw' ? (o.weightDecay ?? 0) : undefined,
+      })),
+      schedule: {
+        warmupSteps: o.warmupSteps ?? Math.min(50, Math.floor(steps / 10)),
+        totalSteps: steps,
+        minFactor: 0.05,
+      },
+      clipNorm: o.clipNorm,
+      batchNorm: o.batchNorm ?? prepared.batchNorm,
+      dropout: true,
+      session: { threads: o.threads ?? 2 },
+    }),
+  );
   return { data, prepared, model, trainable, info, runJson, perEpoch, steps, trainer };
 }
 
@@ -341,14 +366,25 @@ export async function setUpRun(
  * split against the original model, and record run.json and eval.json in the run directory.
  */
 export async function runMethod(o: RunOptions): Promise<RunResult> {
-  await ensureWritableDir(o.outDir);
+  const created = !(await exists(o.outDir));
   if (!o.resume && (await exists(join(o.outDir, 'history.jsonl')))) {
-    throw new UserError(
-      `${o.outDir} already holds a run; continue it with --resume or choose another -o`,
-    );
+    if (!o.force)
+      throw new UserError(
+        `${o.outDir} already holds a run; continue it with --resume, start afresh with --force, or choose another -o`,
+      );
+    await removeRunFiles(o.outDir);
   }
+  await ensureWritableDir(o.outDir);
   const base = o.base.graph;
-  const { data, prepared, trainable, info, runJson, trainer } = await setUpRun(o);
+  let setup: RunSetup;
+  try {
+    setup = await setUpRun(o);
+  } catch (e) {
+    // Bad data, a model that does not fit it...: the failed run leaves nothing behind.
+    if (!o.resume) await removeRunFiles(o.outDir, created);
+    throw e;
+  }
+  const { data, prepared, trainable, info, runJson, trainer } = setup;
   const files = [runJson, join(o.outDir, 'history.jsonl')];
   let result: FitResult;
   try {
@@ -383,6 +419,7 @@ export async function runMethod(o: RunOptions): Promise<RunResult> {
         latency: o.latency,
         session: { threads: o.threads ?? 2 },
         names: { model: o.base.name, data: o.data },
+        onPhase: o.onPhase,
       });
       await writeFileAtomic(
         join(o.outDir, 'eval.json'),
@@ -393,6 +430,11 @@ export async function runMethod(o: RunOptions): Promise<RunResult> {
     info.finished = new Date().toISOString();
     await writeFileAtomic(runJson, JSON.stringify(info, null, 2) + '\n');
     return { info, fit: result, eval: evalSummary, files };
+  } catch (e) {
+    // A run that failed before its first checkpoint has nothing worth keeping.
+    if (!o.resume && !(await exists(join(o.outDir, 'checkpoints'))))
+      await removeRunFiles(o.outDir, created);
+    throw e;
   } finally {
     await trainer.release();
   }

@@ -3,15 +3,17 @@ import { loadDataset } from '../../data/spec.js';
 import { accountLayers } from '../../passes/accounting.js';
 import type { Dataset } from '../../data/dataset.js';
 import type { LatencySummary } from '../../report/run-format.js';
-import type { Task, TaskMetrics } from '../../workflow/evaluate.js';
-import { measureLatency, taskMetrics, taskOf } from '../../workflow/evaluate.js';
+import type { PhaseProgress, Task, TaskMetrics } from '../../workflow/evaluate.js';
+import { inPhase, measureLatency, taskMetrics, taskOf } from '../../workflow/evaluate.js';
 import { imageInputShape, loadModelSource } from '../../workflow/model-source.js';
 import { dataShapeFor, fitToModel } from '../../workflow/run.js';
 import { UserError } from '../errors.js';
 import { positiveInt } from '../options.js';
+import { phaseReporter } from '../progress.js';
 import { formatNumber, table } from '../table.js';
 
-function parseBatchSizes(v: string): number[] {
+/** Parses `--batch-sizes 1,32`. */
+export function parseBatchSizes(v: string): number[] {
   const list = v.split(',').map((x) => Number(x));
   if (list.some((n) => !Number.isInteger(n) || n <= 0))
     throw new UserError(`--batch-sizes: expected e.g. 1,32, got '${v}'`);
@@ -100,6 +102,7 @@ export function registerEval(program: Command): void {
     .option('--batch-sizes <list>', 'latency batch sizes', parseBatchSizes, [1, 32])
     .option('--runs <n>', 'timed runs per batch size', positiveInt, 30)
     .option('--threads <n>', 'onnxruntime threads', positiveInt, 2)
+    .option('--plain', 'plain progress lines even on a terminal')
     .option('--json', 'print the result as JSON')
     .action(
       async (
@@ -110,9 +113,12 @@ export function registerEval(program: Command): void {
           batchSizes: number[];
           runs: number;
           threads: number;
+          plain?: boolean;
           json?: boolean;
         },
       ) => {
+        const phases = phaseReporter({ label: 'eval', plain: o.plain, quiet: o.json });
+        const onPhase = (p: PhaseProgress) => phases.update(p);
         const sources = await Promise.all(models.map((m) => loadModelSource(m)));
         const shapes = sources.map((s) => imageInputShape(s.graph, s.name));
         const shape = shapes[0]!;
@@ -122,11 +128,9 @@ export function registerEval(program: Command): void {
               `${models[i]}: input [${s}] differs from ${models[0]}'s [${shape}]; compare models with the same input`,
             );
         }
-        const ds = await loadDataset(o.data, {
-          split: 'test',
-          limit: o.limit,
-          shape: dataShapeFor(shape),
-        });
+        const ds = await inPhase(onPhase, `loading '${o.data}'`, () =>
+          loadDataset(o.data, { split: 'test', limit: o.limit, shape: dataShapeFor(shape) }),
+        );
         if (ds.shape.reduce((a, b) => a * b, 1) !== shape.reduce((a, b) => a * b, 1)) {
           throw new UserError(
             `${models[0]}: the model takes [${shape.join(',')}] but '${o.data}' gives [${ds.shape.join(',')}]`,
@@ -141,13 +145,15 @@ export function registerEval(program: Command): void {
               test,
               { model: s.name, data: o.data },
               { threads: o.threads },
+              { onPhase, phase: `evaluating ${s.name}` },
             ),
           );
         const latency = await measureLatency(
           sources.map((s) => s.graph),
           shape,
-          { batchSizes: o.batchSizes, runs: o.runs, session: { threads: o.threads } },
+          { batchSizes: o.batchSizes, runs: o.runs, session: { threads: o.threads }, onPhase },
         );
+        phases.stop();
         const rows: EvalRow[] = sources.map((s, i) => ({
           model: s.name,
           metrics: metrics[i]!,
@@ -191,19 +197,27 @@ export function registerEval(program: Command): void {
     .option('--batch-sizes <list>', 'batch sizes', parseBatchSizes, [1, 64])
     .option('--runs <n>', 'timed runs per batch size', positiveInt, 50)
     .option('--threads <n>', 'onnxruntime threads', positiveInt, 2)
+    .option('--plain', 'plain progress lines even on a terminal')
     .option('--json', 'print the result as JSON')
     .action(
       async (
         models: string[],
-        o: { batchSizes: number[]; runs: number; threads: number; json?: boolean },
+        o: { batchSizes: number[]; runs: number; threads: number; plain?: boolean; json?: boolean },
       ) => {
         const sources = await Promise.all(models.map((m) => loadModelSource(m)));
         const shape = imageInputShape(sources[0]!.graph, models[0]!);
+        const phases = phaseReporter({ label: 'bench', plain: o.plain, quiet: o.json });
         const lat = await measureLatency(
           sources.map((s) => s.graph),
           shape,
-          { batchSizes: o.batchSizes, runs: o.runs, session: { threads: o.threads } },
+          {
+            batchSizes: o.batchSizes,
+            runs: o.runs,
+            session: { threads: o.threads },
+            onPhase: (p) => phases.update(p),
+          },
         );
+        phases.stop();
         const acc = sources.map((s) => accountLayers(s.graph).totals);
         const params = sources.map((s) =>
           [...s.graph.initializers.values()]

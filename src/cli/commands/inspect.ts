@@ -6,9 +6,11 @@ import { accountLayers } from '../../passes/accounting.js';
 import { describeFold, foldReportOf } from '../../passes/fold.js';
 import { readAdapterState } from '../../passes/quadratic-spec.js';
 import { quadratize } from '../../passes/quadratize.js';
-import { measureLatency } from '../../workflow/evaluate.js';
+import type { PhaseProgress } from '../../workflow/evaluate.js';
+import { inPhase, measureLatency } from '../../workflow/evaluate.js';
 import { imageInputShape, loadModelSource } from '../../workflow/model-source.js';
 import { inputShape, positiveInt } from '../options.js';
+import { phaseReporter } from '../progress.js';
 import { formatNumber, table } from '../table.js';
 
 /** `quadranet inspect MODEL`: what the model is, what can be adapted and why not, how fast it runs. */
@@ -29,6 +31,7 @@ export function registerInspect(program: Command): void {
       20,
     )
     .option('--threads <n>', 'onnxruntime threads', positiveInt, 2)
+    .option('--plain', 'plain progress lines even on a terminal')
     .option(
       '--input-shape <dims>',
       'fix an open input size: dims after the batch, in the model layout (e.g. 64x64x3)',
@@ -43,12 +46,21 @@ export function registerInspect(program: Command): void {
           latencyRuns: number;
           threads: number;
           inputShape?: number[];
+          plain?: boolean;
         },
       ) => {
-        const src = await loadModelSource(modelArg, { fixInput: o.inputShape });
+        const phases = phaseReporter({ label: 'inspect', plain: o.plain, quiet: o.json });
+        const onPhase = (p: PhaseProgress) => phases.update(p);
+        const src = await inPhase(onPhase, `loading ${modelArg}`, () =>
+          loadModelSource(modelArg, { fixInput: o.inputShape }),
+        );
         const g = src.graph;
-        const shapes = inferShapes(g);
-        const account = accountLayers(g, { batchSize: o.batch });
+        const { shapes, account } = await inPhase(onPhase, 'inferring shapes and FLOPs', () =>
+          Promise.resolve({
+            shapes: inferShapes(g),
+            account: accountLayers(g, { batchSize: o.batch }),
+          }),
+        );
         // An adapted model is inspected as it is; its targets come from the adapter record.
         const adapter = readAdapterState(g);
         const plan = adapter
@@ -73,10 +85,15 @@ export function registerInspect(program: Command): void {
           [];
         if (o.latencyRuns > 0) {
           const shape = imageInputShape(g, modelArg);
-          [latency] = (await measureLatency([g], shape, {
-            runs: o.latencyRuns,
-            session: { threads: o.threads },
-          })) as [typeof latency];
+          try {
+            [latency] = (await measureLatency([g], shape, {
+              runs: o.latencyRuns,
+              session: { threads: o.threads },
+              onPhase,
+            })) as [typeof latency];
+          } finally {
+            phases.stop();
+          }
         }
         const layers = account.layers.map((l) => {
           const t = reasons.get(l.node);

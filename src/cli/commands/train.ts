@@ -15,7 +15,8 @@ import {
   quadOptions,
   toQuadratizeOptions,
 } from '../options.js';
-import { progressReporter } from '../progress.js';
+import { phaseReporter, progressReporter } from '../progress.js';
+import { parseBatchSizes } from './evaluate.js';
 
 /** Flags shared by `adapt` and `train`. */
 interface TrainFlags extends QuadFlags {
@@ -35,6 +36,9 @@ interface TrainFlags extends QuadFlags {
   seed: number;
   threads: number;
   resume?: boolean;
+  force?: boolean;
+  latencyRuns: number;
+  batchSizes: number[];
   label?: string;
   json?: boolean;
   plain?: boolean;
@@ -80,6 +84,14 @@ function addTrainingOptions(cmd: Command, defaults: { epochs: number; lr: number
     .option('--seed <n>', 'seed of data order, initialisation and shifts', nonNegativeInt, 0)
     .option('--threads <n>', 'onnxruntime threads', positiveInt, 2)
     .option('--resume', 'continue the run in --out from its last checkpoint')
+    .option('--force', 'start afresh in an --out that holds another run (its files are removed)')
+    .option(
+      '--latency-runs <n>',
+      'timed inference runs per batch size after training',
+      positiveInt,
+      30,
+    )
+    .option('--batch-sizes <list>', 'latency batch sizes after training', parseBatchSizes, [1, 32])
     .option('--label <text>', 'label of this run in reports')
     .option(
       '--no-train-head',
@@ -116,6 +128,7 @@ async function execute(
   };
   process.on('SIGINT', onSigint);
   const progress = progressReporter({ label: o.label ?? method, plain: o.plain, quiet: o.json });
+  const phases = phaseReporter({ label: o.label ?? method, plain: o.plain, quiet: o.json });
   let r: RunResult;
   try {
     r = await runMethod({
@@ -140,13 +153,21 @@ async function execute(
       seed: o.seed,
       threads: o.threads,
       resume: o.resume,
+      force: o.force,
+      latency: { runs: o.latencyRuns, batchSizes: o.batchSizes },
       signal: ac.signal,
       onProgress: (p) => progress.update(p),
+      onPhase: (p) => {
+        // The training bar ends before the phases after training print.
+        progress.stop();
+        phases.update(p);
+      },
       label: o.label,
       command: ['quadranet', ...process.argv.slice(2)].join(' '),
     });
   } finally {
     progress.stop();
+    phases.stop();
     process.off('SIGINT', onSigint);
   }
   if (o.json) {
