@@ -1,5 +1,4 @@
-import { access, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir } from 'node:fs/promises';
 import { UserError } from './errors.js';
 
 /**
@@ -26,21 +25,4 @@ export async function refuseOccupiedDir(
       `${dir} already holds ${taken.join(', ')}; choose another -o, or add --force to overwrite`,
     );
   }
-}
-
-/** Whether `path` exists. */
-export async function pathExists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The files of `dir` named in `files` that exist, as paths. */
-export async function existing(dir: string, files: readonly string[]): Promise<string[]> {
-  const out: string[] = [];
-  for (const f of files) if (await pathExists(join(dir, f))) out.push(join(dir, f));
-  return out;
 }

@@ -63,6 +63,13 @@ export async function loadModelSource(
     const graph = make({ inputShape, classes: opts.classes ?? 10, seed: opts.seed ?? 0 });
     return { graph, name: spec, sha256: sha256(encodeModel(graph)) };
   }
+  if (spec.startsWith('arch:')) {
+    throw new UserError(
+      `'${spec}' is not a built-in architecture; write arch:NAME or arch:NAME:CxHxW (e.g. arch:cnn:3x32x32) with NAME one of ${Object.keys(
+        ARCHITECTURES,
+      ).join(', ')}`,
+    );
+  }
   const imported = await importModel(spec, { maxBytes: opts.maxBytes ?? modelByteLimit });
   const g = imported.graph;
   if (opts.fixInput) {
@@ -107,7 +114,7 @@ export function imageInputShape(g: Graph, file: string): [number, number, number
   const rest = s.slice(1);
   if (rest.some((d) => typeof d !== 'number')) {
     throw new UserError(
-      `${file}: input '${g.inputs[0]!.name}' has symbolic dims [${s.join(',')}] beyond the batch; re-export with a static input size`,
+      `${file}: input '${g.inputs[0]!.name}' has an open size [${s.join(',')}] beyond the batch; fix it with --input-shape (dims after the batch in the model's layout, e.g. 64x64x3) or re-export with a static input size`,
     );
   }
   if (rest.length === 3) return rest as [number, number, number];

@@ -1,4 +1,6 @@
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import protobuf from 'protobufjs/minimal.js';
 import { differentiableOps } from '../../autodiff/registry.js';
 import '../../autodiff/backward.js';
 import { inferShapes } from '../../ir/shapes.js';
@@ -9,6 +11,7 @@ import { quadratize } from '../../passes/quadratize.js';
 import type { PhaseProgress } from '../../workflow/evaluate.js';
 import { inPhase, measureLatency } from '../../workflow/evaluate.js';
 import { imageInputShape, loadModelSource } from '../../workflow/model-source.js';
+import { UserError } from '../errors.js';
 import { inputShape, positiveInt } from '../options.js';
 import { phaseReporter } from '../progress.js';
 import { formatNumber, table } from '../table.js';
@@ -51,10 +54,17 @@ export function registerInspect(program: Command): void {
       ) => {
         const phases = phaseReporter({ label: 'inspect', plain: o.plain, quiet: o.json });
         const onPhase = (p: PhaseProgress) => phases.update(p);
-        const src = await inPhase(onPhase, `loading ${modelArg}`, () =>
-          loadModelSource(modelArg, { fixInput: o.inputShape }),
-        );
+        const src = await loadModelSource(modelArg, { fixInput: o.inputShape });
         const g = src.graph;
+        const open = g.inputs[0]?.shape.slice(1).some((d) => typeof d !== 'number');
+        if (open) {
+          throw new UserError(
+            `${modelArg}: input '${g.inputs[0]!.name}' has an open size [${g.inputs[0]!.shape.join(',')}]; give one with --input-shape (dims after the batch in the model's layout, e.g. 64x64x3)`,
+          );
+        }
+        const fileOpset = modelArg.endsWith('.onnx')
+          ? declaredOpset(await readFile(modelArg))
+          : undefined;
         const { shapes, account } = await inPhase(onPhase, 'inferring shapes and FLOPs', () =>
           Promise.resolve({
             shapes: inferShapes(g),
@@ -114,7 +124,9 @@ export function registerInspect(program: Command): void {
         const result = {
           model: modelArg,
           sha256: src.sha256,
-          opset: g.opset,
+          // The file's own opset; quadranet works in (and writes) at least opsetWritten.
+          opset: fileOpset ?? g.opset,
+          opsetWritten: Math.max(g.opset, 17),
           inputs: g.inputs,
           outputs: g.outputs,
           nodes: g.nodes.length,
@@ -135,7 +147,7 @@ export function registerInspect(program: Command): void {
           return;
         }
         console.log(
-          `${modelArg}  (opset ${g.opset}, ${g.nodes.length} nodes, sha256 ${src.sha256.slice(0, 12)}…)`,
+          `${modelArg}  (opset ${result.opset}${result.opset !== result.opsetWritten ? `, written as ${result.opsetWritten}` : ''}, ${g.nodes.length} nodes, sha256 ${src.sha256.slice(0, 12)}…)`,
         );
         console.log(
           `inputs: ${g.inputs.map((v) => `${v.name} [${v.shape.join(',')}] ${v.dtype}`).join('; ')}`,
@@ -187,4 +199,34 @@ export function registerInspect(program: Command): void {
         }
       },
     );
+}
+
+/**
+ * The default-domain opset an ONNX file declares (ModelProto field 8, `opset_import`), read by
+ * skipping over the graph rather than decoding it again; undefined when none is declared.
+ */
+export function declaredOpset(bytes: Uint8Array): number | undefined {
+  const r = protobuf.Reader.create(bytes);
+  type Long = { toNumber(): number };
+  const toNumber = (v: number | Long) => (typeof v === 'number' ? v : v.toNumber());
+  let opset: number | undefined;
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    if (tag >>> 3 !== 8 || (tag & 7) !== 2) {
+      r.skipType(tag & 7);
+      continue;
+    }
+    const end = r.uint32() + r.pos;
+    let domain = '';
+    let version = 0;
+    while (r.pos < end) {
+      const t = r.uint32();
+      if (t >>> 3 === 1 && (t & 7) === 2) domain = r.string();
+      else if (t >>> 3 === 2 && (t & 7) === 0)
+        version = toNumber(r.int64() as unknown as number | Long);
+      else r.skipType(t & 7);
+    }
+    if (domain === '' || domain === 'ai.onnx') opset = version;
+  }
+  return opset;
 }
