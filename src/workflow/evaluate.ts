@@ -177,6 +177,22 @@ export function checkTargetShape(model: Graph, ds: Dataset, names: EvalNames): v
   if (size !== targetSize(ds)) throw shapeError(`[${out.join(',')}]`, ds, names);
 }
 
+/**
+ * Checks that a model trained or evaluated on class labels outputs class scores: a model whose
+ * output is an image (more than one dim beyond the batch, e.g. a super-resolution network) is
+ * refused with the data specs that fit it.
+ *
+ * @throws DataError naming the model and the data spec
+ */
+export function checkClassifierOutput(model: Graph, ds: Dataset, names: EvalNames): void {
+  if (ds.targets) return;
+  const out = model.outputs[0]?.shape.slice(1) ?? [];
+  if (out.filter((d) => d !== 1).length <= 1) return;
+  throw new DataError(
+    `${names.model}: the model outputs [${out.join(',')}] per example, not class scores, but '${names.data}' has class labels; for an image-to-image model give pairs:DIR (input/ and target/ images) or a shift with target=clean`,
+  );
+}
+
 function shapeError(out: string, ds: Dataset, names: EvalNames): DataError {
   return new DataError(
     `${names.model}: the model outputs ${out} per example but '${names.data}' has targets of shape [${ds.targetShape!.join(',')}]; use a model whose output matches the targets (an image-to-image model for target=clean, one output for csv task=regression)`,
@@ -297,3 +313,19 @@ export async function evaluateModel(
   }
   return summary;
 }
+
+/**
+ * The 95% Wilson score interval of an accuracy measured on `n` examples: how far a small test
+ * or validation split leaves the true accuracy open (3 of 3 right is 44%–100%).
+ */
+export function accuracyInterval(accuracy: number, n: number): [number, number] {
+  if (n <= 0) return [0, 1];
+  const z = 1.96;
+  const z2n = (z * z) / n;
+  const center = (accuracy + z2n / 2) / (1 + z2n);
+  const half = (z * Math.sqrt((accuracy * (1 - accuracy)) / n + z2n / (4 * n))) / (1 + z2n);
+  return [Math.max(0, center - half), Math.min(1, center + half)];
+}
+
+/** Splits this small give accuracies too coarse to compare methods by (a warning says so). */
+export const SMALL_SPLIT = { validation: 50, test: 200 };

@@ -19,7 +19,15 @@ import { Trainer } from '../runtime/trainer.js';
 import { VERSION } from '../version.js';
 import type { LossOptions } from '../autodiff/losses.js';
 import type { PhaseProgress, Task } from './evaluate.js';
-import { checkTargetShape, evaluateModel, inPhase, taskOf } from './evaluate.js';
+import {
+  SMALL_SPLIT,
+  accuracyInterval,
+  checkClassifierOutput,
+  checkTargetShape,
+  evaluateModel,
+  inPhase,
+  taskOf,
+} from './evaluate.js';
 import { prepareMethod } from './methods.js';
 import type { ModelSource } from './model-source.js';
 import { imageInputShape } from './model-source.js';
@@ -80,6 +88,8 @@ export interface RunOptions {
   onProgress?: (p: FitProgress) => void;
   /** Called through the phases around training (loading data, evaluation, latency). */
   onPhase?: (p: PhaseProgress) => void;
+  /** Told what the user should know but that does not stop the run (e.g. a tiny test split). */
+  onWarning?: (message: string) => void;
   /** Chart label (default: the method). */
   label?: string;
   /** The command line that started the run (recorded for reproduction). */
@@ -229,6 +239,20 @@ export async function loadRunData(
   return { train: reshape(train), val: reshape(val), test: reshape(test) };
 }
 
+/** Warns when the validation or test split is too small for its accuracy to say much. */
+function warnSmallSplits(data: RunData, o: RunOptions): void {
+  for (const [d, what, min, flag] of [
+    [data.val, 'validation', SMALL_SPLIT.validation, '--val-fraction or --limit'],
+    [data.test, 'test', SMALL_SPLIT.test, '--test-limit'],
+  ] as const) {
+    if (!d || d.n >= min) continue;
+    const [lo, hi] = accuracyInterval(1, d.n);
+    o.onWarning?.(
+      `the ${what} split has only ${d.n} examples: even ${d.n} of ${d.n} right leaves the accuracy anywhere in ${(lo * 100).toFixed(0)}–${(hi * 100).toFixed(0)}% (95% interval); use more data (${flag}) to compare methods`,
+    );
+  }
+}
+
 /** @internal What every training run sets up before its first step (see {@link setUpRun}). */
 export interface RunSetup {
   /** The run's train / validation / test splits, laid out as the model takes them. */
@@ -271,12 +295,14 @@ export async function setUpRun(
   );
   const task = taskOf(data.train);
   checkTargetShape(base, data.train, { model: o.base.name, data: o.data });
+  checkClassifierOutput(base, data.train, { model: o.base.name, data: o.data });
   const classes = base.outputs[0]?.shape.at(-1);
   if (task === 'classification' && typeof classes === 'number' && data.train.numClasses > classes) {
     throw new UserError(
       `${o.base.name}: the model outputs ${classes} classes but '${o.data}' has ${data.train.numClasses}; adapt a model with enough outputs`,
     );
   }
+  if (task === 'classification') warnSmallSplits(data, o);
   const prepared = prepareMethod(o.method, base, {
     lr: o.lr,
     quadLr: o.quadLr,

@@ -4,7 +4,13 @@ import { accountLayers } from '../../passes/accounting.js';
 import type { Dataset } from '../../data/dataset.js';
 import type { LatencySummary } from '../../report/run-format.js';
 import type { PhaseProgress, Task, TaskMetrics } from '../../workflow/evaluate.js';
-import { inPhase, measureLatency, taskMetrics, taskOf } from '../../workflow/evaluate.js';
+import {
+  checkClassifierOutput,
+  inPhase,
+  measureLatency,
+  taskMetrics,
+  taskOf,
+} from '../../workflow/evaluate.js';
 import { imageInputShape, loadModelSource } from '../../workflow/model-source.js';
 import { dataShapeFor, fitToModel } from '../../workflow/run.js';
 import { UserError } from '../errors.js';
@@ -137,6 +143,8 @@ export function registerEval(program: Command): void {
           );
         }
         const test = fitToModel(ds, shape);
+        for (const s of sources)
+          checkClassifierOutput(s.graph, test, { model: s.name, data: o.data });
         const metrics: TaskMetrics[] = [];
         for (const s of sources)
           metrics.push(

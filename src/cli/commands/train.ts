@@ -3,6 +3,7 @@ import { Option } from 'commander';
 import type { EvalSummary, RunMethod } from '../../report/run-format.js';
 import type { RunResult } from '../../workflow/run.js';
 import { runMethod } from '../../workflow/run.js';
+import { SMALL_SPLIT, accuracyInterval } from '../../workflow/evaluate.js';
 import { loadModelSource } from '../../workflow/model-source.js';
 import { METHOD_NAMES } from '../../workflow/methods.js';
 import { UserError } from '../errors.js';
@@ -104,9 +105,14 @@ function addTrainingOptions(cmd: Command, defaults: { epochs: number; lr: number
 }
 
 /** The test metric of a summary line: accuracy, or MSE (and PSNR) on regression data. */
-function metricText(e: Pick<EvalSummary, 'accuracy' | 'regression'>): string {
+function metricText(e: Pick<EvalSummary, 'accuracy' | 'regression' | 'n'>): string {
   const r = e.regression;
-  if (!r) return `accuracy ${(e.accuracy * 100).toFixed(2)}%`;
+  if (!r) {
+    // A small test split's accuracy comes with its 95% interval.
+    if (e.n >= SMALL_SPLIT.test) return `accuracy ${(e.accuracy * 100).toFixed(2)}%`;
+    const [lo, hi] = accuracyInterval(e.accuracy, e.n);
+    return `accuracy ${(e.accuracy * 100).toFixed(2)}% (95% interval ${(lo * 100).toFixed(1)}–${(hi * 100).toFixed(1)}%, n = ${e.n})`;
+  }
   const db =
     r.psnr === undefined ? '' : `, PSNR ${r.psnr === Infinity ? '∞' : r.psnr.toFixed(2)} dB`;
   return `MSE ${r.mse.toPrecision(4)}${db}`;
@@ -157,6 +163,7 @@ async function execute(
       latency: { runs: o.latencyRuns, batchSizes: o.batchSizes },
       signal: ac.signal,
       onProgress: (p) => progress.update(p),
+      onWarning: (m) => console.error(`quadranet: warning: ${m}`),
       onPhase: (p) => {
         // The training bar ends before the phases after training print.
         progress.stop();
@@ -194,7 +201,7 @@ async function execute(
       console.log(
         `${r.info.label}: test ${metricText(e)}` +
           (e.base
-            ? ` (original ${e.base.regression ? metricText(e.base) : `${(e.base.accuracy * 100).toFixed(2)}%`})`
+            ? ` (original ${e.base.regression ? metricText({ ...e.base, n: e.n }) : `${(e.base.accuracy * 100).toFixed(2)}%`})`
             : ''),
       );
       console.log(
