@@ -39,7 +39,7 @@ export function registerApply(program: Command): void {
     .requiredOption('-o, --out <dir>', 'output directory (model.onnx)')
     .option(
       '--disable',
-      'write the quadratic terms bypassed (the base outputs; the adapter weights stay in the file)',
+      'write the quadratic terms bypassed (their weights stay in the file; a head saved with the adapter stays applied)',
     )
     .option('--force', 'overwrite model.onnx in an occupied output directory')
     .option('--json', 'print the result as JSON')
