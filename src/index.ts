@@ -114,7 +114,7 @@ export {
 } from './workflow/model-source.js';
 import { classificationMetrics, evaluateModel } from './workflow/evaluate.js';
 export { classificationMetrics, evaluateModel, measureLatency } from './workflow/evaluate.js';
-export type { LatencyOptions } from './workflow/evaluate.js';
+export type { LatencyOptions, PhaseProgress } from './workflow/evaluate.js';
 /** What {@link classificationMetrics} returns: accuracy, loss, per-class accuracy, confusion. */
 export type ClassificationMetrics = Awaited<ReturnType<typeof classificationMetrics>>;
 /** The options of {@link evaluateModel}: the base model to compare with, latency, session. */
