@@ -167,6 +167,11 @@ describe('no leftovers, no silent overwrites', () => {
     const args = ['adapt', 'arch:mlp', '--data', 'mnist', '-o', run, ...TINY, '--plain'];
     const r = cli(...args, '--latency-runs', '2', '--batch-sizes', '1,3');
     assert.equal(r.status, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      /warning: the test split has only 40 examples: .* 91–100% \(95% interval\)/,
+    );
+    assert.match(r.stdout, /test accuracy \d+\.\d\d% \(95% interval \d+\.\d–\d+\.\d%, n = 40\)/);
     for (const phase of [
       /quadratic-adapt: evaluating the trained model on the test split \(40 examples\)\.\.\./,
       /quadratic-adapt: evaluating the trained model on the test split: done in \d+\.\d s/,
@@ -203,6 +208,11 @@ describe('no leftovers, no silent overwrites', () => {
     assert.equal(ev.status, 0, ev.stderr);
     assert.match(ev.stderr, /eval: evaluating arch:mlp \(30 examples\)\.\.\./);
     assert.match(ev.stderr, /eval: timing inference \(batch 1, 32\) \(4 runs\)\.\.\./);
+    // 30 examples: even 30 of 30 right is only known to lie in 89-100%.
+    assert.match(
+      ev.stderr,
+      /warning: only 30 test examples: .* anywhere in 89–100% \(95% interval\)/,
+    );
     const ins = cli('inspect', 'arch:mlp', '--latency-runs', '2', '--plain');
     assert.equal(ins.status, 0, ins.stderr);
     assert.match(ins.stderr, /inspect: timing inference \(batch 1, 32\) \(4 runs\)\.\.\./);

@@ -5,6 +5,8 @@ import type { Dataset } from '../../data/dataset.js';
 import type { LatencySummary } from '../../report/run-format.js';
 import type { PhaseProgress, Task, TaskMetrics } from '../../workflow/evaluate.js';
 import {
+  SMALL_SPLIT,
+  accuracyInterval,
   checkClassifierOutput,
   inPhase,
   measureLatency,
@@ -145,6 +147,12 @@ export function registerEval(program: Command): void {
         const test = fitToModel(ds, shape);
         for (const s of sources)
           checkClassifierOutput(s.graph, test, { model: s.name, data: o.data });
+        if (taskOf(test) === 'classification' && test.n < SMALL_SPLIT.test) {
+          const [lo, hi] = accuracyInterval(1, test.n);
+          console.error(
+            `quadranet: warning: only ${test.n} test examples: even ${test.n} of ${test.n} right leaves the accuracy anywhere in ${(lo * 100).toFixed(0)}–${(hi * 100).toFixed(0)}% (95% interval); differences between models this small say little`,
+          );
+        }
         const metrics: TaskMetrics[] = [];
         for (const s of sources)
           metrics.push(
