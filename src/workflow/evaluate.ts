@@ -30,6 +30,12 @@ export interface PhaseProgress {
 /** A phase's progress callback. */
 export type OnPhase = (p: PhaseProgress) => void;
 
+/** Reports the start of a phase without known size; returns the function that reports its end. */
+export function startPhase(onPhase: OnPhase | undefined, phase: string): () => void {
+  onPhase?.({ phase, done: 0, total: 0, unit: '', finished: false });
+  return () => onPhase?.({ phase, done: 0, total: 0, unit: '', finished: true });
+}
+
 /** Runs `work` as a phase without known size: a start and a finish report around it. */
 export async function inPhase<T>(
   onPhase: OnPhase | undefined,

@@ -25,7 +25,7 @@ import {
   checkClassifierOutput,
   checkTargetShape,
   evaluateModel,
-  inPhase,
+  startPhase,
   taskOf,
 } from './evaluate.js';
 import { prepareMethod } from './methods.js';
@@ -284,15 +284,15 @@ export async function setUpRun(
   const runJson = join(o.outDir, 'run.json');
   const base = o.base.graph;
   const shape = imageInputShape(base, o.base.name);
-  const data = await inPhase(o.onPhase, `loading '${o.data}'`, () =>
-    loadRunData(o.data, shape, {
-      limit: o.limit,
-      testLimit: o.testLimit,
-      valFraction: o.valFraction,
-      seed: o.seed,
-      modelName: o.base.name,
-    }),
-  );
+  const loaded = startPhase(o.onPhase, `loading '${o.data}'`);
+  const data = await loadRunData(o.data, shape, {
+    limit: o.limit,
+    testLimit: o.testLimit,
+    valFraction: o.valFraction,
+    seed: o.seed,
+    modelName: o.base.name,
+  });
+  loaded();
   const task = taskOf(data.train);
   checkTargetShape(base, data.train, { model: o.base.name, data: o.data });
   checkClassifierOutput(base, data.train, { model: o.base.name, data: o.data });
@@ -360,29 +360,29 @@ export async function setUpRun(
   }
   const perEpoch = Math.floor(data.train.n / o.batchSize);
   const steps = perEpoch * o.epochs;
-  const trainer = await inPhase(o.onPhase, 'building the training graph', () =>
-    Trainer.create(model, {
-      batchSize: o.batchSize,
-      loss: TASK_LOSS[task],
-      optimizer:
-        o.optimizer === 'sgd'
-          ? { kind: 'sgd', momentum: 0.9, weightDecay: o.weightDecay }
-          : { kind: 'adamw' },
-      groups: prepared.groups.map((g) => ({
-        ...g,
-        weightDecay: o.optimizer === 'adamw' ? (o.weightDecay ?? 0) : undefined,
-      })),
-      schedule: {
-        warmupSteps: o.warmupSteps ?? Math.min(50, Math.floor(steps / 10)),
-        totalSteps: steps,
-        minFactor: 0.05,
-      },
-      clipNorm: o.clipNorm,
-      batchNorm: o.batchNorm ?? prepared.batchNorm,
-      dropout: true,
-      session: { threads: o.threads ?? 2 },
-    }),
-  );
+  const built = startPhase(o.onPhase, 'building the training graph');
+  const trainer = await Trainer.create(model, {
+    batchSize: o.batchSize,
+    loss: TASK_LOSS[task],
+    optimizer:
+      o.optimizer === 'sgd'
+        ? { kind: 'sgd', momentum: 0.9, weightDecay: o.weightDecay }
+        : { kind: 'adamw' },
+    groups: prepared.groups.map((g) => ({
+      ...g,
+      weightDecay: o.optimizer === 'adamw' ? (o.weightDecay ?? 0) : undefined,
+    })),
+    schedule: {
+      warmupSteps: o.warmupSteps ?? Math.min(50, Math.floor(steps / 10)),
+      totalSteps: steps,
+      minFactor: 0.05,
+    },
+    clipNorm: o.clipNorm,
+    batchNorm: o.batchNorm ?? prepared.batchNorm,
+    dropout: true,
+    session: { threads: o.threads ?? 2 },
+  });
+  built();
   return { data, prepared, model, trainable, info, runJson, perEpoch, steps, trainer };
 }
 
