@@ -73,6 +73,7 @@ export type { HeadReplacement, ReplaceHeadOptions } from './passes/replace-head.
 
 // ── Adapter files ─────────────────────────────────────────────────────────────────────────
 export {
+  AdapterBaseMismatchError,
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
   graphSha256,
@@ -119,7 +120,7 @@ export {
 } from './workflow/model-source.js';
 import { classificationMetrics, evaluateModel } from './workflow/evaluate.js';
 export { classificationMetrics, evaluateModel, measureLatency } from './workflow/evaluate.js';
-export type { EvalNames, LatencyOptions } from './workflow/evaluate.js';
+export type { EvalNames, LatencyOptions, PhaseProgress } from './workflow/evaluate.js';
 export type { RegressionMetrics } from './runtime/regression.js';
 /** What {@link classificationMetrics} returns: accuracy, loss, per-class accuracy, confusion. */
 export type ClassificationMetrics = Awaited<ReturnType<typeof classificationMetrics>>;

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import {
+  AdapterBaseMismatchError,
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
   graphSha256,
@@ -192,6 +193,11 @@ describe('adapter files', () => {
       () => loadAdapter(dir, otherBase, graphSha256(otherBase), { modelFile: 'other.onnx' }),
       (e) => assertFileError(e, /adapter_config\.json/, /other\.onnx/, /SHA-256/),
     );
+    // The refusal is typed, carrying both SHA-256s for callers that handle it.
+    const err = await loadAdapter(dir, otherBase).catch((e: unknown) => e);
+    assert.ok(err instanceof AdapterBaseMismatchError, String(err));
+    assert.equal(err.expectedSha256, sha256Hex(baseBytes));
+    assert.equal(err.actualSha256, graphSha256(otherBase));
     await assert.rejects(
       () => loadAdapter(dir, otherBase),
       (e) => assertFileError(e, /SHA-256/),

@@ -78,6 +78,7 @@ const VALUES: Record<string, 'function' | 'class' | 'string' | 'number' | 'objec
   readAdapterConfig: 'function',
   graphSha256: 'function',
   ADAPTER_WEIGHTS_FILE: 'string',
+  AdapterBaseMismatchError: 'class',
   ADAPTER_CONFIG_FILE: 'string',
   // accounting
   accountLayers: 'function',

@@ -15,10 +15,16 @@ function cli(...args: string[]) {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** A phase's progress line (`label: phase...`, `label: phase: done in 2.1 s`), not an error. */
+const PROGRESS_LINE = /^(?!quadranet:)[\w-]+: .*(\.\.\.|: done in \d+\.\d s)$/;
+
 /** A user error: non-zero exit, one line on stderr, no stack trace. */
 function assertUserError(r: ReturnType<typeof cli>, pattern: RegExp): void {
   assert.notEqual(r.status, 0, 'exit status');
-  const lines = r.stderr.split('\n').filter((l) => l.trim() && !/onnxruntime|\[W:/.test(l));
+  // Progress lines of a slow phase (e.g. loading data on a busy machine) may precede the error.
+  const lines = r.stderr
+    .split('\n')
+    .filter((l) => l.trim() && !/onnxruntime|\[W:/.test(l) && !PROGRESS_LINE.test(l));
   assert.equal(lines.length, 1, `one line, got: ${r.stderr}`);
   assert.match(lines[0]!, pattern);
   assert.doesNotMatch(r.stderr, /\n\s+at /);

@@ -7,7 +7,9 @@ import { fileURLToPath } from 'node:url';
 const bin = fileURLToPath(new URL('../bin/quadranet.js', import.meta.url));
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
   version: string;
+  allowScripts?: Record<string, boolean>;
 };
+const root = fileURLToPath(new URL('..', import.meta.url));
 
 /** Runs the installed CLI (bin → dist, built by `npm install`/`npm test`). */
 function cli(...args: string[]) {
@@ -31,5 +33,18 @@ describe('quadranet CLI', () => {
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /unknown option '--frobnicate'/);
     assert.doesNotMatch(r.stderr, /\bat .*\.js:\d+/);
+  });
+  it('npm runs the CLI without warnings (no unknown keys in the project config)', () => {
+    // Through npm itself, as a user types it: npm reads the project's .npmrc and package.json here.
+    const r = spawnSync('npm', ['exec', '--offline', '--', 'quadranet', '--version'], {
+      cwd: root,
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), pkg.version);
+    assert.doesNotMatch(r.stderr, /npm warn/i);
+  });
+  it("onnxruntime-node's install script (a CUDA download, impossible offline) is denied", () => {
+    assert.equal(pkg.allowScripts?.['onnxruntime-node'], false);
   });
 });

@@ -540,7 +540,7 @@ describe('quadratize: target selection and dry run', () => {
       mm: 'true: default target',
       g1: 'true: default target',
       g2: "false: excluded by exclude 'g2'",
-      head: "false: head (produces output 'logits'); set includeHead to adapt it",
+      head: "false: head (produces output 'logits'); adapt it with --include-head (includeHead in the API)",
       gram: 'false: weight is not a constant',
       left: 'false: weight is the left operand (W @ x); only x @ W is supported',
     });

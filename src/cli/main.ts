@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
+import { registerApply } from './commands/apply.js';
 import { registerDemo } from './commands/demo.js';
 import { registerEval } from './commands/evaluate.js';
 import { registerInspect } from './commands/inspect.js';
@@ -34,6 +35,7 @@ export function program(): Command {
   registerEval(p);
   registerReport(p);
   registerDemo(p);
+  registerApply(p);
   return p;
 }
 

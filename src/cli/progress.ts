@@ -1,6 +1,7 @@
 import cliProgress from 'cli-progress';
 import type { FitProgress } from '../runtime/fit.js';
 import type { HistoryRecord } from '../report/run-format.js';
+import type { PhaseProgress } from '../workflow/evaluate.js';
 
 /** Reports training progress: a bar with ETA, loss, accuracy and throughput on a TTY, plain lines otherwise. */
 export interface ProgressReporter {
@@ -93,4 +94,81 @@ function valText(r: HistoryRecord | undefined, accName = 'accuracy'): string {
   if (r?.valMse === undefined) return '';
   const db = r.valPsnr === undefined ? '' : ` PSNR ${r.valPsnr.toFixed(2)} dB`;
   return `MSE ${r.valMse.toPrecision(4)}${db}`;
+}
+
+/** Reports the phases around training and evaluation (loading, evaluating, timing). */
+export interface PhaseReporter {
+  update(p: PhaseProgress): void;
+  stop(): void;
+}
+
+/** Phases without a known size are announced only once they last this long. */
+const QUIET_PHASE_MS = 2000;
+
+/**
+ * Creates the phase display that fits the terminal: a bar per sized phase on a TTY; otherwise
+ * (or with `plain`) a line when a phase starts, at most every `intervalSeconds` while it runs,
+ * and when it ends with its duration, so no long phase passes in silence. Phases of unknown
+ * size (loading, building) are announced after two seconds, so quick ones and a failure's
+ * one-line error are not buried in progress lines.
+ */
+export function phaseReporter(opts: ProgressOptions): PhaseReporter {
+  if (opts.quiet) return { update: () => {}, stop: () => {} };
+  const tty = !opts.plain && process.stderr.isTTY;
+  const every = (opts.intervalSeconds ?? 5) * 1000;
+  const say = (text: string) => process.stderr.write(`${opts.label}: ${text}\n`);
+  let started = 0;
+  let last = 0;
+  let announced = false;
+  let pending: NodeJS.Timeout | undefined;
+  let bar: cliProgress.SingleBar | undefined;
+  const stopBar = () => {
+    bar?.stop();
+    bar = undefined;
+    clearTimeout(pending);
+    pending = undefined;
+  };
+  return {
+    update(p) {
+      const now = Date.now();
+      if (p.finished) {
+        stopBar();
+        // A phase of unknown size that ran synchronously could not announce itself in time.
+        if (started && (announced || now - started >= QUIET_PHASE_MS))
+          say(`${p.phase}: done in ${((now - started) / 1000).toFixed(1)} s`);
+        started = 0;
+        return;
+      }
+      if (p.done === 0) {
+        stopBar();
+        started = last = now;
+        announced = p.total > 0;
+        if (p.total === 0) {
+          pending = setTimeout(() => {
+            announced = true;
+            say(`${p.phase}...`);
+          }, QUIET_PHASE_MS);
+          pending.unref();
+        } else if (tty) {
+          bar = new cliProgress.SingleBar(
+            {
+              format: `${opts.label}: ${p.phase} {bar} {value}/{total} ${p.unit} | ETA {eta_formatted}`,
+              stream: process.stderr,
+              hideCursor: true,
+              clearOnComplete: true,
+            },
+            cliProgress.Presets.shades_classic,
+          );
+          bar.start(p.total, 0);
+        } else say(`${p.phase} (${p.total} ${p.unit})...`);
+        return;
+      }
+      if (bar) bar.update(p.done);
+      else if (p.total > 0 && now - last >= every) {
+        say(`${p.phase}: ${p.done}/${p.total} ${p.unit}`);
+        last = now;
+      }
+    },
+    stop: stopBar,
+  };
 }

@@ -33,6 +33,29 @@ import { QuadranetFileError, fileErrorFrom } from './errors.js';
 import type { SafeDType, SafeTensor } from './safetensors.js';
 import { decodeSafetensors, encodeFor } from './safetensors.js';
 
+/**
+ * An adapter was loaded onto another base model than the one it was saved for (their SHA-256
+ * differ). A QuadranetFileError naming the adapter config, so the CLI reports it as one line;
+ * `expectedSha256` is the config's base, `actualSha256` the given model's.
+ */
+export class AdapterBaseMismatchError extends QuadranetFileError {
+  /** SHA-256 (hex) of the base model the adapter was saved for. */
+  readonly expectedSha256: string;
+  /** SHA-256 (hex) of the model it was loaded onto. */
+  readonly actualSha256: string;
+
+  constructor(configPath: string, expectedSha256: string, actualSha256: string, model: string) {
+    super(
+      configPath,
+      `${configPath} belongs to a base model with SHA-256 ${short(expectedSha256)}, but ${model} ` +
+        `has SHA-256 ${short(actualSha256)}; load the adapter onto the model it was trained from`,
+    );
+    this.name = 'AdapterBaseMismatchError';
+    this.expectedSha256 = expectedSha256;
+    this.actualSha256 = actualSha256;
+  }
+}
+
 /** File name of the adapter weights inside an adapter directory. */
 export const ADAPTER_WEIGHTS_FILE = 'adapter.safetensors';
 /** File name of the adapter configuration inside an adapter directory. */
@@ -361,11 +384,7 @@ export async function loadAdapter(
   const sha = (baseSha256 ?? graphSha256(base)).toLowerCase();
   if (sha !== config.baseModelSha256) {
     const model = options.modelFile ?? `base model '${base.name}'`;
-    throw new QuadranetFileError(
-      configPath,
-      `${configPath} belongs to a base model with SHA-256 ${short(config.baseModelSha256)}, but ${model} ` +
-        `has SHA-256 ${short(sha)}; load the adapter onto the model it was trained from`,
-    );
+    throw new AdapterBaseMismatchError(configPath, config.baseModelSha256, sha, model);
   }
   let bytes: Uint8Array;
   try {

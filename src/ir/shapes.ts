@@ -158,7 +158,8 @@ export function staticShape(info: ShapeInfo, name: string): number[] {
   if (!v) throw new GraphError(`the shape of '${name}' could not be inferred`);
   if (v.shape.some((d) => typeof d !== 'number')) {
     throw new GraphError(
-      `'${name}' has a symbolic shape [${v.shape.join(',')}]; a static shape is needed here: fix the model's open input size (the CLI's --input-shape, or the data's size)`,
+      // Derived dims carry primes (height'); shown by the name they derive from.
+      `value ${name} has a symbolic shape [${v.shape.map((d) => String(d).replace(/'+$/, '')).join(',')}]; a static shape is needed here: fix the model's open input size (the CLI's --input-shape, or the data's size)`,
     );
   }
   return v.shape as number[];

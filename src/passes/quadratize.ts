@@ -306,7 +306,7 @@ export function quadratize(graph: Graph, options: QuadratizeOptions = {}): Quadr
     else if (byExclude.length > 0) report.reason = `excluded by exclude '${byExclude[0]!.source}'`;
     else if (ins.refusal) report.reason = ins.refusal;
     else if (head !== undefined && !o.includeHead)
-      report.reason = `head (produces output '${head}'); set includeHead to adapt it`;
+      report.reason = `head (produces output '${head}'); adapt it with --include-head (includeHead in the API)`;
     else if (weightOwner.has(ins.weight!))
       report.reason = `weight '${ins.weight}' is shared with adapted node '${weightOwner.get(ins.weight!)}'`;
     else {

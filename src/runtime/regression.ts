@@ -253,6 +253,7 @@ export async function evaluateRegressionSession(
   ds: Dataset,
   batchSize: number,
   addFeeds: (feeds: Record<string, HostTensor>) => void = () => {},
+  onBatch?: (examplesDone: number) => void,
 ): Promise<RegressionMetrics> {
   if (!ds.targets) throw new Error(`${ds.name}: no regression targets to evaluate against`);
   const input = model.inputs[0]!.name;
@@ -260,6 +261,7 @@ export async function evaluateRegressionSession(
   let acc: RegressionAccumulator | MaskAccumulator | undefined = ds.masks
     ? undefined
     : new RegressionAccumulator(targetSize(ds), hasImageTargets(ds));
+  let done = 0;
   for (const batch of batches(ds, { batchSize })) {
     const feeds: Record<string, HostTensor> = {
       [input]: { dtype: 'float32', dims: [batch.size, ...ds.shape], data: batch.x },
@@ -270,6 +272,8 @@ export async function evaluateRegressionSession(
     // Masks: the logits per example are known once the model has run (C classes per pixel).
     acc ??= new MaskAccumulator(ds.masks!, out.length / batch.size, targetSize(ds));
     acc.add(out, batch.target!, batch.size);
+    done += batch.size;
+    onBatch?.(done);
   }
   return (acc ?? new RegressionAccumulator(targetSize(ds), false)).result();
 }

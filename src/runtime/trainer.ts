@@ -344,6 +344,7 @@ export async function evaluateSession(
   ds: Dataset,
   batchSize: number,
   addFeeds: (feeds: Record<string, HostTensor>) => void = () => {},
+  onBatch?: (examplesDone: number) => void,
 ): Promise<EvalResult> {
   const input = model.inputs[0]!.name;
   const output = model.outputs[0]!.name;
@@ -367,6 +368,7 @@ export async function evaluateSession(
       if (pred[i] === batch.y[i]) correct++;
     }
     k += batch.size;
+    onBatch?.(k);
   }
   return { n: ds.n, accuracy: correct / ds.n, loss: lossSum / ds.n, predictions };
 }

@@ -11,6 +11,7 @@ import { quadParamNames } from '../passes/quadratic-spec.js';
 import { Rng } from '../util/random.js';
 import { loadModelSource } from './model-source.js';
 import type { RunResult } from './run.js';
+import type { PhaseProgress } from './evaluate.js';
 import { runMethod } from './run.js';
 
 /** The embedded default: a small first-order CNN pretrained on MNIST (see README for the command). */
@@ -38,6 +39,8 @@ export interface DemoOptions {
   /** Messages for the user (progress, estimate). */
   log?: (line: string) => void;
   onProgress?: (label: string, p: FitProgress) => void;
+  /** Called through each run's phases around training (loading, evaluation, latency). */
+  onPhase?: (label: string, p: PhaseProgress) => void;
   signal?: AbortSignal;
 }
 
@@ -132,6 +135,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
       command: `quadranet demo (${r.method})`,
       signal: o.signal,
       onProgress: (p) => o.onProgress?.(r.label, p),
+      onPhase: (p) => o.onPhase?.(r.label, p),
       latency: { batchSizes: [1, 32], runs: 20 },
     });
     runs.push(res);

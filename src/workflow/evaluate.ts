@@ -11,6 +11,55 @@ import { evaluateSession } from '../runtime/trainer.js';
 import { Rng } from '../util/random.js';
 import { detectOutputEnding } from '../passes/output-ending.js';
 
+/**
+ * Progress of a long phase (evaluation, latency runs, loading data), for progress displays: a
+ * call with `done` 0 when it starts, calls as work is done, and one with `finished` at its end.
+ */
+export interface PhaseProgress {
+  /** What is being done, e.g. 'evaluating the adapted model'. */
+  phase: string;
+  /** Units of work done so far. */
+  done: number;
+  /** Units of work in all; 0 when not known in advance. */
+  total: number;
+  /** What a unit is, e.g. 'examples'. */
+  unit: string;
+  /** The phase is over. */
+  finished: boolean;
+}
+
+/** A phase's progress callback. */
+export type OnPhase = (p: PhaseProgress) => void;
+
+/** Reports the start of a phase without known size; returns the function that reports its end. */
+export function startPhase(onPhase: OnPhase | undefined, phase: string): () => void {
+  onPhase?.({ phase, done: 0, total: 0, unit: '', finished: false });
+  return () => onPhase?.({ phase, done: 0, total: 0, unit: '', finished: true });
+}
+
+/** Runs `work` as a phase without known size: a start and a finish report around it. */
+export async function inPhase<T>(
+  onPhase: OnPhase | undefined,
+  phase: string,
+  work: () => Promise<T>,
+): Promise<T> {
+  onPhase?.({ phase, done: 0, total: 0, unit: '', finished: false });
+  const r = await work();
+  onPhase?.({ phase, done: 0, total: 0, unit: '', finished: true });
+  return r;
+}
+
+/** A per-batch callback that reports `phase` over `total` examples (start reported at once). */
+function exampleCounter(
+  onPhase: OnPhase | undefined,
+  phase: string,
+  total: number,
+): ((done: number) => void) | undefined {
+  if (!onPhase) return undefined;
+  onPhase({ phase, done: 0, total, unit: 'examples', finished: false });
+  return (done) => onPhase({ phase, done, total, unit: 'examples', finished: done >= total });
+}
+
 /** How latency is measured. */
 export interface LatencyOptions {
   /** Batch sizes to time (default [1, 32]). */
@@ -19,6 +68,8 @@ export interface LatencyOptions {
   runs?: number;
   /** onnxruntime session settings of the timed sessions. */
   session?: SessionOptions;
+  /** Reports the timed rounds as they run. */
+  onPhase?: OnPhase;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -37,8 +88,15 @@ export async function measureLatency(
   const sessions = await Promise.all(models.map((m) => Session.create(m, opts.session)));
   const rng = new Rng(0);
   const out: LatencySummary[][] = models.map(() => []);
+  const batchSizes = opts.batchSizes ?? [1, 32];
+  const runs = opts.runs ?? 30;
+  const phase = `timing inference (batch ${batchSizes.join(', ')})`;
+  const total = batchSizes.length * runs;
+  let done = 0;
+  const tick = () => opts.onPhase?.({ phase, done, total, unit: 'runs', finished: done >= total });
+  tick();
   try {
-    for (const bs of opts.batchSizes ?? [1, 32]) {
+    for (const bs of batchSizes) {
       const n = bs * shape.reduce((p, d) => p * d, 1);
       const data = rng.uniformArray(n, 0, 1);
       const feeds = models.map((m) => ({
@@ -47,12 +105,14 @@ export async function measureLatency(
       for (let i = 0; i < 3; i++)
         for (let k = 0; k < models.length; k++) await sessions[k]!.run(feeds[k]!);
       const times: number[][] = models.map(() => []);
-      for (let i = 0; i < (opts.runs ?? 30); i++) {
+      for (let i = 0; i < runs; i++) {
         for (let k = 0; k < models.length; k++) {
           const t0 = performance.now();
           await sessions[k]!.run(feeds[k]!);
           times[k]!.push(performance.now() - t0);
         }
+        done++;
+        tick();
       }
       times.forEach((t, k) => {
         const sorted = [...t].sort((a, b) => a - b);
@@ -73,10 +133,15 @@ export async function measureLatency(
 }
 
 /** Accuracy, loss, per-class accuracy and confusion matrix of a classifier on a dataset. */
-export async function classificationMetrics(model: Graph, ds: Dataset, session?: SessionOptions) {
+export async function classificationMetrics(
+  model: Graph,
+  ds: Dataset,
+  session?: SessionOptions,
+  onBatch?: (examplesDone: number) => void,
+) {
   const s = await Session.create(model, session);
   try {
-    const r = await evaluateSession(s, model, ds, 256);
+    const r = await evaluateSession(s, model, ds, 256, undefined, onBatch);
     const k = ds.numClasses;
     const confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
     for (let i = 0; i < ds.n; i++) confusion[ds.labels[i]!]![r.predictions[i]!]!++;
@@ -120,6 +185,22 @@ export function checkTargetShape(model: Graph, ds: Dataset, names: EvalNames): v
   if (size !== targetSize(ds)) throw shapeError(`[${out.join(',')}]`, ds, names);
 }
 
+/**
+ * Checks that a model trained or evaluated on class labels outputs class scores: a model whose
+ * output is an image (more than one dim beyond the batch, e.g. a super-resolution network) is
+ * refused with the data specs that fit it.
+ *
+ * @throws DataError naming the model and the data spec
+ */
+export function checkClassifierOutput(model: Graph, ds: Dataset, names: EvalNames): void {
+  if (ds.targets) return;
+  const out = model.outputs[0]?.shape.slice(1) ?? [];
+  if (out.filter((d) => d !== 1).length <= 1) return;
+  throw new DataError(
+    `${names.model}: the model outputs [${out.join(',')}] per example, not class scores, but '${names.data}' has class labels; for an image-to-image model give pairs:DIR (input/ and target/ images) or a shift with target=clean`,
+  );
+}
+
 function shapeError(out: string, ds: Dataset, names: EvalNames): DataError {
   return new DataError(
     `${names.model}: the model outputs ${out} per example but '${names.data}' has targets of shape [${ds.targetShape!.join(',')}]; use a model whose output matches the targets (an image-to-image model for target=clean, one output for csv task=regression)`,
@@ -136,11 +217,12 @@ export async function evaluateRegression(
   ds: Dataset,
   names: EvalNames,
   session?: SessionOptions,
+  onBatch?: (examplesDone: number) => void,
 ): Promise<RegressionMetrics> {
   checkTargetShape(model, ds, names);
   const s = await Session.create(model, session);
   try {
-    return await evaluateRegressionSession(s, model, ds, 256);
+    return await evaluateRegressionSession(s, model, ds, 256, undefined, onBatch);
   } catch (err) {
     // An output shape only known at run time: its size shows up as a length mismatch.
     if (err instanceof Error && /outputs and .* targets for/.test(err.message)) {
@@ -161,19 +243,25 @@ export type TaskMetrics = Pick<
 /** Each task's metrics; regression reports MSE as its loss and no accuracy (NaN). */
 const TASK_METRICS: Record<
   Task,
-  (model: Graph, ds: Dataset, names: EvalNames, session?: SessionOptions) => Promise<TaskMetrics>
+  (
+    model: Graph,
+    ds: Dataset,
+    names: EvalNames,
+    session?: SessionOptions,
+    onBatch?: (examplesDone: number) => void,
+  ) => Promise<TaskMetrics>
 > = {
-  classification: (model, ds, names, session) => {
+  classification: (model, ds, names, session, onBatch) => {
     // Scores for other classes than the data's would be counted against the wrong labels.
     const units = detectOutputEnding(model).units;
     if (units !== undefined && (units === 1 ? 2 : units) !== ds.numClasses)
       throw new DataError(
         `${names.model}: the model outputs ${units} classes but '${names.data}' has ${ds.numClasses}; evaluate a model trained for these classes (adapt/train --num-classes ${ds.numClasses})`,
       );
-    return classificationMetrics(model, ds, session);
+    return classificationMetrics(model, ds, session, onBatch);
   },
-  regression: async (model, ds, names, session) => {
-    const { n, ...regression } = await evaluateRegression(model, ds, names, session);
+  regression: async (model, ds, names, session, onBatch) => {
+    const { n, ...regression } = await evaluateRegression(model, ds, names, session, onBatch);
     return {
       n,
       // Masks: pixel accuracy and the mean per-pixel (binary) cross-entropy.
@@ -186,14 +274,19 @@ const TASK_METRICS: Record<
   },
 };
 
-/** The metrics of the data's task: classification metrics for labels, regression for targets. */
+/**
+ * The metrics of the data's task: classification metrics for labels, regression for targets.
+ * `progress` reports the examples evaluated as the phase it names.
+ */
 export function taskMetrics(
   model: Graph,
   ds: Dataset,
   names: EvalNames,
   session?: SessionOptions,
+  progress?: { onPhase?: OnPhase; phase: string },
 ): Promise<TaskMetrics> {
-  return TASK_METRICS[taskOf(ds)](model, ds, names, session);
+  const onBatch = exampleCounter(progress?.onPhase, progress?.phase ?? '', ds.n);
+  return TASK_METRICS[taskOf(ds)](model, ds, names, session, onBatch);
 }
 
 /**
@@ -209,20 +302,46 @@ export async function evaluateModel(
     latency?: LatencyOptions;
     session?: SessionOptions;
     names?: EvalNames;
+    /** Reports the phases: the model's evaluation, the latency runs, the base's evaluation. */
+    onPhase?: OnPhase;
   } = {},
 ): Promise<EvalSummary> {
   const names = opts.names ?? { model: model.name, data: test.name };
-  const m = await taskMetrics(model, test, names, opts.session);
+  const { onPhase } = opts;
+  const m = await taskMetrics(model, test, names, opts.session, {
+    onPhase,
+    phase: 'evaluating the trained model on the test split',
+  });
   const models = opts.base ? [model, opts.base] : [model];
   const [latency, baseLatency] = await measureLatency(models, test.shape, {
     session: opts.session,
     ...opts.latency,
+    onPhase,
   });
   const summary: EvalSummary = { ...m, latency: latency! };
   if (opts.base) {
-    const b = await taskMetrics(opts.base, test, names, opts.session);
+    const b = await taskMetrics(opts.base, test, names, opts.session, {
+      onPhase,
+      phase: 'evaluating the original model on the test split',
+    });
     summary.base = { accuracy: b.accuracy, loss: b.loss, latency: baseLatency! };
     if (b.regression) summary.base.regression = b.regression;
   }
   return summary;
 }
+
+/**
+ * The 95% Wilson score interval of an accuracy measured on `n` examples: how far a small test
+ * or validation split leaves the true accuracy open (3 of 3 right is 44%–100%).
+ */
+export function accuracyInterval(accuracy: number, n: number): [number, number] {
+  if (n <= 0) return [0, 1];
+  const z = 1.96;
+  const z2n = (z * z) / n;
+  const center = (accuracy + z2n / 2) / (1 + z2n);
+  const half = (z * Math.sqrt((accuracy * (1 - accuracy)) / n + z2n / (4 * n))) / (1 + z2n);
+  return [Math.max(0, center - half), Math.min(1, center + half)];
+}
+
+/** Splits this small give accuracies too coarse to compare methods by (a warning says so). */
+export const SMALL_SPLIT = { validation: 50, test: 200 };

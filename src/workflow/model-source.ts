@@ -64,6 +64,13 @@ export async function loadModelSource(
     const graph = make({ inputShape, classes: opts.classes ?? 10, seed: opts.seed ?? 0 });
     return { graph, name: spec, sha256: sha256(encodeModel(graph)) };
   }
+  if (spec.startsWith('arch:')) {
+    throw new UserError(
+      `'${spec}' is not a built-in architecture; write arch:NAME or arch:NAME:CxHxW (e.g. arch:cnn:3x32x32) with NAME one of ${Object.keys(
+        ARCHITECTURES,
+      ).join(', ')}`,
+    );
+  }
   const imported = await importModel(spec, { maxBytes: opts.maxBytes ?? modelByteLimit });
   const g = opts.fixInput ? withInputShape(imported.graph, opts.fixInput, spec) : imported.graph;
   return { graph: g, name: spec, sha256: imported.sha256 };

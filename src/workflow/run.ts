@@ -10,8 +10,13 @@ import type { Dim, Graph } from '../ir/graph.js';
 import { cloneGraph } from '../ir/graph.js';
 import { inferShapes } from '../ir/shapes.js';
 import { encodeModel } from '../ir/onnx.js';
-import { saveAdapter } from '../io/adapter.js';
-import { ensureWritableDir, writeFileAtomic, writeFilesAtomic } from '../io/atomic.js';
+import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, saveAdapter } from '../io/adapter.js';
+import {
+  ensureWritableDir,
+  removeAtomic,
+  writeFileAtomic,
+  writeFilesAtomic,
+} from '../io/atomic.js';
 import { accountLayers } from '../passes/accounting.js';
 import type { QuadratizeOptions } from '../passes/quadratize.js';
 import type { EvalSummary, RunInfo, RunMethod } from '../report/run-format.js';
@@ -20,8 +25,16 @@ import { fit } from '../runtime/fit.js';
 import { Trainer } from '../runtime/trainer.js';
 import { VERSION } from '../version.js';
 import type { LossOptions } from '../autodiff/losses.js';
-import type { Task } from './evaluate.js';
-import { checkTargetShape, evaluateModel, taskOf } from './evaluate.js';
+import type { PhaseProgress, Task } from './evaluate.js';
+import {
+  SMALL_SPLIT,
+  accuracyInterval,
+  checkClassifierOutput,
+  checkTargetShape,
+  evaluateModel,
+  startPhase,
+  taskOf,
+} from './evaluate.js';
 import { prepareMethod } from './methods.js';
 import type { ModelSource } from './model-source.js';
 import { imageInputShape, withInputShape } from './model-source.js';
@@ -86,10 +99,16 @@ export interface RunOptions {
   threads?: number;
   /** Continue the run in `outDir` from its latest checkpoint. */
   resume?: boolean;
+  /** Start afresh in an `outDir` that holds another run, removing that run's files first. */
+  force?: boolean;
   /** Abort to stop after the current step (a checkpoint is written). */
   signal?: AbortSignal;
   /** Called after every step and epoch (e.g. for a progress bar). */
   onProgress?: (p: FitProgress) => void;
+  /** Called through the phases around training (loading data, evaluation, latency). */
+  onPhase?: (p: PhaseProgress) => void;
+  /** Told what the user should know but that does not stop the run (e.g. a tiny test split). */
+  onWarning?: (message: string) => void;
   /** Chart label (default: the method). */
   label?: string;
   /** The command line that started the run (recorded for reproduction). */
@@ -113,6 +132,24 @@ export interface RunResult {
   eval?: EvalSummary;
   /** The files written in the run directory. */
   files: string[];
+}
+
+/** What a run writes into its directory (removed by --force, or when a run fails to start). */
+const RUN_FILES = [
+  'run.json',
+  'history.jsonl',
+  'checkpoints',
+  'model.onnx',
+  ADAPTER_WEIGHTS_FILE,
+  ADAPTER_CONFIG_FILE,
+  'eval.json',
+];
+
+/** Removes a run's files from `dir`, or `dir` itself when the run created it (`whole`). */
+async function removeRunFiles(dir: string, whole = false): Promise<void> {
+  // Renamed aside, then deleted: a kill never leaves a half-deleted file under its real name.
+  if (whole) await removeAtomic(dir);
+  else for (const f of RUN_FILES) await removeAtomic(join(dir, f));
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -296,6 +333,20 @@ export async function loadRunData(
   return { train: reshape(train), val: reshape(val), test: reshape(test) };
 }
 
+/** Warns when the validation or test split is too small for its accuracy to say much. */
+function warnSmallSplits(data: RunData, o: RunOptions): void {
+  for (const [d, what, min, flag] of [
+    [data.val, 'validation', SMALL_SPLIT.validation, '--val-fraction or --limit'],
+    [data.test, 'test', SMALL_SPLIT.test, '--test-limit'],
+  ] as const) {
+    if (!d || d.n >= min) continue;
+    const [lo, hi] = accuracyInterval(1, d.n);
+    o.onWarning?.(
+      `the ${what} split has only ${d.n} examples: even ${d.n} of ${d.n} right leaves the accuracy anywhere in ${(lo * 100).toFixed(0)}–${(hi * 100).toFixed(0)}% (95% interval); use more data (${flag}) to compare methods`,
+    );
+  }
+}
+
 /** @internal What every training run sets up before its first step (see {@link setUpRun}). */
 export interface RunSetup {
   /** The run's train / validation / test splits, laid out as the model takes them. */
@@ -333,6 +384,7 @@ export async function setUpRun(
   const sized = await sizeToData(o.base.graph, o.data, { seed: o.seed, modelName: o.base.name });
   let base = sized;
   const shape = imageInputShape(base, o.base.name);
+  const loaded = startPhase(o.onPhase, `loading '${o.data}'`);
   const data = await loadRunData(o.data, shape, {
     limit: o.limit,
     testLimit: o.testLimit,
@@ -340,6 +392,7 @@ export async function setUpRun(
     seed: o.seed,
     modelName: o.base.name,
   });
+  loaded();
   const task = taskOf(data.train);
   if (task !== 'classification' && o.numClasses !== undefined)
     throw new UserError(
@@ -347,9 +400,11 @@ export async function setUpRun(
     );
   checkMasks(base, data.train, { model: o.base.name, data: o.data });
   if (!data.train.masks) checkTargetShape(base, data.train, { model: o.base.name, data: o.data });
+  checkClassifierOutput(base, data.train, { model: o.base.name, data: o.data });
   const classifier: ReturnType<typeof fitClasses> =
     task === 'classification' ? fitClasses(o, base, data.train.numClasses) : {};
   base = classifier.base ?? base;
+  if (task === 'classification') warnSmallSplits(data, o);
   const prepared = prepareMethod(o.method, base, {
     lr: o.lr,
     quadLr: o.quadLr,
@@ -424,6 +479,7 @@ export async function setUpRun(
   }
   const perEpoch = Math.floor(data.train.n / o.batchSize);
   const steps = perEpoch * o.epochs;
+  const built = startPhase(o.onPhase, 'building the training graph');
   const trainer = await Trainer.create(model, {
     batchSize: o.batchSize,
     loss: classifier.ending
@@ -447,6 +503,7 @@ export async function setUpRun(
     dropout: true,
     session: { threads: o.threads ?? 2 },
   });
+  built();
   return {
     data,
     base,
@@ -515,13 +572,24 @@ function fitClasses(
  * split against the original model, and record run.json and eval.json in the run directory.
  */
 export async function runMethod(o: RunOptions): Promise<RunResult> {
-  await ensureWritableDir(o.outDir);
+  const created = !(await exists(o.outDir));
   if (!o.resume && (await exists(join(o.outDir, 'history.jsonl')))) {
-    throw new UserError(
-      `${o.outDir} already holds a run; continue it with --resume or choose another -o`,
-    );
+    if (!o.force)
+      throw new UserError(
+        `${o.outDir} already holds a run; continue it with --resume, start afresh with --force, or choose another -o`,
+      );
+    await removeRunFiles(o.outDir);
   }
-  const { data, head, prepared, trainable, info, runJson, trainer } = await setUpRun(o);
+  await ensureWritableDir(o.outDir);
+  let setup: RunSetup;
+  try {
+    setup = await setUpRun(o);
+  } catch (e) {
+    // Bad data, a model that does not fit it...: the failed run leaves nothing behind.
+    if (!o.resume) await removeRunFiles(o.outDir, created);
+    throw e;
+  }
+  const { data, head, prepared, trainable, info, runJson, trainer } = setup;
   const files = [runJson, join(o.outDir, 'history.jsonl')];
   let result: FitResult;
   try {
@@ -550,6 +618,7 @@ export async function runMethod(o: RunOptions): Promise<RunResult> {
       latency: o.latency,
       session: { threads: o.threads ?? 2 },
       names: { model: o.base.name, data: o.data },
+      onPhase: o.onPhase,
     });
     info.finished = new Date().toISOString();
     // The outputs of a finished run, committed in one step: a kill leaves the run as it was
@@ -574,6 +643,11 @@ export async function runMethod(o: RunOptions): Promise<RunResult> {
     }
     files.push(join(o.outDir, 'eval.json'));
     return { info, fit: result, eval: evalSummary, files };
+  } catch (e) {
+    // A run that failed before its first checkpoint has nothing worth keeping.
+    if (!o.resume && !(await exists(join(o.outDir, 'checkpoints'))))
+      await removeRunFiles(o.outDir, created);
+    throw e;
   } finally {
     await trainer.release();
   }

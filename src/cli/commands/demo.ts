@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { runDemo } from '../../workflow/demo.js';
 import { positiveInt } from '../options.js';
-import { progressReporter } from '../progress.js';
-import type { ProgressReporter } from '../progress.js';
+import { phaseReporter, progressReporter } from '../progress.js';
+import type { PhaseReporter, ProgressReporter } from '../progress.js';
 
 /** `quadranet demo`: the whole workflow on the embedded default model. */
 export function registerDemo(program: Command): void {
@@ -30,6 +30,7 @@ export function registerDemo(program: Command): void {
         const onSigint = () => (ac.signal.aborted ? process.exit(130) : ac.abort());
         process.on('SIGINT', onSigint);
         const bars = new Map<string, ProgressReporter>();
+        const phases = new Map<string, PhaseReporter>();
         try {
           const r = await runDemo({
             outDir: o.out,
@@ -45,12 +46,18 @@ export function registerDemo(program: Command): void {
               bar.update(p);
               if (p.kind === 'epoch' && p.step >= p.totalSteps) bar.stop();
             },
+            onPhase: (label, p) => {
+              bars.get(label)?.stop();
+              let ph = phases.get(label);
+              if (!ph) phases.set(label, (ph = phaseReporter({ label, plain: o.plain })));
+              ph.update(p);
+            },
           });
           console.log(`\nSummary (${r.seconds.toFixed(0)} s):`);
           for (const v of r.report.verdicts) console.log(`- ${v}`);
           console.log(`\nreport: ${r.reportFile} (and report.md beside it)`);
         } finally {
-          for (const b of bars.values()) b.stop();
+          for (const b of [...bars.values(), ...phases.values()]) b.stop();
           process.off('SIGINT', onSigint);
         }
       },

@@ -3,8 +3,16 @@ import { loadDataset } from '../../data/spec.js';
 import { accountLayers } from '../../passes/accounting.js';
 import type { Dataset } from '../../data/dataset.js';
 import type { LatencySummary } from '../../report/run-format.js';
-import type { Task, TaskMetrics } from '../../workflow/evaluate.js';
-import { measureLatency, taskMetrics, taskOf } from '../../workflow/evaluate.js';
+import type { PhaseProgress, Task, TaskMetrics } from '../../workflow/evaluate.js';
+import {
+  SMALL_SPLIT,
+  accuracyInterval,
+  checkClassifierOutput,
+  inPhase,
+  measureLatency,
+  taskMetrics,
+  taskOf,
+} from '../../workflow/evaluate.js';
 import {
   costInputSize,
   describeInputSize,
@@ -15,9 +23,11 @@ import {
 import { dataShapeFor, fitToModel, sizeToData } from '../../workflow/run.js';
 import { UserError } from '../errors.js';
 import { inputShape, positiveInt } from '../options.js';
+import { phaseReporter } from '../progress.js';
 import { formatNumber, table } from '../table.js';
 
-function parseBatchSizes(v: string): number[] {
+/** Parses `--batch-sizes 1,32`. */
+export function parseBatchSizes(v: string): number[] {
   const list = v.split(',').map((x) => Number(x));
   if (list.some((n) => !Number.isInteger(n) || n <= 0))
     throw new UserError(`--batch-sizes: expected e.g. 1,32, got '${v}'`);
@@ -118,6 +128,7 @@ export function registerEval(program: Command): void {
     .option('--batch-sizes <list>', 'latency batch sizes', parseBatchSizes, [1, 32])
     .option('--runs <n>', 'timed runs per batch size', positiveInt, 30)
     .option('--threads <n>', 'onnxruntime threads', positiveInt, 2)
+    .option('--plain', 'plain progress lines even on a terminal')
     .option('--json', 'print the result as JSON')
     .action(
       async (
@@ -128,9 +139,12 @@ export function registerEval(program: Command): void {
           batchSizes: number[];
           runs: number;
           threads: number;
+          plain?: boolean;
           json?: boolean;
         },
       ) => {
+        const phases = phaseReporter({ label: 'eval', plain: o.plain, quiet: o.json });
+        const onPhase = (p: PhaseProgress) => phases.update(p);
         const sources = await Promise.all(models.map((m) => loadModelSource(m)));
         // Models with an open input size run at the data's resolution.
         const open = sources.some((s) =>
@@ -146,17 +160,23 @@ export function registerEval(program: Command): void {
               `${models[i]}: input [${s}] differs from ${models[0]}'s [${shape}]; compare models with the same input`,
             );
         }
-        const ds = await loadDataset(o.data, {
-          split: 'test',
-          limit: o.limit,
-          shape: dataShapeFor(shape),
-        });
+        const ds = await inPhase(onPhase, `loading '${o.data}'`, () =>
+          loadDataset(o.data, { split: 'test', limit: o.limit, shape: dataShapeFor(shape) }),
+        );
         if (ds.shape.reduce((a, b) => a * b, 1) !== shape.reduce((a, b) => a * b, 1)) {
           throw new UserError(
             `${models[0]}: the model takes [${shape.join(',')}] but '${o.data}' gives [${ds.shape.join(',')}]`,
           );
         }
         const test = fitToModel(ds, shape);
+        for (const s of sources)
+          checkClassifierOutput(s.graph, test, { model: s.name, data: o.data });
+        if (taskOf(test) === 'classification' && test.n < SMALL_SPLIT.test) {
+          const [lo, hi] = accuracyInterval(1, test.n);
+          console.error(
+            `quadranet: warning: only ${test.n} test examples: even ${test.n} of ${test.n} right leaves the accuracy anywhere in ${(lo * 100).toFixed(0)}–${(hi * 100).toFixed(0)}% (95% interval); differences between models this small say little`,
+          );
+        }
         const metrics: TaskMetrics[] = [];
         for (const s of sources)
           metrics.push(
@@ -165,13 +185,15 @@ export function registerEval(program: Command): void {
               test,
               { model: s.name, data: o.data },
               { threads: o.threads },
+              { onPhase, phase: `evaluating ${s.name}` },
             ),
           );
         const latency = await measureLatency(
           sources.map((s) => s.graph),
           shape,
-          { batchSizes: o.batchSizes, runs: o.runs, session: { threads: o.threads } },
+          { batchSizes: o.batchSizes, runs: o.runs, session: { threads: o.threads }, onPhase },
         );
+        phases.stop();
         const rows: EvalRow[] = sources.map((s, i) => ({
           model: s.name,
           metrics: metrics[i]!,
@@ -223,6 +245,7 @@ export function registerEval(program: Command): void {
       'resolution for models with an open input size: dims after the batch (e.g. 3x512x512; default: open dims 224)',
       inputShape,
     )
+    .option('--plain', 'plain progress lines even on a terminal')
     .option('--json', 'print the result as JSON')
     .action(
       async (
@@ -231,6 +254,7 @@ export function registerEval(program: Command): void {
           batchSizes: number[];
           runs: number;
           threads: number;
+          plain?: boolean;
           json?: boolean;
           inputShape?: number[];
         },
@@ -241,11 +265,18 @@ export function registerEval(program: Command): void {
         for (const s of sources)
           if (size.source !== 'model') s.graph = withInputShape(s.graph, size.dims, s.name);
         const shape = imageInputShape(sources[0]!.graph, models[0]!);
+        const phases = phaseReporter({ label: 'bench', plain: o.plain, quiet: o.json });
         const lat = await measureLatency(
           sources.map((s) => s.graph),
           shape,
-          { batchSizes: o.batchSizes, runs: o.runs, session: { threads: o.threads } },
+          {
+            batchSizes: o.batchSizes,
+            runs: o.runs,
+            session: { threads: o.threads },
+            onPhase: (p) => phases.update(p),
+          },
         );
+        phases.stop();
         const acc = sources.map((s) => accountLayers(s.graph).totals);
         const params = sources.map((s) =>
           [...s.graph.initializers.values()]

@@ -1,4 +1,6 @@
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import protobuf from 'protobufjs/minimal.js';
 import { differentiableOps } from '../../autodiff/registry.js';
 import '../../autodiff/backward.js';
 import { implicitInputs } from '../../ir/graph.js';
@@ -10,7 +12,8 @@ import { describeUpgrade, upgradeReportOf } from '../../passes/upgrade-opset.js'
 import { readAdapterState } from '../../passes/quadratic-spec.js';
 import { quadratize } from '../../passes/quadratize.js';
 import { describeEnding, detectOutputEnding } from '../../passes/output-ending.js';
-import { measureLatency } from '../../workflow/evaluate.js';
+import type { PhaseProgress } from '../../workflow/evaluate.js';
+import { inPhase, measureLatency } from '../../workflow/evaluate.js';
 import {
   costInputSize,
   describeInputSize,
@@ -19,6 +22,7 @@ import {
   withInputShape,
 } from '../../workflow/model-source.js';
 import { inputShape, positiveInt } from '../options.js';
+import { phaseReporter } from '../progress.js';
 import { formatNumber, table } from '../table.js';
 
 /** `quadranet inspect MODEL`: what the model is, what can be adapted and why not, how fast it runs. */
@@ -39,6 +43,7 @@ export function registerInspect(program: Command): void {
       20,
     )
     .option('--threads <n>', 'onnxruntime threads', positiveInt, 2)
+    .option('--plain', 'plain progress lines even on a terminal')
     .option(
       '--input-shape <dims>',
       'resolution of FLOPs and latency for a model with an open input size: dims after the batch, in the model layout (e.g. 3x512x512 or 64x64x3; default: open dims 224)',
@@ -53,15 +58,25 @@ export function registerInspect(program: Command): void {
           latencyRuns: number;
           threads: number;
           inputShape?: number[];
+          plain?: boolean;
         },
       ) => {
+        const phases = phaseReporter({ label: 'inspect', plain: o.plain, quiet: o.json });
+        const onPhase = (p: PhaseProgress) => phases.update(p);
         const src = await loadModelSource(modelArg);
         const g = src.graph;
         // Costs are computed at one resolution; the model itself keeps its open dims.
         const size = costInputSize(g, o.inputShape);
         const sized = size.source === 'model' ? g : withInputShape(g, size.dims, modelArg);
-        const shapes = inferShapes(sized);
-        const account = accountLayers(sized, { batchSize: o.batch });
+        const fileOpset = modelArg.endsWith('.onnx')
+          ? declaredOpset(await readFile(modelArg))
+          : undefined;
+        const { shapes, account } = await inPhase(onPhase, 'inferring shapes and FLOPs', () =>
+          Promise.resolve({
+            shapes: inferShapes(sized),
+            account: accountLayers(sized, { batchSize: o.batch }),
+          }),
+        );
         // An adapted model is inspected as it is; its targets come from the adapter record.
         const adapter = readAdapterState(g);
         const plan = adapter
@@ -101,10 +116,15 @@ export function registerInspect(program: Command): void {
           [];
         if (o.latencyRuns > 0) {
           const shape = imageInputShape(sized, modelArg);
-          [latency] = (await measureLatency([sized], shape, {
-            runs: o.latencyRuns,
-            session: { threads: o.threads },
-          })) as [typeof latency];
+          try {
+            [latency] = (await measureLatency([sized], shape, {
+              runs: o.latencyRuns,
+              session: { threads: o.threads },
+              onPhase,
+            })) as [typeof latency];
+          } finally {
+            phases.stop();
+          }
         }
         const layers = account.layers.map((l) => {
           const t = reasons.get(l.node);
@@ -127,7 +147,9 @@ export function registerInspect(program: Command): void {
         const result = {
           model: modelArg,
           sha256: src.sha256,
-          opset: g.opset,
+          // The file's own opset; quadranet works in (and writes) at least opsetWritten.
+          opset: fileOpset ?? g.opset,
+          opsetWritten: Math.max(g.opset, 17),
           inputs: g.inputs,
           outputs: g.outputs,
           outputEnding: { ...ending, summary: describeEnding(ending) },
@@ -156,7 +178,7 @@ export function registerInspect(program: Command): void {
           return;
         }
         console.log(
-          `${modelArg}  (opset ${g.opset}, ${g.nodes.length} nodes, sha256 ${src.sha256.slice(0, 12)}…)`,
+          `${modelArg}  (opset ${result.opset}${result.opset !== result.opsetWritten ? `, written as ${result.opsetWritten}` : ''}, ${g.nodes.length} nodes, sha256 ${src.sha256.slice(0, 12)}…)`,
         );
         console.log(
           `inputs: ${g.inputs.map((v) => `${v.name} [${v.shape.join(',')}] ${v.dtype}`).join('; ')}`,
@@ -216,4 +238,34 @@ export function registerInspect(program: Command): void {
         }
       },
     );
+}
+
+/**
+ * The default-domain opset an ONNX file declares (ModelProto field 8, `opset_import`), read by
+ * skipping over the graph rather than decoding it again; undefined when none is declared.
+ */
+export function declaredOpset(bytes: Uint8Array): number | undefined {
+  const r = protobuf.Reader.create(bytes);
+  type Long = { toNumber(): number };
+  const toNumber = (v: number | Long) => (typeof v === 'number' ? v : v.toNumber());
+  let opset: number | undefined;
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    if (tag >>> 3 !== 8 || (tag & 7) !== 2) {
+      r.skipType(tag & 7);
+      continue;
+    }
+    const end = r.uint32() + r.pos;
+    let domain = '';
+    let version = 0;
+    while (r.pos < end) {
+      const t = r.uint32();
+      if (t >>> 3 === 1 && (t & 7) === 2) domain = r.string();
+      else if (t >>> 3 === 2 && (t & 7) === 0)
+        version = toNumber(r.int64() as unknown as number | Long);
+      else r.skipType(t & 7);
+    }
+    if (domain === '' || domain === 'ai.onnx') opset = version;
+  }
+  return opset;
 }

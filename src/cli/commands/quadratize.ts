@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { encodeModel } from '../../ir/onnx.js';
-import { saveAdapter } from '../../io/adapter.js';
+import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, saveAdapter } from '../../io/adapter.js';
 import { ensureWritableDir } from '../../io/atomic.js';
 import { accountLayers } from '../../passes/accounting.js';
 import { quadratize } from '../../passes/quadratize.js';
@@ -13,7 +13,11 @@ import {
 } from '../../workflow/model-source.js';
 import type { QuadFlags } from '../options.js';
 import { inputShape, nonNegativeInt, quadOptions, toQuadratizeOptions } from '../options.js';
+import { refuseOccupiedDir } from '../output-dir.js';
 import { formatNumber, table } from '../table.js';
+
+/** The files quadratize writes (and refuses to overwrite without --force). */
+const QUADRATIZE_FILES = ['model.onnx', ADAPTER_WEIGHTS_FILE, ADAPTER_CONFIG_FILE];
 
 /** `quadranet quadratize MODEL -o DIR`: add the zero-initialised quadratic term and export it. */
 export function registerQuadratize(program: Command): void {
@@ -34,6 +38,7 @@ export function registerQuadratize(program: Command): void {
       'resolution of the FLOPs for a model with an open input size: dims after the batch, in the model layout (e.g. 3x512x512; default: open dims 224). The written model keeps its open dims',
       inputShape,
     )
+    .option('--force', 'overwrite the model and adapter files of an occupied output directory')
     .option('--json', 'print the result as JSON');
   for (const opt of quadOptions()) cmd.addOption(opt);
   cmd.action(
@@ -43,6 +48,7 @@ export function registerQuadratize(program: Command): void {
         out?: string;
         seed: number;
         dryRun?: boolean;
+        force?: boolean;
         json?: boolean;
         inputShape?: number[];
       },
@@ -51,6 +57,7 @@ export function registerQuadratize(program: Command): void {
         throw new (await import('../errors.js')).UserError(
           'quadratize needs -o DIR (or --dry-run to only list the targets)',
         );
+      if (!o.dryRun) await refuseOccupiedDir(o.out!, QUADRATIZE_FILES, o.force);
       const src = await loadModelSource(modelArg);
       const size = costInputSize(src.graph, o.inputShape);
       if (size.source === 'given') withInputShape(src.graph, size.dims, modelArg); // checks it

@@ -3,6 +3,7 @@ import { Option } from 'commander';
 import type { EvalSummary, RunMethod } from '../../report/run-format.js';
 import type { RunResult } from '../../workflow/run.js';
 import { runMethod } from '../../workflow/run.js';
+import { SMALL_SPLIT, accuracyInterval } from '../../workflow/evaluate.js';
 import { loadModelSource } from '../../workflow/model-source.js';
 import { METHOD_NAMES } from '../../workflow/methods.js';
 import { UserError } from '../errors.js';
@@ -15,7 +16,8 @@ import {
   quadOptions,
   toQuadratizeOptions,
 } from '../options.js';
-import { progressReporter } from '../progress.js';
+import { phaseReporter, progressReporter } from '../progress.js';
+import { parseBatchSizes } from './evaluate.js';
 
 /** Flags shared by `adapt` and `train`. */
 interface TrainFlags extends QuadFlags {
@@ -35,6 +37,9 @@ interface TrainFlags extends QuadFlags {
   seed: number;
   threads: number;
   resume?: boolean;
+  force?: boolean;
+  latencyRuns: number;
+  batchSizes: number[];
   label?: string;
   json?: boolean;
   plain?: boolean;
@@ -81,6 +86,14 @@ function addTrainingOptions(cmd: Command, defaults: { epochs: number; lr: number
     .option('--seed <n>', 'seed of data order, initialisation and shifts', nonNegativeInt, 0)
     .option('--threads <n>', 'onnxruntime threads', positiveInt, 2)
     .option('--resume', 'continue the run in --out from its last checkpoint')
+    .option('--force', 'start afresh in an --out that holds another run (its files are removed)')
+    .option(
+      '--latency-runs <n>',
+      'timed inference runs per batch size after training',
+      positiveInt,
+      30,
+    )
+    .option('--batch-sizes <list>', 'latency batch sizes after training', parseBatchSizes, [1, 32])
     .option('--label <text>', 'label of this run in reports')
     .option(
       '--no-train-head',
@@ -98,9 +111,14 @@ function addTrainingOptions(cmd: Command, defaults: { epochs: number; lr: number
 }
 
 /** The test metric of a summary line: accuracy, or MSE (and PSNR) on regression data. */
-function metricText(e: Pick<EvalSummary, 'accuracy' | 'regression'>): string {
+function metricText(e: Pick<EvalSummary, 'accuracy' | 'regression' | 'n'>): string {
   const r = e.regression;
-  if (!r) return `accuracy ${(e.accuracy * 100).toFixed(2)}%`;
+  if (!r) {
+    // A small test split's accuracy comes with its 95% interval.
+    if (e.n >= SMALL_SPLIT.test) return `accuracy ${(e.accuracy * 100).toFixed(2)}%`;
+    const [lo, hi] = accuracyInterval(e.accuracy, e.n);
+    return `accuracy ${(e.accuracy * 100).toFixed(2)}% (95% interval ${(lo * 100).toFixed(1)}–${(hi * 100).toFixed(1)}%, n = ${e.n})`;
+  }
   const db =
     r.psnr === undefined ? '' : `, PSNR ${r.psnr === Infinity ? '∞' : r.psnr.toFixed(2)} dB`;
   return `MSE ${r.mse.toPrecision(4)}${db}`;
@@ -123,6 +141,7 @@ async function execute(
   };
   process.on('SIGINT', onSigint);
   const progress = progressReporter({ label: o.label ?? method, plain: o.plain, quiet: o.json });
+  const phases = phaseReporter({ label: o.label ?? method, plain: o.plain, quiet: o.json });
   let r: RunResult;
   try {
     r = await runMethod({
@@ -149,13 +168,22 @@ async function execute(
       seed: o.seed,
       threads: o.threads,
       resume: o.resume,
+      force: o.force,
+      latency: { runs: o.latencyRuns, batchSizes: o.batchSizes },
       signal: ac.signal,
       onProgress: (p) => progress.update(p),
+      onWarning: (m) => console.error(`quadranet: warning: ${m}`),
+      onPhase: (p) => {
+        // The training bar ends before the phases after training print.
+        progress.stop();
+        phases.update(p);
+      },
       label: o.label,
       command: ['quadranet', ...process.argv.slice(2)].join(' '),
     });
   } finally {
     progress.stop();
+    phases.stop();
     process.off('SIGINT', onSigint);
   }
   if (o.json) {
@@ -182,7 +210,7 @@ async function execute(
       console.log(
         `${r.info.label}: test ${metricText(e)}` +
           (e.base
-            ? ` (original ${e.base.regression ? metricText(e.base) : `${(e.base.accuracy * 100).toFixed(2)}%`})`
+            ? ` (original ${e.base.regression ? metricText({ ...e.base, n: e.n }) : `${(e.base.accuracy * 100).toFixed(2)}%`})`
             : ''),
       );
       console.log(
