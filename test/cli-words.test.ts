@@ -61,7 +61,7 @@ describe('words that match the CLI', () => {
     g.inputs = [{ name: 'LR', dtype: 'float32', shape: ['batch', 'height', 'width', 3] }];
     assert.throws(
       () => imageInputShape(g, 'm.json'),
-      /m\.json: input 'LR' has an open size \[batch,height,width,3\] .*--input-shape/,
+      /m\.json: input 'LR' has symbolic dims \[batch,height,width,3\] .*--input-shape/,
     );
   });
 

@@ -1,6 +1,7 @@
 import { createInferenceSession, ort } from './ort.js';
 import type { Graph } from '../ir/graph.js';
 import { encodeModel } from '../ir/onnx.js';
+import { guardPadBeforeMaxPool } from './ort-guards.js';
 import type { DType, TypedArray } from '../ir/tensor.js';
 
 /** Session options exposed to users; everything else keeps onnxruntime's defaults. */
@@ -55,7 +56,7 @@ export class Session {
 
   /** Compiles `graph` into an onnxruntime session (onnxruntime-node; onnxruntime-web in the browser). */
   static async create(graph: Graph, opts: SessionOptions = {}): Promise<Session> {
-    const bytes = encodeModel(graph);
+    const bytes = encodeModel(guardPadBeforeMaxPool(graph));
     const s = await createInferenceSession(bytes, {
       intraOpNumThreads: opts.threads ?? 1,
       interOpNumThreads: 1,
