@@ -168,6 +168,7 @@ export async function runExperiments(o: ExperimentOptions): Promise<ExperimentRe
     t2a: 0,
     shift: 0,
     ablation: 0,
+    sweep: 0,
     memeff: memeff.reduce((s, m) => s + m.wallSeconds, 0),
   };
   for (const r of runs) if (!r.reused) studyWall[r.spec.study] += r.timing.totalWallSeconds;
