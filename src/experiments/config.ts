@@ -55,6 +55,11 @@ export interface ExperimentConfig {
   threads: number;
   /** Width multiplier of every built-in backbone's channels (`arch:NAME:width=W`). */
   width: number;
+  /**
+   * onnxruntime execution providers of every session (default: onnxruntime-node's CPU). The gpu
+   * preset asks for `cuda` first: onnxruntime-node's CUDA build on a machine with a GPU.
+   */
+  executionProviders?: string[];
   /** Learning rate of every from-scratch run (pretraining and the quadratic from scratch). */
   scratchLr: number;
   /** Adaptation methods: first-order lr (head, fine-tuning) and quadratic/adapter lr. */
@@ -76,7 +81,10 @@ export interface ExperimentConfig {
     scratchEpochs: number;
     /** Epochs of quadratic adaptation. */
     adaptEpochs: number;
-    /** Validation points per epoch of the adaptation runs (budgets are multiples of 1/this). */
+    /**
+     * Validation points per epoch of the adaptation runs (evenly spaced), plus one at every
+     * budget; 0.5 with a largest budget of 2: at the budgets only.
+     */
     evalsPerEpoch: number;
     /** Validation points per epoch of the from-scratch runs (the plateau rule reads them). */
     scratchEvalsPerEpoch: number;
@@ -267,13 +275,14 @@ export function presetConfig(preset: PresetName): ExperimentConfig {
         scratchSeeds: [0],
         adaptSeeds: [0],
         plateau: PLATEAU,
-        sweep: { factors: SWEEP_FACTORS, scratchEpochs: 2 },
+        // Two trials per method (full and gpu: three), to stay within 10 minutes.
+        sweep: { factors: [1, 3], scratchEpochs: 2 },
         targets: [{ kind: 'rotate', strength: 0.7 }],
         transferToFashion: false,
       },
       shift: {
         backbone: 'convnext',
-        shifts: SHIFTS.slice(0, 2),
+        shifts: SHIFTS.slice(3),
         transferToFashion: false,
         methods: ALL_METHODS,
         seeds: [0],
@@ -289,7 +298,7 @@ export function presetConfig(preset: PresetName): ExperimentConfig {
         testLimit: 500,
         epochs: 2,
         settings: ablationGrid({
-          ranks: [1, 4, 16],
+          ranks: [1, 16],
           memeffBatches: [64],
           localKernel: false,
         }),
@@ -305,6 +314,7 @@ export function presetConfig(preset: PresetName): ExperimentConfig {
       preset,
       width: 4,
       batchSize: 128,
+      executionProviders: ['cuda', 'cpu'],
       latencyRuns: 20,
       timeToAccuracy: {
         ...full.timeToAccuracy,
@@ -326,17 +336,18 @@ export function presetConfig(preset: PresetName): ExperimentConfig {
   // full: sized to ≈ 100 minutes on 2 cores (docs/experiments.md: data cut, not seeds).
   return {
     ...common,
-    width: 1.5,
-    latencyRuns: 10,
+    width: 1.25,
+    latencyRuns: 3,
     timeToAccuracy: {
       backbones: ['convnext'],
       datasets: ['mnist'],
-      limit: 8000,
-      testLimit: 5000,
-      valFraction: 5000 / 8000,
-      scratchEpochs: 16,
+      limit: 7000,
+      testLimit: 2000,
+      valFraction: 5000 / 7000,
+      scratchEpochs: 12,
       adaptEpochs: 2,
-      evalsPerEpoch: 2,
+      // Validation at the budgets only (chunks also end there): 0.5, 1 and 2 epochs.
+      evalsPerEpoch: 0.5,
       scratchEvalsPerEpoch: 1,
       budgets: [0.5, 1, 2],
       scratchSeeds: [0, 1],
@@ -352,16 +363,16 @@ export function presetConfig(preset: PresetName): ExperimentConfig {
       transferToFashion: true,
       methods: ALL_METHODS,
       seeds: [0, 1, 2],
-      limit: 1500,
-      testLimit: 2000,
+      limit: 700,
+      testLimit: 1000,
       epochs: 3,
     },
     ablations: {
       backbone: 'convnext',
       shift: { kind: 'rotate', strength: 0.7 },
       seeds: [0, 1, 2],
-      limit: 1500,
-      testLimit: 2000,
+      limit: 700,
+      testLimit: 1000,
       epochs: 3,
       settings: ablationGrid({
         ranks: [1, 2, 4, 8, 16],

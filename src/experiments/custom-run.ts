@@ -46,6 +46,8 @@ export interface FineRunOptions extends RunOptions {
   stopWhen?: (history: readonly HistoryRecord[], epochs: number) => boolean;
   /** Write the trained model to model.onnx. */
   saveModel?: boolean;
+  /** Also evaluate the base model on the test split (default true; eval.json's `base`). */
+  evalBase?: boolean;
 }
 
 /** Test accuracy at a budget of a finely validated run. */
@@ -142,7 +144,7 @@ export async function runMethodFine(o: FineRunOptions): Promise<FineRunResult> {
         await writeFileAtomic(join(o.outDir, 'model.onnx'), encodeModel(trainer.currentModel()));
       }
       evalSummary = await evaluateModel(trainer.currentModel(), data.test, {
-        base: o.base.graph,
+        base: o.evalBase === false ? undefined : o.base.graph,
         latency: o.latency,
         session: { threads: o.threads ?? 2 },
       });

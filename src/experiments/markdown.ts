@@ -74,7 +74,9 @@ export function renderExperimentsMarkdown(res: ExperimentResults): string {
       ? 'QUICK setting (`--quick`: small data, one seed — indicative only)'
       : m.preset === 'micro'
         ? 'MICRO setting (smoke test only — the numbers mean nothing)'
-        : 'FULL setting';
+        : m.preset === 'gpu'
+          ? 'GPU setting (`--gpu`: full data sets, wider backbones)'
+          : 'FULL setting';
   out.push(`# Experiments: QuadraNet V2's claims at small scale — ${label}`);
   out.push('');
   out.push(
@@ -314,7 +316,7 @@ export function renderExperimentsMarkdown(res: ExperimentResults): string {
   out.push('## Reproduce');
   out.push('');
   out.push(
-    '```sh\nnpm run experiments -- --quick            # < 10 min on 2 cores, one seed\nnpm run experiments                       # full setting, < 3 h on 2 cores\nnpm run experiments -- --json results.json --out runs/experiments/full\n```',
+    '```sh\nnpm run experiments -- --quick            # < 10 min on 2 cores, one seed\nnpm run experiments                       # full setting, ≈ 100 min on 2 cores\nnpm run experiments -- --gpu              # the same protocol at full data-set size (GPU machine)\nnpm run experiments -- --json results.json --out runs/experiments/full\n```',
   );
   out.push('');
   out.push(

@@ -360,6 +360,8 @@ async function trainOne(
           stopWhen: rule ? (h, e) => plateauHolds(h, e, rule) : undefined,
           // Later runs start from a pretraining run's model.
           saveModel: spec.study === 'pretrain',
+          // The headline reads the base model's test accuracy of quadratic adaptation only.
+          evalBase: !(spec.headline && spec.method !== 'quadratic-adapt'),
         })
       : undefined;
   const res = fine ?? (await runMethod(runOpts));
@@ -416,7 +418,7 @@ type Step0 = {
 function step0Needs(spec: RunSpec): { test: boolean; val: boolean } {
   return {
     test: spec.study === 'ablation' && spec.ablation?.name === 'init',
-    val: spec.study === 't2a' && spec.method === 'quadratic-adapt' && spec.train !== 'full',
+    val: spec.study === 't2a' && spec.method === 'quadratic-adapt',
   };
 }
 
