@@ -7,11 +7,15 @@ import { after, describe, it } from 'node:test';
 import type { HistoryRecord } from '../src/report/run-format.js';
 import {
   claimB,
+  claimA,
   meanStd,
   noiseBand,
   savingPct,
   timeToAccuracy,
+  timeToAccuracyRows,
+  type TimeToAccuracyRow,
 } from '../src/experiments/analysis.js';
+import type { RunOutcome } from '../src/experiments/runner.js';
 import {
   chooseLr,
   epochMeanVal,
@@ -200,6 +204,194 @@ describe('experiments: analysis', () => {
           .every((r) => 'arch' in r.base && r.base.width === cfg.width),
       );
     }
+  });
+});
+
+describe('experiments: headline rows from synthetic runs', () => {
+  // Forward FLOPs: first-order 100 per sample, quadratic model 120 (adapter term 20).
+  const run = (o: {
+    dir: string;
+    study: RunSpec['study'];
+    method: RunSpec['method'];
+    key: string;
+    seed: number;
+    train?: 'adapter' | 'full';
+    acc: number;
+    history: HistoryRecord[];
+    budgets?: { epochs: number; samples: number; acc: number }[];
+    stop?: { epochs: number; plateauGainPts: number | null; converged: boolean };
+    flops: number;
+    baseFlops: number;
+    step0Val?: number;
+  }): RunOutcome =>
+    ({
+      spec: {
+        dir: o.dir,
+        study: o.study,
+        backbone: 'convnext',
+        base: { arch: 'convnext' },
+        method: o.method,
+        data: 'mnist',
+        dataName: 'mnist',
+        epochs: o.stop?.epochs ?? 2,
+        limit: 7000,
+        testLimit: 2000,
+        valFraction: 5000 / 7000,
+        lr: 1e-3,
+        quadLr: 3e-3,
+        seed: o.seed,
+        train: o.train,
+        label: o.key,
+        budgets: o.budgets?.map((b) => b.epochs),
+        headline: { arm: 'A', target: 'mnist', group: `A/convnext-mnist/${o.key}` },
+      },
+      dir: o.dir,
+      info: {
+        flops: { model: o.flops, base: o.baseFlops },
+        params: { trainable: 1, total: 1, base: 1 },
+      },
+      history: o.history,
+      eval: { n: 2000, accuracy: o.acc, base: { accuracy: 0.95 } },
+      timing: {
+        totalWallSeconds: 1,
+        fitWallSeconds: 1,
+        fitCpuSeconds: o.history.at(-1)!.cpuSeconds,
+        steps: 1,
+        examples: 1,
+      },
+      reused: false,
+      step0ValAccuracy: o.step0Val,
+      budgets: o.budgets?.map((b) => ({
+        epochs: b.epochs,
+        step: b.epochs * 10,
+        samples: b.samples,
+        cpuSeconds: b.samples / 100,
+        testAccuracy: b.acc,
+        testN: 2000,
+      })),
+      stop: o.stop,
+    }) as unknown as RunOutcome;
+  // From scratch: 10 epochs of 640 samples, validation rising to 0.98 and flat from epoch 6.
+  const scratchHistory = Array.from({ length: 10 }, (_, i) =>
+    rec(i + 1, (i + 1) * 10, Math.min(0.98, 0.9 + 0.016 * (i + 1))),
+  );
+  const adaptHistory = (vals: number[]) => vals.map((v, i) => rec((i + 1) / 2, (i + 1) * 2, v));
+  const outcomes = (adapt: number[], controls: number) => {
+    const rs: RunOutcome[] = [
+      run({
+        dir: 'pretrained/convnext-mnist',
+        study: 'pretrain',
+        method: 'scratch',
+        key: 'pretrain',
+        seed: 0,
+        acc: 0.95,
+        history: scratchHistory.slice(0, 5),
+        flops: 100,
+        baseFlops: 100,
+      }),
+    ];
+    for (const seed of [0, 1]) {
+      rs.push(
+        run({
+          dir: `s${seed}`,
+          study: 't2a',
+          method: 'scratch-quadratic',
+          key: 'scratch-quadratic',
+          seed,
+          acc: 0.98,
+          history: scratchHistory,
+          stop: { epochs: 10, plateauGainPts: 0, converged: true },
+          flops: 120,
+          baseFlops: 100,
+        }),
+      );
+    }
+    for (const seed of [0, 1, 2]) {
+      const b = [0.5, 1, 2].map((epochs, i) => ({ epochs, samples: epochs * 640, acc: adapt[i]! }));
+      rs.push(
+        run({
+          dir: `q${seed}`,
+          study: 't2a',
+          method: 'quadratic-adapt',
+          key: 'quadratic-adapt',
+          seed,
+          train: 'adapter',
+          acc: adapt[2]!,
+          history: adaptHistory([0.96, 0.97, 0.975, 0.98]),
+          budgets: b,
+          flops: 120,
+          baseFlops: 100,
+          step0Val: 0.95,
+        }),
+      );
+      const c = [0.5, 1, 2].map((epochs) => ({ epochs, samples: epochs * 640, acc: controls }));
+      rs.push(
+        run({
+          dir: `f${seed}`,
+          study: 't2a',
+          method: 'fine-tune',
+          key: 'fine-tune',
+          seed,
+          acc: controls,
+          history: adaptHistory([0.9, 0.9, 0.9, 0.9]),
+          budgets: c,
+          flops: 100,
+          baseFlops: 100,
+        }),
+      );
+    }
+    return rs;
+  };
+
+  it('whole-run saving in training FLOPs, the plateau facts, controls and verdicts per budget', () => {
+    const rows = timeToAccuracyRows(outcomes([0.9, 0.98, 0.981], 0.5));
+    assert.deepEqual(
+      rows.map((r) => [r.budget_epochs, r.train]),
+      [
+        [0.5, 'adapter'],
+        [1, 'adapter'],
+        [2, 'adapter'],
+      ],
+    );
+    const [r05, r1, r2] = rows as [TimeToAccuracyRow, TimeToAccuracyRow, TimeToAccuracyRow];
+    // Scratch: 6400 samples × 3 × 120 FLOPs; adaptation at 1 epoch: 640 × (2 × 120 + 20).
+    assert.equal(r1.scratch_train_flops, 6400 * 360);
+    assert.equal(r1.adapt_train_flops, 640 * 260);
+    assert.ok(Math.abs(r1.whole_run_saving_pct - (1 - (640 * 260) / (6400 * 360)) * 100) < 1e-9);
+    // Pretraining (5 epochs, 3 × 100 FLOPs per sample) charged.
+    assert.equal(r1.pretrain_train_flops, 3200 * 300);
+    assert.ok(
+      Math.abs(r1.whole_run_saving_incl_pretrain_pct - (1 - (640 * 260 + 960000) / 2304000) * 100) <
+        1e-9,
+    );
+    assert.equal(r1.scratch_converged, true);
+    assert.equal(r1.scratch_plateau_gain_pts, 0);
+    assert.deepEqual(r1.seeds, [0, 1, 2]);
+    assert.deepEqual(r1.scratch_seeds, [0, 1]);
+    assert.equal(r1.controls.fine_tune_acc, 0.5);
+    assert.equal(r1.controls.linear_adapter_acc, null);
+    // The target is the mean of the last epoch's reading (0.98); adaptation reaches it at 2 epochs.
+    assert.equal(r1.target_val_acc, 0.98);
+    assert.equal(r1.adapt_flops_to_target, null);
+    assert.equal(r2.adapt_flops_to_target, 1280 * 260);
+    // 0.5 epoch: 8 pts below from scratch: not held; 1 epoch: as accurate, 92.8% saved: held;
+    // 2 epochs: as accurate but only 85.6% saved: not held.
+    assert.equal(r05.verdict, 'not-held');
+    assert.equal(r1.verdict, 'held');
+    assert.ok(r2.whole_run_saving_pct < 90 && r2.adapt_acc >= r2.scratch_acc);
+    assert.equal(r2.verdict, 'not-held');
+    for (const r of rows) assert.equal(r.smallest_matching_budget_epochs, 1);
+    assert.equal(claimA(rows).verdict, 'held');
+    // The same with a control as good as the adapted network: not attributable.
+    const same = timeToAccuracyRows(outcomes([0.9, 0.98, 0.981], 0.981));
+    assert.equal(same[1]!.verdict, 'held-not-attributable');
+    assert.equal(claimA(same).verdict, 'held');
+    // Adapted accuracy never within the band: not held at any budget.
+    const worse = timeToAccuracyRows(outcomes([0.9, 0.91, 0.92], 0.5));
+    assert.ok(
+      worse.every((r) => r.verdict === 'not-held' && r.smallest_matching_budget_epochs === null),
+    );
+    assert.equal(claimA(worse).verdict, 'not held');
   });
 });
 
