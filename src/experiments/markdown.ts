@@ -116,27 +116,27 @@ export function renderExperimentsMarkdown(res: ExperimentResults): string {
       [
         [
           'pretraining (first-order, from scratch)',
-          t.backbones.join(', '),
+          `${t.backbones.join(', ')} ×${c.width}`,
           t.datasets.join(', '),
           `${t.limit} / ${t.testLimit}`,
-          String(t.scratchEpochs),
+          `≤ ${t.scratchEpochs} (plateau rule)`,
           '0',
         ],
         [
-          '(a) quadratic from scratch',
-          t.backbones.join(', '),
-          t.datasets.join(', '),
+          '(a) quadratic from scratch (arms A and B)',
+          `${t.backbones.join(', ')} ×${c.width}`,
+          'each target',
           `${t.limit} / ${t.testLimit}`,
-          String(t.scratchEpochs),
-          '0',
+          `≤ ${t.scratchEpochs} (plateau rule)`,
+          t.scratchSeeds.join(', '),
         ],
         [
-          '(a) quadratic adaptation',
-          t.backbones.join(', '),
-          t.datasets.join(', '),
+          '(a) adaptation and controls (arms A and B)',
+          `${t.backbones.join(', ')} ×${c.width}`,
+          'each target',
           `${t.limit} / ${t.testLimit}`,
-          String(t.adaptEpochs),
-          '0',
+          `budgets ${t.budgets.join(', ')}`,
+          t.adaptSeeds.join(', '),
         ],
         [
           '(b) shift',
@@ -159,11 +159,11 @@ export function renderExperimentsMarkdown(res: ExperimentResults): string {
   );
   out.push('');
   out.push(
-    `Batch ${c.batchSize}, AdamW with a cosine schedule (runMethod's defaults). Validation: ${t.valFraction * 100}% of the examples in pretraining and (a) (${Math.round(t.limit * t.valFraction)} examples, validated ${t.evalsPerEpoch}× per epoch in (a)), 10% elsewhere (once per epoch). ` +
-      `From-scratch runs (pretraining, quadratic from scratch, the shift study's first-order from scratch): lr ${c.scratchLr}. ` +
+    `Batch ${c.batchSize}, AdamW. Pretraining and (a): constant lr after warm-up, rates from the sweep (see the protocol), ${Math.round(t.limit * t.valFraction)} validation examples. (b) and (c): cosine schedule (runMethod's defaults), 10% validation once per epoch, the fixed rates below. ` +
+      `(b) and (c): from scratch (the shift study's first-order from scratch) lr ${c.scratchLr}; ` +
       `Adaptation methods: lr ${c.adaptLr} for first-order parameters (head, fine-tuning), ${c.quadLr} for quadratic / adapter parameters (the CLI defaults). ` +
       `Quadratic term: rank ${c.rank}, φ = product, lowrank, atrous default, U = 0, adapter + head trained, BatchNorm frozen. ` +
-      `These were fixed before running and not tuned afterwards.`,
+      `(b) and (c)'s rates were fixed before running and not tuned afterwards.`,
   );
   out.push('');
 
@@ -316,7 +316,7 @@ export function renderExperimentsMarkdown(res: ExperimentResults): string {
   out.push('## Reproduce');
   out.push('');
   out.push(
-    '```sh\nnpm run experiments -- --quick            # < 10 min on 2 cores, one seed\nnpm run experiments                       # full setting, ≈ 100 min on 2 cores\nnpm run experiments -- --gpu              # the same protocol at full data-set size (GPU machine)\nnpm run experiments -- --json results.json --out runs/experiments/full\n```',
+    '```sh\nnpm run experiments -- --quick            # < 10 min on 2 cores, one seed\nnpm run experiments                       # full setting, ≈ 2 h on 2 cores (resumable)\nnpm run experiments -- --gpu              # the same protocol at full data-set size (GPU machine)\nnpm run experiments -- --json results.json --out runs/experiments/full\n```',
   );
   out.push('');
   out.push(
