@@ -9,7 +9,8 @@
  * setting; else same backbone and method; else, for a backbone or method not measured, the
  * measured seconds per training FLOP (same method when there is one) × the planned run's
  * training FLOPs per step (3 × forward FLOPs × batch, as run.json's `trainFlopsPerSample`).
- * Rough by nature: step times on a shared machine vary with its load.
+ * Rough by nature: step times on a shared machine vary with its load. A run with a plateau rule
+ * is counted at its epoch cap (an upper bound: it may stop earlier).
  */
 
 import { accountLayers } from '../passes/accounting.js';
@@ -17,7 +18,7 @@ import { prepareMethod } from '../workflow/methods.js';
 import { loadModelSource } from '../workflow/model-source.js';
 import type { MemeffOutcome, RunOutcome } from './runner.js';
 import type { Plan, RunSpec } from './plan.js';
-import { runSteps } from './plan.js';
+import { archSpec, runSteps } from './plan.js';
 
 /** A key of what makes a train step cost what it costs. */
 function costKey(r: RunSpec, coarse: boolean): string {
@@ -28,16 +29,17 @@ function costKey(r: RunSpec, coarse: boolean): string {
 
 /**
  * Examples passed forward outside training steps: validation after every epoch (or
- * `evalsPerEpoch` times), and the trained and the base model on the test split.
+ * `evalsPerEpoch` times), the test split at every budget, and the trained and the base model on
+ * the test split.
  */
 function forwardExamples(r: RunSpec): number {
   const val = (r.valFraction ?? 0.1) * r.limit * r.epochs * (r.evalsPerEpoch ?? 1);
-  return val + 2 * r.testLimit;
+  return val + (2 + (r.budgets?.length ?? 0)) * r.testLimit;
 }
 
 /** Training FLOPs per sample of a planned run's model (3 × forward). */
-async function trainFlopsPerSample(r: RunSpec): Promise<number> {
-  const src = await loadModelSource(`arch:${r.backbone}`);
+async function trainFlopsPerSample(r: RunSpec, width: number): Promise<number> {
+  const src = await loadModelSource(archSpec(r.backbone, width));
   const m = prepareMethod(r.method, src.graph, { lr: 1e-3, quad: r.quad, seed: 0 }).model;
   const t = accountLayers(m).totals;
   return 3 * (t.base.flops + t.quadratic.flops);
@@ -49,8 +51,12 @@ export async function estimatePlanSeconds(
   measured: readonly RunOutcome[],
   memeff: readonly MemeffOutcome[],
   batchSize: number,
+  /** Width of the planned runs' backbones (measured runs at another width scale by FLOPs). */
+  width = 1,
 ): Promise<{ seconds: number; runs: number; byFlops: number }> {
   const usable = measured.filter((m) => m.timing.steps > 0);
+  const widthOf = (r: RunSpec) => ('arch' in r.base ? (r.base.width ?? 1) : undefined);
+  const measuredWidth = usable.map((m) => widthOf(m.spec)).find((w) => w !== undefined) ?? 1;
   const fine = new Map<string, RunOutcome[]>();
   const coarse = new Map<string, RunOutcome[]>();
   for (const m of usable) {
@@ -93,7 +99,11 @@ export async function estimatePlanSeconds(
     const id = JSON.stringify({ ...r, dir: '', label: '', study: '', ablation: undefined });
     if (seen.has(id)) continue;
     seen.add(id);
-    const like = fine.get(costKey(r, false)) ?? coarse.get(costKey(r, true));
+    // Another width than measured: scale by training FLOPs, not by a measured step time.
+    const like =
+      width === measuredWidth
+        ? (fine.get(costKey(r, false)) ?? coarse.get(costKey(r, true)))
+        : undefined;
     let step: number;
     if (like) {
       step = stepOf(like);
@@ -102,9 +112,12 @@ export async function estimatePlanSeconds(
       const sameMethod = usable.filter((m) => m.spec.method === r.method);
       step =
         perFlop(sameMethod.length ? sameMethod : usable) *
-        (await trainFlopsPerSample(r)) *
+        (await trainFlopsPerSample(r, width)) *
         batchSize;
     }
+    // Identical adaptation trials and seed-0 finals train once (the runner reuses them).
+    const sameAsTrial = r.lrFrom && r.seed === 0 && r.budgets !== undefined;
+    if (sameAsTrial) continue;
     seconds += runSteps(r, batchSize) * step + forwardCost(step, r) + fixed;
   }
   const memeffMean =

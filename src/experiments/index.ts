@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { ensureWritableDir, writeFileAtomic, writeFilesAtomic } from '../io/atomic.js';
 import { writeReport } from '../report/index.js';
+import { backendSessionOptions } from '../runtime/ort.js';
 import { VERSION } from '../version.js';
 import type { AblationRow, ClaimVerdict, ShiftRow, TimeToAccuracyRow } from './analysis.js';
 import {
@@ -110,6 +111,7 @@ export async function runExperiments(o: ExperimentOptions): Promise<ExperimentRe
   const started = new Date();
   const loadStart = os.loadavg();
   const cfg = o.config ?? presetConfig(o.preset);
+  if (cfg.executionProviders) backendSessionOptions.executionProviders = cfg.executionProviders;
   const fashionDir = o.fashionDir ?? DEFAULT_FASHION_DIR;
   const fashion = hasIdxData(fashionDir);
   const plan = buildPlan(cfg, { fashion, fashionDir });
@@ -168,6 +170,7 @@ export async function runExperiments(o: ExperimentOptions): Promise<ExperimentRe
     t2a: 0,
     shift: 0,
     ablation: 0,
+    sweep: 0,
     memeff: memeff.reduce((s, m) => s + m.wallSeconds, 0),
   };
   for (const r of runs) if (!r.reused) studyWall[r.spec.study] += r.timing.totalWallSeconds;
@@ -194,13 +197,14 @@ export async function runExperiments(o: ExperimentOptions): Promise<ExperimentRe
     loadavg_start: loadStart,
     loadavg_end: os.loadavg(),
   };
-  if (o.preset !== 'full') {
+  if (o.preset !== 'full' && o.preset !== 'gpu') {
     const full = presetConfig('full');
     const est = await estimatePlanSeconds(
       buildPlan(full, { fashion, fashionDir }),
       runs,
       memeff,
       full.batchSize,
+      full.width,
     );
     meta.estimate_full_seconds = est.seconds;
     meta.estimate_full_runs = est.runs;

@@ -6,9 +6,20 @@
 import type { QuadratizeOptions } from '../passes/quadratize.js';
 import type { RunMethod } from '../report/run-format.js';
 import type { AblationSetting, Backbone, CleanData, ExperimentConfig } from './config.js';
+import type { PlateauRule } from './headline.js';
 
-/** Which study a run belongs to. */
-export type Study = 'pretrain' | 't2a' | 'shift' | 'ablation';
+/** Which study a run belongs to (`sweep`: a learning-rate trial of the headline study). */
+export type Study = 'pretrain' | 't2a' | 'shift' | 'ablation' | 'sweep';
+
+/** The headline study's role of a run (issue #13). */
+export interface HeadlineRole {
+  /** A: adapted on its pretraining task; B: on a shifted target. */
+  arm: 'A' | 'B';
+  /** Target data name of the row (`mnist`, `rotate@0.7`, `fashion`). */
+  target: string;
+  /** The learning-rate sweep group (method × arm × backbone × target). */
+  group: string;
+}
 
 /** One training run of the plan. */
 export interface RunSpec {
@@ -17,7 +28,7 @@ export interface RunSpec {
   study: Study;
   backbone: Backbone;
   /** The built-in architecture (from-scratch methods) or a pretraining run's `dir`. */
-  base: { arch: Backbone } | { pretrained: string };
+  base: { arch: Backbone; width?: number } | { pretrained: string };
   method: RunMethod;
   /** Data spec passed to runMethod. */
   data: string;
@@ -40,6 +51,18 @@ export interface RunSpec {
   label: string;
   /** Ablation axis and value, for ablation runs. */
   ablation?: { name: string; setting: string };
+  /** Headline study: arm, target and sweep group. */
+  headline?: HeadlineRole;
+  /** A learning-rate trial: `lr` and `quadLr` are the base rates × this factor. */
+  sweepFactor?: number;
+  /** Take `lr` and `quadLr` from the best trial of this sweep group (resolved by the runner). */
+  lrFrom?: string;
+  /** `constant`: constant learning rate after warm-up (headline study), else cosine. */
+  lrSchedule?: 'cosine' | 'constant';
+  /** Test accuracy is also measured after these many epochs (adaptation budgets). */
+  budgets?: number[];
+  /** Stop at the first epoch end where this plateau rule holds (else after `epochs`). */
+  converge?: PlateauRule;
 }
 
 /** One memory-efficient-backward measurement. */
@@ -68,12 +91,23 @@ export function cleanSpec(d: CleanData, fashionDir: string): string {
   return d === 'mnist' ? 'mnist' : `idx:${fashionDir}`;
 }
 
+/** The built-in source of a backbone at the preset's width. */
+export function archSpec(b: Backbone, width: number | undefined): string {
+  return width === undefined || width === 1 ? `arch:${b}` : `arch:${b}:width=${width}`;
+}
+
 /** The pretraining run directory of a backbone on a clean data set. */
 export function pretrainDir(b: Backbone, d: CleanData): string {
   return `pretrained/${b}-${d}`;
 }
 
-const fmtLr = (x: number) => x.toExponential(0);
+/** The adaptation methods and controls of the headline study, by row key. */
+export const HEADLINE_ADAPT = [
+  { key: 'quadratic-adapt', method: 'quadratic-adapt', train: 'adapter' },
+  { key: 'quadratic-full', method: 'quadratic-adapt', train: 'full' },
+  { key: 'fine-tune', method: 'fine-tune', train: undefined },
+  { key: 'linear-adapter', method: 'linear-adapter', train: undefined },
+] as const satisfies readonly { key: string; method: RunMethod; train?: 'adapter' | 'full' }[];
 
 /** Builds the plan of `cfg`. `fashion` false leaves out every Fashion-MNIST run. */
 export function buildPlan(
@@ -84,73 +118,152 @@ export function buildPlan(
   const skipped: string[] = [];
   const t = cfg.timeToAccuracy;
   const datasets = t.datasets.filter((d) => d === 'mnist' || o.fashion);
-  if (datasets.length < t.datasets.length || (cfg.shift.transferToFashion && !o.fashion)) {
+  if (
+    datasets.length < t.datasets.length ||
+    ((cfg.shift.transferToFashion || t.transferToFashion) && !o.fashion)
+  ) {
     skipped.push(
       `Fashion-MNIST not found at ${o.fashionDir}: its time-to-accuracy rows and the MNIST→Fashion-MNIST transfer are skipped (install it with \`apt-get install dataset-fashion-mnist\`)`,
     );
   }
-  const common = { limit: t.limit, testLimit: t.testLimit, valFraction: t.valFraction, seed: 0 };
+  const arch = (b: Backbone) => ({ arch: b, width: cfg.width });
+  const common = { limit: t.limit, testLimit: t.testLimit, valFraction: t.valFraction };
+
+  /**
+   * A learning-rate sweep group: one trial per factor (seed 0, `trialEpochs`), then the final
+   * runs, whose rates the runner takes from the best trial. An adaptation trial is the same run
+   * as its seed-0 final at that rate, so the runner trains it once.
+   */
+  const swept = (
+    group: string,
+    spec: Omit<RunSpec, 'dir' | 'seed' | 'lr' | 'quadLr' | 'study' | 'epochs'>,
+    rates: { lr: number; quadLr: number },
+    trialEpochs: number,
+    finalEpochs: number,
+    finals: { dir: string; seed: number; study: Study }[],
+    finalExtra: Partial<RunSpec> = {},
+  ) => {
+    for (const f of t.sweep.factors) {
+      runs.push({
+        ...spec,
+        study: 'sweep',
+        dir: `sweep/${group}/lr-x${f.toPrecision(3)}`,
+        seed: 0,
+        lr: rates.lr * f,
+        quadLr: rates.quadLr * f,
+        epochs: trialEpochs,
+        sweepFactor: f,
+        label: `${spec.label}, lr trial ×${f.toPrecision(3)}`,
+      });
+    }
+    for (const fin of finals) {
+      runs.push({ ...spec, ...finalExtra, ...fin, ...rates, epochs: finalEpochs, lrFrom: group });
+    }
+  };
+
   const pretrained = new Set<string>();
   const pretrain = (b: Backbone, d: CleanData) => {
     const dir = pretrainDir(b, d);
     if (pretrained.has(dir)) return;
     pretrained.add(dir);
-    runs.push({
-      ...common,
-      dir,
-      study: 'pretrain',
-      backbone: b,
-      base: { arch: b },
-      method: 'scratch',
-      data: cleanSpec(d, o.fashionDir),
-      dataName: d,
-      epochs: t.scratchEpochs,
-      lr: cfg.scratchLr,
-      quadLr: cfg.quadLr,
-      label: `first-order from scratch (pretraining, lr ${fmtLr(cfg.scratchLr)})`,
-    });
+    const group = `pretrain/${b}-${d}`;
+    swept(
+      group,
+      {
+        ...common,
+        backbone: b,
+        base: arch(b),
+        method: 'scratch',
+        data: cleanSpec(d, o.fashionDir),
+        dataName: d,
+        evalsPerEpoch: t.scratchEvalsPerEpoch,
+        lrSchedule: 'constant',
+        label: 'first-order from scratch (pretraining)',
+        headline: { arm: 'A', target: d, group },
+      },
+      { lr: cfg.scratchLr, quadLr: cfg.scratchLr },
+      t.sweep.scratchEpochs,
+      t.scratchEpochs,
+      [{ dir, seed: 0, study: 'pretrain' }],
+      { converge: t.plateau },
+    );
   };
   for (const b of t.backbones) for (const d of datasets) pretrain(b, d);
+  if (!datasets.includes('mnist')) for (const b of t.backbones) pretrain(b, 'mnist');
   pretrain(cfg.shift.backbone, 'mnist');
   pretrain(cfg.ablations.backbone, 'mnist');
 
-  // Time-to-accuracy: the quadratic network from scratch vs adapting the pretrained network.
-  for (const b of t.backbones) {
-    for (const d of datasets) {
-      const data = cleanSpec(d, o.fashionDir);
-      runs.push({
-        ...common,
-        dir: `t2a/${b}-${d}/scratch-quadratic`,
-        study: 't2a',
-        backbone: b,
-        base: { arch: b },
+  // The headline study (issue #13): arm A adapts on the pretraining task, arm B on a shifted
+  // target; each with the converged quadratic network from scratch on the target, quadratic
+  // adaptation (adapter + head, and full) and the two first-order controls, all swept alike.
+  const cell = (
+    arm: 'A' | 'B',
+    b: Backbone,
+    target: { data: string; name: string },
+    source: CleanData,
+  ) => {
+    const where = `${arm}/${b}-${slug(target.name)}`;
+    const role = (key: string) => ({ arm, target: target.name, group: `${where}/${key}` });
+    const spec = { ...common, backbone: b, data: target.data, dataName: target.name };
+    swept(
+      `${where}/scratch-quadratic`,
+      {
+        ...spec,
+        base: arch(b),
         method: 'scratch-quadratic',
-        data,
-        dataName: d,
-        epochs: t.scratchEpochs,
-        lr: cfg.scratchLr,
-        quadLr: cfg.scratchLr,
         quad: { rank: cfg.rank },
-        evalsPerEpoch: t.evalsPerEpoch,
+        evalsPerEpoch: t.scratchEvalsPerEpoch,
+        lrSchedule: 'constant',
         label: `quadratic from scratch r=${cfg.rank}`,
-      });
-      runs.push({
-        ...common,
-        dir: `t2a/${b}-${d}/quadratic-adapt`,
-        study: 't2a',
-        backbone: b,
-        base: { pretrained: pretrainDir(b, d) },
-        method: 'quadratic-adapt',
-        data,
-        dataName: d,
-        epochs: t.adaptEpochs,
-        lr: cfg.adaptLr,
-        quadLr: cfg.quadLr,
-        quad: { rank: cfg.rank },
-        evalsPerEpoch: t.evalsPerEpoch,
-        label: `quadratic adaptation r=${cfg.rank}`,
-      });
+        headline: role('scratch-quadratic'),
+      },
+      { lr: cfg.scratchLr, quadLr: cfg.scratchLr },
+      t.sweep.scratchEpochs,
+      t.scratchEpochs,
+      t.scratchSeeds.map((seed) => ({
+        dir: `t2a/${where}/scratch-quadratic-s${seed}`,
+        seed,
+        study: 't2a' as const,
+      })),
+      { converge: t.plateau },
+    );
+    for (const m of HEADLINE_ADAPT) {
+      const adapterLike = m.method === 'quadratic-adapt' || m.method === 'linear-adapter';
+      swept(
+        `${where}/${m.key}`,
+        {
+          ...spec,
+          base: { pretrained: pretrainDir(b, source) },
+          method: m.method,
+          quad: adapterLike ? { rank: cfg.rank } : undefined,
+          train: m.train,
+          evalsPerEpoch: t.evalsPerEpoch,
+          lrSchedule: 'constant',
+          budgets: t.budgets,
+          label: headlineLabel(m.key, cfg.rank),
+          headline: role(m.key),
+        },
+        { lr: cfg.adaptLr, quadLr: cfg.quadLr },
+        t.adaptEpochs,
+        t.adaptEpochs,
+        t.adaptSeeds.map((seed) => ({
+          dir: `t2a/${where}/${m.key}-s${seed}`,
+          seed,
+          study: 't2a' as const,
+        })),
+      );
     }
+  };
+  for (const b of t.backbones) {
+    for (const d of datasets) cell('A', b, { data: cleanSpec(d, o.fashionDir), name: d }, d);
+    const targets = t.targets.map((x) => ({
+      data: `mnist:shift=${x.kind},strength=${x.strength}`,
+      name: `${x.kind}@${x.strength}`,
+    }));
+    if (t.transferToFashion && o.fashion) {
+      targets.push({ data: cleanSpec('fashion', o.fashionDir), name: 'mnist→fashion' });
+    }
+    for (const target of targets) cell('B', b, target, 'mnist');
   }
 
   // Distribution shift: pretrained on clean MNIST, adapted to shifted data.
@@ -173,7 +286,7 @@ export function buildPlan(
   ): RunSpec => ({
     study,
     backbone: b,
-    base: method === 'scratch' ? { arch: b } : { pretrained: pretrainDir(b, 'mnist') },
+    base: method === 'scratch' ? arch(b) : { pretrained: pretrainDir(b, 'mnist') },
     method,
     data: sd.data,
     dataName: sd.name,
@@ -250,6 +363,20 @@ export function methodLabel(m: RunMethod, rank: number): string {
       return 'first-order from scratch';
     case 'scratch-quadratic':
       return `quadratic from scratch r=${rank}`;
+  }
+}
+
+/** Label of a headline method key (HEADLINE_ADAPT). */
+export function headlineLabel(key: string, rank: number): string {
+  switch (key) {
+    case 'quadratic-adapt':
+      return `quadratic adaptation r=${rank} (adapter + head)`;
+    case 'quadratic-full':
+      return `quadratic adaptation r=${rank} (full: primary term at the lower lr)`;
+    case 'linear-adapter':
+      return 'first-order low-rank adapter (same budget)';
+    default:
+      return 'first-order fine-tuning';
   }
 }
 

@@ -20,11 +20,13 @@ import { imageInputShape, loadModelSource } from '../workflow/model-source.js';
 import type { RunOptions } from '../workflow/run.js';
 import { loadRunData, runMethod } from '../workflow/run.js';
 import type { ExperimentConfig } from './config.js';
+import type { BudgetPoint } from './custom-run.js';
 import { runMethodFine } from './custom-run.js';
+import { chooseLr, epochMeanVal, plateauGainPts, plateauHolds } from './headline.js';
 import type { MemeffMeasurement } from './memeff.js';
 import { measureMemeffSetting } from './memeff.js';
 import type { MemeffSpec, Plan, RunSpec } from './plan.js';
-import { runSteps } from './plan.js';
+import { archSpec, runSteps } from './plan.js';
 
 /** Wall-clock and CPU time of a run as this runner measured it. */
 export interface RunTiming {
@@ -56,6 +58,31 @@ export interface RunOutcome {
   step0CleanTestAccuracy?: number;
   /** Validation accuracy before any training step (time-to-accuracy adaptation runs only). */
   step0ValAccuracy?: number;
+  /** Test accuracy at each budget (headline adaptation runs). */
+  budgets?: BudgetPoint[];
+  /** Where a plateau-rule run stopped: epochs, its last gain, whether the rule held. */
+  stop?: RunStop;
+  /** The learning-rate sweep the run's rates were chosen by (headline finals). */
+  sweep?: SweepTrial[];
+}
+
+/** Where a run with a plateau rule stopped. */
+export interface RunStop {
+  epochs: number;
+  /** Gain over the last window of epochs, percentage points (null: not measurable). */
+  plateauGainPts: number | null;
+  /** Whether the plateau rule held (false: stopped by the epoch cap, still rising). */
+  converged: boolean;
+}
+
+/** One trial of a learning-rate sweep, as recorded. */
+export interface SweepTrial {
+  factor: number;
+  lr: number;
+  quadLr: number;
+  /** Mean validation accuracy of the trial's last epoch. */
+  score: number | null;
+  chosen: boolean;
 }
 
 /** One memory-efficient-backward measurement's result. */
@@ -81,6 +108,8 @@ interface CacheRecord {
   step0TestLoss?: number;
   step0CleanTestAccuracy?: number;
   step0ValAccuracy?: number;
+  budgets?: BudgetPoint[];
+  stop?: RunStop;
 }
 
 const CACHE_FILE = 'experiment-run.json';
@@ -103,10 +132,13 @@ function fingerprintOf(spec: RunSpec, cfg: ExperimentConfig, baseFp: string | un
     train: adapterLike ? (spec.train ?? 'adapter') : null,
     init: adapterLike ? (spec.init ?? 'zero') : null,
     evalsPerEpoch: spec.evalsPerEpoch ?? 1,
+    lrSchedule: spec.lrSchedule ?? 'cosine',
+    budgets: spec.budgets ?? null,
+    converge: spec.converge ?? null,
     batchSize: cfg.batchSize,
     threads: cfg.threads,
     latencyRuns: cfg.latencyRuns,
-    version: 2,
+    version: 3,
   };
   return createHash('sha256').update(JSON.stringify(key)).digest('hex').slice(0, 16);
 }
@@ -148,6 +180,8 @@ async function loadCached(
     step0TestLoss: cache.step0TestLoss,
     step0CleanTestAccuracy: cache.step0CleanTestAccuracy,
     step0ValAccuracy: cache.step0ValAccuracy,
+    budgets: cache.budgets,
+    stop: cache.stop,
   };
 }
 
@@ -178,7 +212,8 @@ export async function executePlan(
   }
 
   const sourceFor = async (spec: RunSpec): Promise<ModelSource> => {
-    const key = 'arch' in spec.base ? `arch:${spec.base.arch}` : spec.base.pretrained;
+    const key =
+      'arch' in spec.base ? archSpec(spec.base.arch, spec.base.width) : spec.base.pretrained;
     let s = sources.get(key);
     if (!s) {
       s = await loadModelSource(
@@ -189,8 +224,25 @@ export async function executePlan(
     return s;
   };
 
-  for (const spec of plan.runs) {
+  // Learning-rate trials by sweep group, for the final runs that take their rates from them.
+  const trials = new Map<string, RunOutcome[]>();
+  for (const planned of plan.runs) {
     if (o.signal?.aborted) throw new Error('interrupted');
+    let spec = planned;
+    let sweep: SweepTrial[] | undefined;
+    if (spec.lrFrom) {
+      const ts = trials.get(spec.lrFrom) ?? [];
+      if (!ts.length) throw new Error(`${spec.dir}: no learning-rate trials of ${spec.lrFrom} ran`);
+      const scored = ts.map((t) => ({
+        factor: t.spec.sweepFactor ?? 1,
+        lr: t.spec.lr,
+        quadLr: t.spec.quadLr,
+        score: epochMeanVal(t.history, t.spec.epochs),
+      }));
+      const best = chooseLr(scored);
+      sweep = scored.map((t) => ({ ...t, chosen: t === best }));
+      spec = { ...spec, lr: best.lr, quadLr: best.quadLr };
+    }
     const baseFp = 'pretrained' in spec.base ? fingerprints.get(spec.base.pretrained) : undefined;
     const fp = fingerprintOf(spec, cfg, baseFp);
     const dir = join(o.outDir, spec.dir);
@@ -199,9 +251,12 @@ export async function executePlan(
     const same = byFingerprint.get(fp);
     if (same) {
       o.log(`${head()} ${what}: same run as ${same.spec.dir}, reused`);
-      const dup: RunOutcome = { ...same, spec, reused: true };
+      const dup: RunOutcome = { ...same, spec, reused: true, sweep };
       await addStep0(dup, await sourceFor(spec), o);
       outcomes.push(dup);
+      if (spec.study === 'sweep' && spec.headline) {
+        trials.set(spec.headline.group, [...(trials.get(spec.headline.group) ?? []), dup]);
+      }
       continue;
     }
     let outcome: RunOutcome | undefined;
@@ -223,8 +278,12 @@ export async function executePlan(
           `${outcome.timing.fitCpuSeconds.toFixed(1)} CPU-s training, ${outcome.timing.totalWallSeconds.toFixed(1)} s wall`,
       );
     }
+    outcome.sweep = sweep;
     byFingerprint.set(fp, outcome);
     outcomes.push(outcome);
+    if (spec.study === 'sweep' && spec.headline) {
+      trials.set(spec.headline.group, [...(trials.get(spec.headline.group) ?? []), outcome]);
+    }
   }
 
   const memeff: MemeffOutcome[] = [];
@@ -279,6 +338,7 @@ async function trainOne(
     command: `npm run experiments -- ${cfg.preset === 'full' ? '' : `--${cfg.preset} `}(${spec.dir})`,
     signal: o.signal,
     latency: { batchSizes: [1], runs: cfg.latencyRuns },
+    lrSchedule: spec.lrSchedule,
     onProgress: (p) => {
       if (p.kind === 'epoch' && p.record) {
         const r = p.record;
@@ -289,8 +349,9 @@ async function trainOne(
     },
   };
   const step0 = await step0Accuracies(spec, source, o);
-  const res =
-    spec.init === 'random' || spec.evalsPerEpoch
+  const rule = spec.converge;
+  const fine =
+    spec.init === 'random' || spec.evalsPerEpoch || spec.budgets || rule
       ? await runMethodFine({
           ...runOpts,
           randomInit: spec.init === 'random',
@@ -300,8 +361,15 @@ async function trainOne(
                 Math.round(runSteps(spec, cfg.batchSize) / spec.epochs / spec.evalsPerEpoch),
               )
             : undefined,
+          testAtEpochs: spec.budgets,
+          stopWhen: rule ? (h, e) => plateauHolds(h, e, rule) : undefined,
+          // Later runs start from a pretraining run's model.
+          saveModel: spec.study === 'pretrain',
+          // The headline reads the base model's test accuracy of quadratic adaptation only.
+          evalBase: !(spec.headline && spec.method !== 'quadratic-adapt'),
         })
-      : await runMethod(runOpts);
+      : undefined;
+  const res = fine ?? (await runMethod(runOpts));
   if (res.fit.status !== 'done' || !res.eval) {
     throw new Error(`${spec.dir}: the run ended ${res.fit.status}: ${res.fit.message ?? ''}`);
   }
@@ -309,10 +377,25 @@ async function trainOne(
     totalWallSeconds: (performance.now() - w0) / 1000,
     fitWallSeconds: res.fit.wallSeconds,
     fitCpuSeconds: res.fit.cpuSeconds,
-    steps: runSteps(spec, cfg.batchSize),
+    steps: fine
+      ? Math.round(fine.epochsTrained * (runSteps(spec, cfg.batchSize) / spec.epochs))
+      : runSteps(spec, cfg.batchSize),
     examples: spec.limit + spec.testLimit,
   };
-  const cache: CacheRecord = { fingerprint, timing, ...step0 };
+  let stop: RunStop | undefined;
+  if (rule && fine) {
+    const gain = plateauGainPts(fine.fit.history, fine.epochsTrained, rule);
+    stop = {
+      epochs: fine.epochsTrained,
+      plateauGainPts: gain,
+      converged: plateauHolds(fine.fit.history, fine.epochsTrained, rule),
+    };
+    o.log(
+      `    stopped after ${stop.epochs} epochs: plateau gain ${gain === null ? '—' : gain.toFixed(2)} pts (${stop.converged ? 'converged' : 'NOT converged: epoch cap'})`,
+    );
+  }
+  const budgets = fine?.budgets.length ? fine.budgets : undefined;
+  const cache: CacheRecord = { fingerprint, timing, ...step0, budgets, stop };
   await writeFileAtomic(join(dir, CACHE_FILE), JSON.stringify(cache, null, 2) + '\n');
   return {
     spec,
@@ -323,6 +406,8 @@ async function trainOne(
     timing,
     reused: false,
     ...step0,
+    budgets,
+    stop,
   };
 }
 

@@ -40,14 +40,20 @@ export function setModelByteLimit(bytes: number | undefined): void {
 }
 
 /**
- * Resolves a MODEL argument: `arch:NAME[:CxHxW]` builds a built-in first-order architecture,
+ * Resolves a MODEL argument: `arch:NAME[:CxHxW][:width=W]` builds a built-in first-order
+ * architecture (W multiplies its channel counts, default 1),
  * anything else is read as a model file by the importer registered for its format.
  */
 export async function loadModelSource(
   spec: string,
   opts: ArchSourceOptions = {},
 ): Promise<ModelSource> {
-  const m = /^arch:([a-z]+)(?::(\d+)x(\d+)x(\d+))?$/.exec(spec);
+  const m = /^arch:([a-z]+)(?::(\d+)x(\d+)x(\d+))?(?::width=([^:]*))?$/.exec(spec);
+  if (!m && spec.startsWith('arch:') && /:width=/.test(spec)) {
+    throw new UserError(
+      `${spec}: write a built-in architecture as arch:NAME[:CxHxW][:width=W], e.g. arch:resnet:width=2`,
+    );
+  }
   if (m) {
     const name = m[1] as ArchName;
     const make = ARCHITECTURES[name];
@@ -61,7 +67,13 @@ export async function loadModelSource(
     const inputShape: ImageShape = m[2]
       ? [Number(m[2]), Number(m[3]), Number(m[4])]
       : (opts.inputShape ?? [1, 28, 28]);
-    const graph = make({ inputShape, classes: opts.classes ?? 10, seed: opts.seed ?? 0 });
+    const width = m[5] === undefined ? 1 : Number(m[5]);
+    if (!(width > 0) || !Number.isFinite(width) || !/^\d*\.?\d+$/.test(m[5] ?? '1')) {
+      throw new UserError(
+        `${spec}: width must be a positive number (a multiplier of the channel counts, e.g. width=2)`,
+      );
+    }
+    const graph = make({ inputShape, classes: opts.classes ?? 10, seed: opts.seed ?? 0, width });
     return { graph, name: spec, sha256: sha256(encodeModel(graph)) };
   }
   if (spec.startsWith('arch:')) {

@@ -70,6 +70,8 @@ export interface RunOptions {
   weightDecay?: number;
   /** Warm-up steps of the cosine schedule. */
   warmupSteps?: number;
+  /** After warm-up: cosine decay to 5% (default) or a constant rate (runs that may stop early). */
+  lrSchedule?: 'cosine' | 'constant';
   /** Clip gradients to this global L2 norm (default: no clipping). */
   clipNorm?: number;
   /** The quadratic term: rank, φ, atrous, targets... (adapter methods). */
@@ -496,7 +498,7 @@ export async function setUpRun(
     schedule: {
       warmupSteps: o.warmupSteps ?? Math.min(50, Math.floor(steps / 10)),
       totalSteps: steps,
-      minFactor: 0.05,
+      minFactor: o.lrSchedule === 'constant' ? 1 : 0.05,
     },
     clipNorm: o.clipNorm,
     batchNorm: o.batchNorm ?? prepared.batchNorm,
