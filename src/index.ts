@@ -120,7 +120,8 @@ export {
 } from './workflow/model-source.js';
 import { classificationMetrics, evaluateModel } from './workflow/evaluate.js';
 export { classificationMetrics, evaluateModel, measureLatency } from './workflow/evaluate.js';
-export type { EvalNames, LatencyOptions, PhaseProgress } from './workflow/evaluate.js';
+export type { EvalNames, LatencyOptions, OnPhase, PhaseProgress } from './workflow/evaluate.js';
+export type { AtomicFileHandle, AtomicFs } from './io/atomic.js';
 export type { RegressionMetrics } from './runtime/regression.js';
 /** What {@link classificationMetrics} returns: accuracy, loss, per-class accuracy, confusion. */
 export type ClassificationMetrics = Awaited<ReturnType<typeof classificationMetrics>>;
@@ -179,6 +180,7 @@ export {
   type BatchOptions,
   type Dataset,
   type DatasetFields,
+  type MaskKind,
   type SplitOptions,
 } from './data/dataset.js';
 export { DataError } from './data/errors.js';
