@@ -145,7 +145,13 @@ describe('an If that cannot be folded', () => {
   it('training through it is refused in one line naming the node', async () => {
     const { graph } = await importModel(file('torch_if_dynamic.onnx'));
     const iff = graph.nodes.find((n) => n.opType === 'If')!;
-    const prepared = prepareMethod('quadratic-adapt', graph, { lr: 0.02, seed: 1 });
+    // An explicit rank adapts the 3-channel first conv too (the default ranks skip stems), so
+    // the gradient must flow back through the If.
+    const prepared = prepareMethod('quadratic-adapt', graph, {
+      lr: 0.02,
+      seed: 1,
+      quad: { rank: 4 },
+    });
     await assert.rejects(
       Trainer.create(prepared.model, {
         batchSize: 2,
