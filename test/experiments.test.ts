@@ -108,7 +108,13 @@ describe('experiments: analysis', () => {
   });
 
   it('verdict rules: held, held-not-attributable, not-held (saving or accuracy), smallest budget', () => {
-    const base = { wholeRunSavingPct: 95, adaptAcc: 0.9, scratchAcc: 0.905, band: 0.01 };
+    const base = {
+      wholeRunSavingPct: 95,
+      adaptAcc: 0.9,
+      scratchAcc: 0.905,
+      band: 0.01,
+      scratchConverged: true,
+    };
     assert.equal(headlineVerdict({ ...base, controls: [{ acc: 0.85, band: 0.01 }] }), 'held');
     assert.equal(
       headlineVerdict({
@@ -119,6 +125,11 @@ describe('experiments: analysis', () => {
         ],
       }),
       'held-not-attributable',
+    );
+    // From scratch not converged: its accuracy is no bar, so nothing holds against it.
+    assert.equal(
+      headlineVerdict({ ...base, scratchConverged: false, controls: [{ acc: 0.85, band: 0.01 }] }),
+      'not-held',
     );
     // Saving below 90%: not held whatever the accuracy.
     assert.equal(headlineVerdict({ ...base, wholeRunSavingPct: 89.9, controls: [] }), 'not-held');

@@ -331,7 +331,9 @@ export function timeToAccuracyRows(runs: readonly RunOutcome[]): TimeToAccuracyR
         const aFlops = aSamples * aFps;
         const sFlops = sWholeSamples * sFps;
         const whole = savingPct(aFlops, sFlops)!;
+        const scratchConverged = scratch.every((r) => r.stop?.converged === true);
         const verdict = headlineVerdict({
+          scratchConverged,
           wholeRunSavingPct: whole,
           adaptAcc: aAcc.mean,
           scratchAcc: sAcc.mean,
@@ -395,7 +397,7 @@ export function timeToAccuracyRows(runs: readonly RunOutcome[]): TimeToAccuracyR
             hitLoose ? mean(hitLoose.map((x) => x.samples)) * aFps : null,
             sToFlops,
           ),
-          scratch_converged: scratch.every((r) => r.stop?.converged === true),
+          scratch_converged: scratchConverged,
           scratch_plateau_gain_pts: gains.some((g) => g === null)
             ? null
             : Math.max(...(gains as number[])),

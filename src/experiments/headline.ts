@@ -15,8 +15,8 @@
  *   (pretraining not charged). Saving to accuracy: 1 − adaptation FLOPs to first reach the target
  *   / from-scratch FLOPs to first reach it. Saving with pretraining charged: 1 − (pretraining +
  *   adaptation) / from scratch.
- * - Verdict of a budget: `held` when the whole-run saving is ≥ 90% and the adapted test accuracy
- *   is ≥ the from-scratch one − the band; `held-not-attributable` when it held and a control
+ * - Verdict of a budget: `held` when the from-scratch runs converged (plateau rule), the
+ *   whole-run saving is ≥ 90% and the adapted test accuracy is ≥ the from-scratch one − the band; `held-not-attributable` when it held and a control
  *   (first-order fine-tuning or the equal-budget linear adapter, same budget and seeds) matches
  *   the adapted accuracy within their band; `not-held` otherwise.
  */
@@ -107,8 +107,11 @@ export function headlineVerdict(o: {
   band: number;
   /** Controls at the same budget: mean accuracy and the band of its difference to adaptAcc. */
   controls: { acc: number; band: number }[];
+  /** Whether every from-scratch run met the plateau rule (else its accuracy is no bar to match). */
+  scratchConverged: boolean;
 }): HeadlineVerdict {
-  const held = o.wholeRunSavingPct >= 90 && o.adaptAcc >= o.scratchAcc - o.band;
+  const held =
+    o.scratchConverged && o.wholeRunSavingPct >= 90 && o.adaptAcc >= o.scratchAcc - o.band;
   if (!held) return 'not-held';
   return o.controls.some((c) => c.acc >= o.adaptAcc - c.band) ? 'held-not-attributable' : 'held';
 }
