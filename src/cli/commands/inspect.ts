@@ -135,6 +135,10 @@ export function registerInspect(program: Command): void {
             outputShape: l.outputShape,
             params: l.base.params,
             flops: l.base.flops,
+            // An adapted model's quadratic term of this layer (absent on a plain model).
+            ...(l.quadratic
+              ? { quadParams: l.quadratic.params, quadFlops: l.quadratic.flops }
+              : {}),
             adaptable: t?.matched ?? false,
             reason: t?.reason ?? 'not a Conv/Gemm/MatMul',
           };
@@ -155,7 +159,10 @@ export function registerInspect(program: Command): void {
           outputEnding: { ...ending, summary: describeEnding(ending) },
           nodes: g.nodes.length,
           params: totalParams,
-          flops: account.totals.base.flops,
+          // Everything a forward pass computes: an adapted model's quadratic terms included.
+          flops: account.totals.base.flops + account.totals.quadratic.flops,
+          baseFlops: account.totals.base.flops,
+          quadFlops: account.totals.quadratic.flops,
           // The resolution FLOPs and latency are computed at, and where it came from.
           inputShape: size.dims,
           inputShapeSource: size.source,
@@ -210,8 +217,12 @@ export function registerInspect(program: Command): void {
           ),
         );
         console.log(
-          `\ntotal: ${formatNumber(totalParams)} parameters, ${formatNumber(account.totals.base.flops)} FLOPs per forward at batch ${o.batch}, ${describeInputSize(size)} (${account.convention})`,
+          `\ntotal: ${formatNumber(totalParams)} parameters, ${formatNumber(result.flops)} FLOPs per forward at batch ${o.batch}, ${describeInputSize(size)} (${account.convention})`,
         );
+        if (result.quadFlops > 0)
+          console.log(
+            `  of which quadratic terms: ${formatNumber(result.quadFlops)} FLOPs (+${((100 * result.quadFlops) / result.baseFlops).toFixed(1)}% over the base layers)`,
+          );
         console.log(`adaptable layers: ${result.adaptable} of ${layers.length}`);
         if (noGradient.length) {
           console.log(
