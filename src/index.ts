@@ -108,7 +108,14 @@ export { fit, type FitOptions, type FitProgress, type FitResult } from './runtim
 export type { LossKind, LossOptions } from './autodiff/losses.js';
 export type { AdamWOptions, OptimizerOptions, SgdOptions } from './autodiff/optimizers.js';
 export type { ScheduleOptions } from './runtime/schedule.js';
-export { Session, type HostTensor, type SessionOptions } from './runtime/session.js';
+export {
+  EXECUTION_PROVIDERS,
+  ExecutionProviderError,
+  Session,
+  type ExecutionProvider,
+  type HostTensor,
+  type SessionOptions,
+} from './runtime/session.js';
 
 // ── Workflow: one run end to end, evaluation, reports ─────────────────────────────────────
 export { runMethod, type RunOptions, type RunResult } from './workflow/run.js';

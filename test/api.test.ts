@@ -87,6 +87,8 @@ const VALUES: Record<string, 'function' | 'class' | 'string' | 'number' | 'objec
   Trainer: 'class',
   fit: 'function',
   Session: 'class',
+  EXECUTION_PROVIDERS: 'object',
+  ExecutionProviderError: 'class',
   // workflow, evaluation, reports
   runMethod: 'function',
   METHOD_NAMES: 'object',

@@ -3,6 +3,7 @@ import { GraphError } from '../ir/graph.js';
 import { OnnxFormatError } from '../ir/onnx.js';
 import { QuadranetFileError } from '../io/errors.js';
 import { ReportError } from '../report/index.js';
+import { ExecutionProviderError } from '../runtime/session.js';
 
 /** A mistake in the user's input: reported as one line, never with a stack trace. */
 export class UserError extends Error {
@@ -20,7 +21,8 @@ export function isUserFacing(e: unknown): e is Error {
     e instanceof GraphError ||
     e instanceof OnnxFormatError ||
     e instanceof QuadranetFileError ||
-    e instanceof ReportError
+    e instanceof ReportError ||
+    e instanceof ExecutionProviderError
   );
 }
 

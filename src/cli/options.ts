@@ -1,5 +1,7 @@
 import { InvalidArgumentError, Option } from 'commander';
 import type { QuadratizeOptions } from '../passes/quadratize.js';
+import type { ExecutionProvider } from '../runtime/session.js';
+import { EXECUTION_PROVIDERS } from '../runtime/session.js';
 
 /** Parses a positive integer flag value (commander reports the flag name on error). */
 export function positiveInt(v: string): number {
@@ -7,6 +9,14 @@ export function positiveInt(v: string): number {
   if (!Number.isInteger(n) || n <= 0)
     throw new InvalidArgumentError(`expected a positive integer, got '${v}'`);
   return n;
+}
+
+/** The `--ep` option: where onnxruntime runs (cpu, or webgpu where a GPU is present). */
+export function epOption(): Option {
+  return new Option(
+    '--ep <provider>',
+    'onnxruntime execution provider: cpu, or webgpu (needs a GPU and its Vulkan driver)',
+  ).choices(EXECUTION_PROVIDERS as ExecutionProvider[]);
 }
 
 /** Parses a non-negative integer. */

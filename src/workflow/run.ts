@@ -7,6 +7,7 @@ import type { Dataset } from '../data/dataset.js';
 import { split as splitDataset } from '../data/dataset.js';
 import { loadDataset } from '../data/spec.js';
 import type { Dim, Graph } from '../ir/graph.js';
+import type { ExecutionProvider } from '../runtime/session.js';
 import { cloneGraph } from '../ir/graph.js';
 import { inferShapes } from '../ir/shapes.js';
 import { encodeModel } from '../ir/onnx.js';
@@ -99,6 +100,8 @@ export interface RunOptions {
   seed: number;
   /** onnxruntime threads (default 2). */
   threads?: number;
+  /** onnxruntime execution provider of the run's sessions (default cpu). */
+  ep?: ExecutionProvider;
   /** Continue the run in `outDir` from its latest checkpoint. */
   resume?: boolean;
   /** Start afresh in an `outDir` that holds another run, removing that run's files first. */
@@ -503,7 +506,7 @@ export async function setUpRun(
     clipNorm: o.clipNorm,
     batchNorm: o.batchNorm ?? prepared.batchNorm,
     dropout: true,
-    session: { threads: o.threads ?? 2 },
+    session: { threads: o.threads ?? 2, ep: o.ep },
   });
   built();
   return {
@@ -618,7 +621,7 @@ export async function runMethod(o: RunOptions): Promise<RunResult> {
       // The original head scores other classes: no side-by-side accuracy then.
       base: head ? undefined : o.base.graph,
       latency: o.latency,
-      session: { threads: o.threads ?? 2 },
+      session: { threads: o.threads ?? 2, ep: o.ep },
       names: { model: o.base.name, data: o.data },
       onPhase: o.onPhase,
     });

@@ -22,8 +22,9 @@ import {
 } from '../../workflow/model-source.js';
 import { dataShapeFor, fitToModel, sizeToData } from '../../workflow/run.js';
 import { UserError } from '../errors.js';
-import { inputShape, positiveInt } from '../options.js';
+import { inputShape, positiveInt, epOption } from '../options.js';
 import { phaseReporter } from '../progress.js';
+import type { ExecutionProvider } from '../../runtime/session.js';
 import { formatNumber, table } from '../table.js';
 
 /** Parses `--batch-sizes 1,32`. */
@@ -128,6 +129,7 @@ export function registerEval(program: Command): void {
     .option('--batch-sizes <list>', 'latency batch sizes', parseBatchSizes, [1, 32])
     .option('--runs <n>', 'timed runs per batch size', positiveInt, 30)
     .option('--threads <n>', 'onnxruntime threads', positiveInt, 2)
+    .addOption(epOption())
     .option('--plain', 'plain progress lines even on a terminal')
     .option('--json', 'print the result as JSON')
     .action(
@@ -139,6 +141,7 @@ export function registerEval(program: Command): void {
           batchSizes: number[];
           runs: number;
           threads: number;
+          ep?: ExecutionProvider;
           plain?: boolean;
           json?: boolean;
         },
@@ -184,14 +187,19 @@ export function registerEval(program: Command): void {
               s.graph,
               test,
               { model: s.name, data: o.data },
-              { threads: o.threads },
+              { threads: o.threads, ep: o.ep },
               { onPhase, phase: `evaluating ${s.name}` },
             ),
           );
         const latency = await measureLatency(
           sources.map((s) => s.graph),
           shape,
-          { batchSizes: o.batchSizes, runs: o.runs, session: { threads: o.threads }, onPhase },
+          {
+            batchSizes: o.batchSizes,
+            runs: o.runs,
+            session: { threads: o.threads, ep: o.ep },
+            onPhase,
+          },
         );
         phases.stop();
         const rows: EvalRow[] = sources.map((s, i) => ({
@@ -240,6 +248,7 @@ export function registerEval(program: Command): void {
     .option('--batch-sizes <list>', 'batch sizes', parseBatchSizes, [1, 64])
     .option('--runs <n>', 'timed runs per batch size', positiveInt, 50)
     .option('--threads <n>', 'onnxruntime threads', positiveInt, 2)
+    .addOption(epOption())
     .option(
       '--input-shape <dims>',
       'resolution for models with an open input size: dims after the batch (e.g. 3x512x512; default: open dims 224)',
@@ -254,6 +263,7 @@ export function registerEval(program: Command): void {
           batchSizes: number[];
           runs: number;
           threads: number;
+          ep?: ExecutionProvider;
           plain?: boolean;
           json?: boolean;
           inputShape?: number[];
@@ -272,7 +282,7 @@ export function registerEval(program: Command): void {
           {
             batchSizes: o.batchSizes,
             runs: o.runs,
-            session: { threads: o.threads },
+            session: { threads: o.threads, ep: o.ep },
             onPhase: (p) => phases.update(p),
           },
         );

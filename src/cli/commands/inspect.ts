@@ -21,8 +21,9 @@ import {
   loadModelSource,
   withInputShape,
 } from '../../workflow/model-source.js';
-import { inputShape, positiveInt } from '../options.js';
+import { inputShape, positiveInt, epOption } from '../options.js';
 import { phaseReporter } from '../progress.js';
+import type { ExecutionProvider } from '../../runtime/session.js';
 import { formatNumber, table } from '../table.js';
 
 /** `quadranet inspect MODEL`: what the model is, what can be adapted and why not, how fast it runs. */
@@ -43,6 +44,7 @@ export function registerInspect(program: Command): void {
       20,
     )
     .option('--threads <n>', 'onnxruntime threads', positiveInt, 2)
+    .addOption(epOption())
     .option('--plain', 'plain progress lines even on a terminal')
     .option(
       '--input-shape <dims>',
@@ -57,6 +59,7 @@ export function registerInspect(program: Command): void {
           batch: number;
           latencyRuns: number;
           threads: number;
+          ep?: ExecutionProvider;
           inputShape?: number[];
           plain?: boolean;
         },
@@ -119,7 +122,7 @@ export function registerInspect(program: Command): void {
           try {
             [latency] = (await measureLatency([sized], shape, {
               runs: o.latencyRuns,
-              session: { threads: o.threads },
+              session: { threads: o.threads, ep: o.ep },
               onPhase,
             })) as [typeof latency];
           } finally {

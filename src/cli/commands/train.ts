@@ -6,6 +6,7 @@ import { runMethod } from '../../workflow/run.js';
 import { SMALL_SPLIT, accuracyInterval } from '../../workflow/evaluate.js';
 import { loadModelSource } from '../../workflow/model-source.js';
 import { METHOD_NAMES } from '../../workflow/methods.js';
+import type { ExecutionProvider } from '../../runtime/session.js';
 import { UserError } from '../errors.js';
 import type { QuadFlags } from '../options.js';
 import {
@@ -15,6 +16,7 @@ import {
   positiveNumber,
   quadOptions,
   toQuadratizeOptions,
+  epOption,
 } from '../options.js';
 import { phaseReporter, progressReporter } from '../progress.js';
 import { parseBatchSizes } from './evaluate.js';
@@ -36,6 +38,7 @@ interface TrainFlags extends QuadFlags {
   valFraction: number;
   seed: number;
   threads: number;
+  ep?: ExecutionProvider;
   resume?: boolean;
   force?: boolean;
   latencyRuns: number;
@@ -85,6 +88,7 @@ function addTrainingOptions(cmd: Command, defaults: { epochs: number; lr: number
     )
     .option('--seed <n>', 'seed of data order, initialisation and shifts', nonNegativeInt, 0)
     .option('--threads <n>', 'onnxruntime threads', positiveInt, 2)
+    .addOption(epOption())
     .option('--resume', 'continue the run in --out from its last checkpoint')
     .option('--force', 'start afresh in an --out that holds another run (its files are removed)')
     .option(
@@ -167,6 +171,7 @@ async function execute(
       valFraction: o.valFraction,
       seed: o.seed,
       threads: o.threads,
+      ep: o.ep,
       resume: o.resume,
       force: o.force,
       latency: { runs: o.latencyRuns, batchSizes: o.batchSizes },
