@@ -21,7 +21,7 @@ import { measureLatency } from '../src/workflow/evaluate.js';
 import { learnableParams } from '../src/workflow/params.js';
 import type { MemeffResult } from './memeff.js';
 import { measureMemeff, measureStep } from './memeff.js';
-import { Session } from '../src/runtime/session.js';
+import { ExecutionProviderError, Session } from '../src/runtime/session.js';
 import { Trainer } from '../src/runtime/trainer.js';
 import { Rng } from '../src/util/random.js';
 import { VERSION } from '../src/version.js';
@@ -289,6 +289,31 @@ async function main(): Promise<void> {
     );
   }
 
+  // WebGPU (where the onnxruntime-node build's provider finds a GPU): the original CNN's inference
+  // at batch 64 on webgpu / on cpu. Reported as not available otherwise, never skipped silently.
+  let webgpu: { available: boolean; reason?: string; ratio?: number; ms?: number; cpuMs?: number };
+  try {
+    await (await Session.create(orig, { ep: 'webgpu' })).release();
+    const [cpuLat] = await measureLatency([orig], [3, 32, 32], {
+      batchSizes: [64],
+      runs: args.quick ? 20 : 60,
+      session: { threads },
+    });
+    const [gpuLat] = await measureLatency([orig], [3, 32, 32], {
+      batchSizes: [64],
+      runs: args.quick ? 20 : 60,
+      session: { threads, ep: 'webgpu' },
+    });
+    const ms = gpuLat![0]!.p50Ms;
+    const cpuMs = cpuLat![0]!.p50Ms;
+    webgpu = { available: true, ms, cpuMs, ratio: ms / cpuMs };
+    console.log(`webgpu_vs_cpu_infer_b64 webgpu ${ms.toFixed(2)} ms vs cpu ${cpuMs.toFixed(2)} ms`);
+  } catch (e) {
+    if (!(e instanceof ExecutionProviderError)) throw e;
+    webgpu = { available: false, reason: e.message };
+    console.log(`webgpu_vs_cpu_infer_b64 not available: ${e.message}`);
+  }
+
   // Memory-efficient backward: peak RSS with recomputation / without (fresh processes).
   let rank8: MemeffResult | undefined;
   for (const rank of args.quick ? [8] : [8, 32]) {
@@ -353,6 +378,7 @@ async function main(): Promise<void> {
     },
     settings: { rounds, iters },
     results,
+    webgpu,
   };
   const md = [
     `| case | quadranet ms | PyTorch ms | ratio (q/torch) | spread |`,
@@ -361,6 +387,10 @@ async function main(): Promise<void> {
       (r) =>
         `| ${r.name} | ${r.quadranet_ms.toFixed(1)} | ${r.torch_ms?.toFixed(1) ?? '–'} | ${r.ratio?.toFixed(2) ?? '–'} | ${(r.spread * 100).toFixed(0)}% |`,
     ),
+    '',
+    webgpu.available
+      ? `WebGPU (original CNN, batch 64): ${webgpu.ms!.toFixed(2)} ms vs ${webgpu.cpuMs!.toFixed(2)} ms on cpu (${webgpu.ratio!.toFixed(2)}×).`
+      : `WebGPU: not available on this machine (${webgpu.reason}).`,
     '',
     `Machine: ${doc.machine.cpus}, ${doc.machine.cores} cores; ${threads} threads each; node ${doc.versions.node}, onnxruntime-node ${doc.versions.onnxruntime}, torch ${doc.versions.torch ?? 'n/a'}. Medians of ${rounds} alternating rounds × ${iters} steps; ratio = median of per-round ratios; spread = (p90 − p10)/median of those ratios.`,
   ].join('\n');
