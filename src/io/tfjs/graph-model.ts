@@ -9,17 +9,16 @@
  * depend on are converted; an op without a converter is refused by node name and op.
  */
 
-import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { GraphBuilder } from '../../ir/builder.js';
 import type { Dim, Graph } from '../../ir/graph.js';
 import { emptyGraph, validateGraph } from '../../ir/graph.js';
-import { QuadranetFileError, fileErrorFrom } from '../errors.js';
+import { QuadranetFileError } from '../errors.js';
 import type { TfAttr, TfNode, TfValue } from './graph-context.js';
 import { GraphContext, shortName } from './graph-context.js';
 import { tfOpConverter } from './graph-ops.js';
 import type { JsonObject } from './model-json.js';
-import { isObject, parseManifest } from './model-json.js';
+import { isObject, namingFile, parseManifest, readModelJsonText } from './model-json.js';
 import { symbolicShape } from './topology.js';
 import { readWeights } from './weights.js';
 
@@ -62,13 +61,7 @@ export async function importTfjsGraph(
   modelJsonPath: string,
   options: TfjsGraphImportOptions = {},
 ): Promise<Graph> {
-  let text: string;
-  try {
-    text = await readFile(modelJsonPath, 'utf8');
-  } catch (e) {
-    throw fileErrorFrom(e, modelJsonPath, 'read');
-  }
-  return importTfjsGraphJson(text, modelJsonPath, options);
+  return importTfjsGraphJson(await readModelJsonText(modelJsonPath), modelJsonPath, options);
 }
 
 /** Like `importTfjsGraph`, from the already read bytes (the importer registry's form). */
@@ -82,12 +75,7 @@ export async function importTfjsGraphJson(
   file: string,
   options: TfjsGraphImportOptions = {},
 ): Promise<Graph> {
-  try {
-    return await convert(text, file, options);
-  } catch (e) {
-    if (e instanceof QuadranetFileError) throw e;
-    throw new QuadranetFileError(file, `${file}: ${(e as Error).message}`, { cause: e });
-  }
+  return namingFile(file, () => convert(text, file, options));
 }
 
 // ---------------------------------------------------------------- parsing

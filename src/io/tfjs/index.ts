@@ -7,16 +7,22 @@
  * Keras layers (`conv1.weight`, `bn.running_mean`...), dequantized to float32.
  */
 
-import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { GraphBuilder } from '../../ir/builder.js';
 import type { Graph } from '../../ir/graph.js';
 import { validateGraph, emptyGraph } from '../../ir/graph.js';
-import { QuadranetFileError, fileErrorFrom } from '../errors.js';
+import { QuadranetFileError } from '../errors.js';
 import type { KValue } from './context.js';
 import { ConversionContext } from './context.js';
 import { isModelClass } from './layers.js';
-import { isObject, modelLayers, parseModelJson, parseRef } from './model-json.js';
+import {
+  isObject,
+  modelLayers,
+  namingFile,
+  parseModelJson,
+  parseRef,
+  readModelJsonText,
+} from './model-json.js';
 import { convertModel, modelName, symbolicShape, unsupportedLayers } from './topology.js';
 import { readWeights } from './weights.js';
 
@@ -43,13 +49,7 @@ export async function importTfjs(
   modelJsonPath: string,
   options: TfjsImportOptions = {},
 ): Promise<Graph> {
-  let text: string;
-  try {
-    text = await readFile(modelJsonPath, 'utf8');
-  } catch (e) {
-    throw fileErrorFrom(e, modelJsonPath, 'read');
-  }
-  return importTfjsJson(text, modelJsonPath, options);
+  return importTfjsJson(await readModelJsonText(modelJsonPath), modelJsonPath, options);
 }
 
 /** Like `importTfjs`, from the already read `model.json` bytes (the importer registry's form). */
@@ -63,13 +63,7 @@ export async function importTfjsJson(
   file: string,
   options: TfjsImportOptions = {},
 ): Promise<Graph> {
-  try {
-    return await convert(text, file, options);
-  } catch (e) {
-    if (e instanceof QuadranetFileError) throw e;
-    // Anything else (e.g. a graph check) still gets the one-line, file-naming form.
-    throw new QuadranetFileError(file, `${file}: ${(e as Error).message}`, { cause: e });
-  }
+  return namingFile(file, () => convert(text, file, options));
 }
 
 async function convert(text: string, file: string, options: TfjsImportOptions): Promise<Graph> {

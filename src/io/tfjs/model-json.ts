@@ -4,7 +4,8 @@
  * one line naming the file.
  */
 
-import { QuadranetFileError } from '../errors.js';
+import { readFile } from 'node:fs/promises';
+import { QuadranetFileError, fileErrorFrom } from '../errors.js';
 
 /** A JSON object as read from the file. */
 export type JsonObject = Record<string, unknown>;
@@ -215,4 +216,26 @@ export function parseRef(ref: unknown, file: string, where: string): InboundRef 
     fail(file, `${where}: calls with keyword arguments (${kwargs.join(', ')}) are not supported`);
   }
   return { layer: ref[0], node: ref[1], tensor: ref[2] };
+}
+
+/** The text of a `model.json`, with a read failure named after the file. */
+export async function readModelJsonText(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    throw fileErrorFrom(e, path, 'read');
+  }
+}
+
+/**
+ * Runs a conversion of `file`; anything it throws besides a file error (e.g. a graph check) gets
+ * the one-line form naming the file.
+ */
+export async function namingFile<T>(file: string, convert: () => Promise<T>): Promise<T> {
+  try {
+    return await convert();
+  } catch (e) {
+    if (e instanceof QuadranetFileError) throw e;
+    throw new QuadranetFileError(file, `${file}: ${(e as Error).message}`, { cause: e });
+  }
 }
