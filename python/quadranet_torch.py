@@ -18,7 +18,8 @@ For every target layer ``L`` (``nn.Conv1d/2d/3d`` for ONNX ``Conv``, ``nn.Linear
 ``MatMul``) the output becomes ``L(x) + Q(x)``::
 
     lowrank:  Q(x) = U(phi(A(x), B(x)))          neuron:  Q(x) = phi(A(x), B(x))
-    phi:      product a * b,   rbf exp(-gamma (a - b)^2),   linear: Q(x) = U(A(x)) (no B)
+    phi:      product a * b,   rbf exp(-gamma (a - b)^2),   square a * (a + b),
+              linear: Q(x) = U(A(x)) (no B); the table PHIS below
 
 with ``A``, ``B``, ``U`` in ONNX layout, exactly as quadranet builds them: for a Conv, ``A`` and
 ``B`` are convolutions with kernel ``kq``, dilation ``dq``, the base layer's stride and groups, and
@@ -378,6 +379,16 @@ def write_safetensors(path: str, tensors: Mapping[str, torch.Tensor], metadata: 
 # ── the quadratic term ─────────────────────────────────────────────────────────────────────
 
 
+#: The kernel functions φ(a, b, channel) by name: the twins of src/passes/variants/*.ts
+#: (``channel(role)`` is a per-channel parameter, broadcast). A variant added there is added here.
+PHIS: Dict[str, Callable[[torch.Tensor, Optional[torch.Tensor], Callable[[str], torch.Tensor]], torch.Tensor]] = {
+    "product": lambda a, b, channel: a * b,
+    "rbf": lambda a, b, channel: torch.exp(-((a - b) ** 2) * channel("quad_gamma")),
+    "linear": lambda a, b, channel: a,
+    "square": lambda a, b, channel: a * (a + b),
+}
+
+
 class QuadraticTerm(nn.Module):
     """Q(x) of one target layer (DESIGN.md section 3), from its entry in ``adapter_config.json``.
 
@@ -391,6 +402,8 @@ class QuadraticTerm(nn.Module):
         self.op: str = spec["op"]
         self.mode: str = spec["mode"]
         self.phi: str = spec["phi"]
+        if self.phi not in PHIS:
+            raise AdapterError(f"target {spec['node']!r}: phi {self.phi!r} is unknown here (known: {', '.join(PHIS)})")
         #: Whether the term is added (``set_adapter_enabled`` flips it).
         self.enabled = True
         for p in spec["params"]:
@@ -424,20 +437,15 @@ class QuadraticTerm(nn.Module):
             return x @ (w.t() if self.spec.get("transB", 0) else w)
         return x @ w  # MatMul
 
-    def _phi(self, a: torch.Tensor, b: Optional[torch.Tensor]) -> torch.Tensor:
-        if self.phi == "linear":
-            return a
-        if self.phi == "product":
-            return a * b
-        gamma = self.quad_gamma
-        if self.op == "Conv":
-            gamma = gamma.reshape([1, -1] + [1] * self.nd)
-        return torch.exp(-((a - b) ** 2) * gamma)
+    def _channel(self, role: str) -> torch.Tensor:
+        # A per-channel parameter broadcast over the branch's channel axis (axis 1 for Conv).
+        p = self.param(role)
+        return p.reshape([1, -1] + [1] * self.nd) if self.op == "Conv" else p
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self._branch(x, self.quad_a)
-        b = None if self.phi == "linear" else self._branch(x, self.quad_b)
-        p = self._phi(a, b)
+        b = self._branch(x, self.quad_b) if hasattr(self, "quad_b") else None
+        p = PHIS[self.phi](a, b, self._channel)
         if self.mode == "neuron":
             return p
         u = self.quad_u

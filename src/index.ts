@@ -44,6 +44,7 @@ export {
   type ValueInfo,
 } from './ir/graph.js';
 export type { DType, Tensor, TypedArray } from './ir/tensor.js';
+export type { AttrInput, GraphBuilder, OpOptions } from './ir/builder.js';
 export { QuadranetFileError } from './io/errors.js';
 
 // ── The quadratic pass ────────────────────────────────────────────────────────────────────
@@ -66,10 +67,48 @@ export {
   type QuadTargetSpec,
 } from './passes/quadratic-spec.js';
 export { isAdapterEnabled, setAdapterEnabled, unload } from './passes/adapter.js';
+export { QUAD_MODES } from './passes/quadratic-spec.js';
 export { classifierLoss, describeEnding, detectOutputEnding } from './passes/output-ending.js';
 export type { OutputActivation, OutputEnding } from './passes/output-ending.js';
 export { replaceHead } from './passes/replace-head.js';
 export type { HeadReplacement, ReplaceHeadOptions } from './passes/replace-head.js';
+
+// ── Extension points: each registry takes one entry per file ──────────────────────────────
+export {
+  phiChoices,
+  quadVariant,
+  quadVariants,
+  registerQuadVariant,
+  type ChannelParam,
+  type PhiContext,
+  type QuadVariant,
+} from './passes/variants/index.js';
+export {
+  emitPhi,
+  quadOpTypes,
+  registerQuadHandler,
+  type EmitContext,
+  type HandlerContext,
+  type Inspection,
+  type PlannedTarget,
+  type QuadHandler,
+  type TargetSettings,
+} from './passes/quadratic-handlers.js';
+export { registerImporter, type Importer } from './io/importers.js';
+export {
+  differentiableOps,
+  registerGradient,
+  type GradContext,
+  type GradRule,
+} from './autodiff/registry.js';
+export { registerFlopRule, type FlopRule } from './passes/accounting.js';
+export {
+  registerShapeRule,
+  type ShapeContext,
+  type ShapeInfo,
+  type ShapeResult,
+  type ShapeRule,
+} from './ir/shapes.js';
 
 // ── Adapter files ─────────────────────────────────────────────────────────────────────────
 export {

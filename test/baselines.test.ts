@@ -294,7 +294,7 @@ describe('linear low-rank adapter (φ linear): Q(x) = U(A(x))', () => {
     await writeFile(p, JSON.stringify(cfg));
     await assert.rejects(
       () => readAdapterConfig(dir),
-      (e) => e instanceof QuadranetFileError && /phi linear needs mode lowrank/.test(e.message),
+      (e) => e instanceof QuadranetFileError && /phi 'linear' needs mode 'lowrank'/.test(e.message),
     );
   });
 });

@@ -1,5 +1,8 @@
 import { InvalidArgumentError, Option } from 'commander';
+import type { QuadMode, QuadPhi } from '../passes/quadratic-spec.js';
+import { QUAD_MODES } from '../passes/quadratic-spec.js';
 import type { QuadratizeOptions } from '../passes/quadratize.js';
+import { phiChoices, quadVariant } from '../passes/variants/index.js';
 import type { ExecutionProvider } from '../runtime/session.js';
 import { EXECUTION_PROVIDERS } from '../runtime/session.js';
 
@@ -56,10 +59,15 @@ export function quadOptions(): Option[] {
       'rank of the quadratic term for every target (default: 4, and 1 on depthwise/grouped convs)',
     ).argParser(positiveInt),
     new Option('--mode <mode>', 'lowrank (QuadraNet V2) or neuron (full rank, V1)')
-      .choices(['lowrank', 'neuron'])
+      .choices(QUAD_MODES)
       .default('lowrank'),
-    new Option('--phi <phi>', 'kernel function: product a⊙b, or rbf exp(-γ(a-b)²)')
-      .choices(['product', 'rbf'])
+    new Option(
+      '--phi <phi>',
+      `kernel function: ${phiChoices()
+        .map((n) => `${n} ${quadVariant(n)!.formula}`)
+        .join(', ')}`,
+    )
+      .choices(phiChoices())
       .default('product'),
     new Option(
       '--kernel-size <k>',
@@ -84,8 +92,9 @@ export function quadOptions(): Option[] {
 export interface QuadFlags {
   /** Explicit rank for every target; absent: the per-kind defaults. */
   rank?: number;
-  mode: 'lowrank' | 'neuron';
-  phi: 'product' | 'rbf';
+  mode: QuadMode;
+  /** A registered variant's name (`--phi`). */
+  phi: QuadPhi;
   kernelSize?: number;
   atrous?: number;
   targets?: string[];

@@ -14,12 +14,12 @@ import type {
   AdapterConfig,
   QuadOp,
   QuadParamSpec,
-  QuadPhi,
+  QuadMode,
   QuadRole,
   QuadTargetSpec,
 } from '../passes/quadratic-spec.js';
 import {
-  QUAD_PHIS,
+  QUAD_MODES,
   QUAD_ROLES,
   QuadratizeError,
   configOf,
@@ -27,6 +27,7 @@ import {
 } from '../passes/quadratic-spec.js';
 import { quadratizeFromConfig } from '../passes/quadratize.js';
 import { replaceHead } from '../passes/replace-head.js';
+import { quadVariant, quadVariants, variantRefusal } from '../passes/variants/index.js';
 import { VERSION } from '../version.js';
 import { type AtomicFs, ensureWritableDir, readCommittedFile, writeFilesAtomic } from './atomic.js';
 import { QuadranetFileError, fileErrorFrom } from './errors.js';
@@ -288,10 +289,11 @@ function validateConfig(raw: unknown, path: string): AdapterFileConfig {
   for (const k of ['baseModelSha256', 'weightsSha256'] as const)
     if (typeof c[k] !== 'string' || !SHA_RE.test(c[k] as string))
       bad(`${k} is not a SHA-256 hex string`);
-  if (c['mode'] !== 'lowrank' && c['mode'] !== 'neuron')
-    bad(`mode ${JSON.stringify(c['mode'])} is unknown`);
-  const isPhi = (v: unknown) => QUAD_PHIS.includes(v as QuadPhi);
-  if (!isPhi(c['phi'])) bad(`phi ${JSON.stringify(c['phi'])} is unknown`);
+  const isMode = (v: unknown) => QUAD_MODES.includes(v as QuadMode);
+  if (!isMode(c['mode'])) bad(`mode ${JSON.stringify(c['mode'])} is unknown`);
+  const isPhi = (v: unknown) => typeof v === 'string' && quadVariant(v) !== undefined;
+  if (!isPhi(c['phi']))
+    bad(`phi ${JSON.stringify(c['phi'])} is unknown (known: ${quadVariants().join(', ')})`);
   if (!Number.isSafeInteger(c['rank']) || (c['rank'] as number) < 1)
     bad('rank is not a whole number ≥ 1');
   if (!Number.isSafeInteger(c['seed'])) bad('seed is not a whole number');
@@ -308,10 +310,10 @@ function validateConfig(raw: unknown, path: string): AdapterFileConfig {
       bad(`${where} lacks node or weight`);
     if (!OPS.includes(t['op'] as QuadOp))
       bad(`${where}.op ${JSON.stringify(t['op'])} is not Conv, Gemm or MatMul`);
-    if (t['mode'] !== 'lowrank' && t['mode'] !== 'neuron') bad(`${where}.mode is unknown`);
+    if (!isMode(t['mode'])) bad(`${where}.mode is unknown`);
     if (!isPhi(t['phi'])) bad(`${where}.phi is unknown`);
-    if (t['phi'] === 'linear' && t['mode'] !== 'lowrank')
-      bad(`${where}: phi linear needs mode lowrank`);
+    const refusal = variantRefusal(t['phi'] as string, t['mode'] as QuadMode);
+    if (refusal) bad(`${where}: ${refusal}`);
     if (t['mode'] === 'lowrank' ? !Number.isSafeInteger(t['rank']) : t['rank'] !== null)
       bad(`${where}.rank does not fit its mode`);
     for (const k of ['kq', 'dq', 'strides', 'pads'])

@@ -21,6 +21,7 @@ import type {
   QuadTargetSpec,
 } from './quadratic-spec.js';
 import { QuadratizeError } from './quadratic-spec.js';
+import { requireVariant } from './variants/index.js';
 
 /** What a handler may look at while inspecting or planning a node. */
 export interface HandlerContext {
@@ -114,8 +115,8 @@ function param(role: QuadRole, weight: string, shape: number[]): QuadParamSpec {
 }
 
 /**
- * Parameters common to every op: A, B (shape `ab`; no B for φ `linear`), U (lowrank), γ (rbf,
- * `branch` channels).
+ * Parameters common to every op: A, B (shape `ab`; only when φ reads B), U (lowrank), then the
+ * variant's per-channel parameters (`branch` channels), in `QUAD_ROLES` order.
  */
 function params(
   weight: string,
@@ -124,36 +125,29 @@ function params(
   u: number[],
   branch: number,
 ): QuadParamSpec[] {
+  const v = requireVariant(s.phi);
   const out = [param('quad_a', weight, ab)];
-  if (s.phi !== 'linear') out.push(param('quad_b', weight, [...ab]));
+  if (v.usesB) out.push(param('quad_b', weight, [...ab]));
   if (s.mode === 'lowrank') out.push(param('quad_u', weight, u));
-  if (s.phi === 'rbf') out.push(param('quad_gamma', weight, [branch]));
+  for (const c of v.channelParams ?? []) out.push(param(c.role, weight, [branch]));
   return out;
 }
 
 /**
- * φ(A(x), B(x)): `a ⊙ b`, or `exp(−γ (a − b)²)` with γ broadcast over the channel axis
- * (`gammaShape` reshapes it, e.g. [1, C, 1, 1] for NCHW; undefined when it already broadcasts:
- * last axis), or for φ `linear` just A(x). `branch(role)` emits A(x) or B(x) (B only when φ
- * needs it, so a linear term has no B branch at all).
+ * φ(A(x), B(x)) by the target's variant. `channelShape` reshapes a per-channel parameter to
+ * broadcast over the channel axis (e.g. [1, C, 1, 1] for NCHW; undefined when it already
+ * broadcasts: last axis). `branch(role)` emits A(x) or B(x) (B only when φ reads it, so a linear
+ * term has no B branch at all).
  */
 export function emitPhi(
   ctx: EmitContext,
   branch: (role: 'quad_a' | 'quad_b') => string,
-  gammaShape: number[] | undefined,
+  channelShape: number[] | undefined,
 ): string {
-  const { b: g, spec } = ctx;
+  const v = requireVariant(ctx.spec.phi);
   const a = branch('quad_a');
-  if (spec.phi === 'linear') return a;
-  const b = branch('quad_b');
-  if (spec.phi === 'product') return g.op('Mul', [a, b], {}, { name: 'phi' });
-  const gamma = gammaShape
-    ? g.reshape(ctx.param('quad_gamma'), gammaShape)
-    : ctx.param('quad_gamma');
-  const d = g.op('Sub', [a, b], {}, { name: 'rbf_diff' });
-  const sq = g.op('Mul', [d, d], {}, { name: 'rbf_sq' });
-  const scaled = g.op('Mul', [sq, gamma], {}, { name: 'rbf_scale' });
-  return g.op('Exp', [g.op('Neg', [scaled], {}, { name: 'rbf_neg' })], {}, { name: 'phi' });
+  const b = v.usesB ? branch('quad_b') : undefined;
+  return v.emit({ b: ctx.b, param: ctx.param, channelShape }, a, b);
 }
 
 /**
@@ -161,7 +155,7 @@ export function emitPhi(
  * Concat(A, B) (along `weightAxis`, their output-channel axis; onnxruntime folds the Concat of
  * constant weights) and a Split of its output along `outAxis`. One op with 2r outputs instead of
  * two with r: the adapted bench CNN (rank 4) measured 1.3–1.6× the original's inference time
- * instead of 1.75–2.8× with two thin convs. φ `linear` has no B: A alone, unsplit.
+ * instead of 1.75–2.8× with two thin convs. A variant without B: A alone, unsplit.
  */
 function fusedBranches(
   ctx: EmitContext,
@@ -170,7 +164,7 @@ function fusedBranches(
   outAxis: number,
 ): (role: 'quad_a' | 'quad_b') => string {
   const { b, spec } = ctx;
-  if (spec.phi === 'linear') return (role) => run(ctx.param(role), role.slice(5));
+  if (!requireVariant(spec.phi).usesB) return (role) => run(ctx.param(role), role.slice(5));
   let pair: string[] | undefined;
   return (role) => {
     if (!pair) {

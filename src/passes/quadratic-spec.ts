@@ -11,16 +11,15 @@ import { GraphError } from '../ir/graph.js';
 /** `lowrank`: Q(x) = U(φ(A(x), B(x))) with rank r; `neuron`: Q(x) = φ(A(x), B(x)), full rank. */
 export type QuadMode = 'lowrank' | 'neuron';
 
-/**
- * `product`: φ(a, b) = a ⊙ b; `rbf`: φ(a, b) = exp(−γ (a − b)²) with a learnable γ per channel;
- * `linear`: no B and no φ, Q(x) = U(A(x)) — the first-order (LoRA-style) low-rank baseline the
- * quadratic adapter is compared against, with the same targets, geometry, names and init
- * (lowrank mode only).
- */
-export type QuadPhi = 'product' | 'rbf' | 'linear';
+/** Every mode, for option checks. */
+export const QUAD_MODES: readonly QuadMode[] = ['lowrank', 'neuron'];
 
-/** Every kernel function, for option checks. */
-export const QUAD_PHIS: readonly QuadPhi[] = ['product', 'rbf', 'linear'];
+/**
+ * The kernel function φ: the name of a registered variant (src/passes/variants): built in are
+ * `product` (a ⊙ b), `rbf` (exp(−γ (a − b)²), learnable γ per channel), `square` (a ⊙ (a + b))
+ * and `linear` (no B and no φ, Q(x) = U(A(x)): the first-order low-rank control, lowrank only).
+ */
+export type QuadPhi = string;
 
 /** The op types the quadratic pass can adapt. */
 export type QuadOp = 'Conv' | 'Gemm' | 'MatMul';

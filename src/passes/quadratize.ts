@@ -27,7 +27,7 @@ import type {
   TargetWiring,
 } from './quadratic-spec.js';
 import {
-  QUAD_PHIS,
+  QUAD_MODES,
   QuadratizeError,
   readAdapterState,
   writeAdapterState,
@@ -35,6 +35,7 @@ import {
 import type { HandlerContext, PlannedTarget, TargetSettings } from './quadratic-handlers.js';
 import { quadHandler, quadOpTypes } from './quadratic-handlers.js';
 import { assertPatternsUsed, compilePatterns, constantLookup, findHeads } from './targets.js';
+import { quadVariant, quadVariants, requireVariant, variantRefusal } from './variants/index.js';
 
 export { quadParamNames } from './quadratic-spec.js';
 export type { AdapterConfig, QuadMode, QuadPhi, QuadTargetSpec } from './quadratic-spec.js';
@@ -171,9 +172,6 @@ export const DEFAULT_RANKS: Readonly<Record<QuadLayerKind, number>> = {
  */
 export const STEM_MAX_CHANNELS = 3;
 
-const MODES: readonly QuadMode[] = ['lowrank', 'neuron'];
-const PHIS = QUAD_PHIS;
-
 function isPositiveInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 1;
 }
@@ -187,23 +185,15 @@ function checkKernelOption(v: unknown, name: string): void {
 
 function normalize(o: QuadratizeOptions): NormalizedOptions {
   const mode = o.mode ?? 'lowrank';
-  if (!MODES.includes(mode))
+  if (!QUAD_MODES.includes(mode))
     throw new QuadratizeError(`mode must be 'lowrank' or 'neuron', not '${String(mode)}'`);
   const phi = o.phi ?? 'product';
-  if (!PHIS.includes(phi))
-    throw new QuadratizeError(`phi must be 'product', 'rbf' or 'linear', not '${String(phi)}'`);
-  if (mode === 'neuron' && phi === 'linear') {
-    throw new QuadratizeError(
-      `phi 'linear' needs mode 'lowrank': the linear baseline is Q(x) = U(A(x)) of rank r (in neuron mode it would be a second copy of the layer)`,
-    );
+  if (!quadVariant(phi)) {
+    const names = quadVariants().map((n) => `'${n}'`);
+    throw new QuadratizeError(`phi must be one of ${names.join(', ')}, not '${String(phi)}'`);
   }
-  // φ_rbf(a, b) ∈ (0, 1] is never zero, so without a U factor (initialised to 0) the converted
-  // model could not start at exactly the pretrained function.
-  if (mode === 'neuron' && phi === 'rbf') {
-    throw new QuadratizeError(
-      `phi 'rbf' needs mode 'lowrank': in neuron mode there is no U factor to start exp(−γ(a−b)²) ≠ 0 at zero`,
-    );
-  }
+  const refusal = variantRefusal(phi, mode);
+  if (refusal) throw new QuadratizeError(refusal);
   if (o.budgetMatch !== undefined && o.budgetOf === undefined)
     throw new QuadratizeError('budgetMatch needs budgetOf (the adapter whose budget to match)');
   const rank = o.rank ?? 4;
@@ -661,7 +651,8 @@ function initParam(
   const n = numel(p.shape);
   const data = allocate(like.dtype, n) as Float32Array | Float64Array;
   const zero = p.role === 'quad_u' || (p.role === 'quad_a' && spec.mode === 'neuron');
-  if (p.role === 'quad_gamma') data.fill(1);
+  const channel = requireVariant(spec.phi).channelParams?.find((c) => c.role === p.role);
+  if (channel) data.fill(channel.init);
   else if (!zero) {
     const bound = initScale * Math.sqrt(6 / fanIn);
     for (let i = 0; i < n; i++) data[i] = rng.uniform(-bound, bound);

@@ -33,6 +33,7 @@ import type { AdapterState, QuadTargetSpec } from './quadratic-spec.js';
 import { readAdapterState } from './quadratic-spec.js';
 import { quadHandler } from './quadratic-handlers.js';
 import { constantLookup, findHeads } from './targets.js';
+import { requireVariant } from './variants/index.js';
 
 /** Options of `reinitialize`. */
 export interface ReinitOptions {
@@ -104,11 +105,13 @@ class Writer {
   }
 }
 
-/** Re-draws the quadratic parameters of every target (U random, γ = 1). */
+/** Re-draws the quadratic parameters of every target (U random, per-channel ones at their init). */
 function reinitQuadratic(w: Writer, state: AdapterState): void {
   for (const t of state.targets) {
+    const channel = requireVariant(t.phi).channelParams ?? [];
     for (const p of t.params) {
-      if (p.role === 'quad_gamma') w.fill(p.name, 1);
+      const c = channel.find((x) => x.role === p.role);
+      if (c) w.fill(p.name, c.init);
       else w.uniform(p.name, 1 / Math.sqrt(fanIn(t.op, p.shape, t.transB ?? 0)));
     }
   }

@@ -215,14 +215,6 @@ const weightGradStrategies = new Map<string, ConvWeightGradFn>([
 let currentStrategy = 'auto';
 
 /**
- * Registers a weight-gradient strategy under `name`, so `setConvWeightGradStrategy(name)` can
- * select it.
- */
-export function registerConvWeightGradStrategy(name: string, fn: ConvWeightGradFn): void {
-  weightGradStrategies.set(name, fn);
-}
-
-/**
  * Selects how Conv/ConvTranspose weight gradients are emitted by later `backward` calls; returns
  * the previous setting. Built in: 'auto' (the default: per layer, see `weightGradAuto`), 'conv'
  * and 'im2col'.
