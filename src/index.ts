@@ -46,6 +46,7 @@ export {
 export type { DType, Tensor, TypedArray } from './ir/tensor.js';
 export type { AttrInput, GraphBuilder, OpOptions } from './ir/builder.js';
 export { QuadranetFileError } from './io/errors.js';
+export { QuadranetError, UserError } from './util/errors.js';
 
 // ── The quadratic pass ────────────────────────────────────────────────────────────────────
 export {

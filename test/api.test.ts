@@ -61,6 +61,8 @@ const VALUES: Record<string, 'function' | 'class' | 'string' | 'number' | 'objec
   OnnxFormatError: 'class',
   GraphError: 'class',
   QuadranetFileError: 'class',
+  QuadranetError: 'class',
+  UserError: 'class',
   // the quadratic pass and adapter files
   quadratize: 'function',
   quadParamNames: 'function',

@@ -4,16 +4,12 @@
  * reason and exit non-zero, while programming errors still surface as ordinary exceptions.
  */
 
+import { QuadranetError } from '../util/errors.js';
+
 /** A user-fixable data problem; the message is one line naming the file or spec and what to do. */
-export class DataError extends Error {
+export class DataError extends QuadranetError {
   /** Always `DataError`. */
   override name = 'DataError';
-
-  constructor(message: string) {
-    // The CLI prints the message as a single line; a stray newline (e.g. from a wrapped system
-    // error) would break that contract, so it is folded here once for every caller.
-    super(message.replace(/\s*\n\s*/g, ' '));
-  }
 }
 
 /** The message of an unknown thrown value, for wrapping system errors into a `DataError`. */

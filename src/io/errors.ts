@@ -3,17 +3,18 @@
  * system error codes into messages a user can act on.
  */
 
+import { QuadranetError } from '../util/errors.js';
+
 /**
  * A file could not be read or written. The message is one line naming the file and what to do;
  * `file` holds the path (or `<buffer>` for in-memory data) so callers can report it separately.
  */
-export class QuadranetFileError extends Error {
+export class QuadranetFileError extends QuadranetError {
   /** The path at fault, or `<buffer>` when decoding bytes that came from no file. */
   readonly file: string;
 
   constructor(file: string, message: string, options?: ErrorOptions) {
-    // CLI output promises a one-line reason, so line breaks smuggled in through names are flattened.
-    super(message.replace(/[\r\n]+/g, ' '), options);
+    super(message, options);
     this.name = 'QuadranetFileError';
     this.file = file;
   }

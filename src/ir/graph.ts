@@ -1,5 +1,6 @@
 import type { DType, Tensor } from './tensor.js';
 import { cloneTensor } from './tensor.js';
+import { QuadranetError } from '../util/errors.js';
 
 /** A dimension: a number, or a symbolic name such as `batch`. */
 export type Dim = number | string;
@@ -70,7 +71,7 @@ export interface Graph {
 }
 
 /** An error about a specific graph node or value; the message names it. */
-export class GraphError extends Error {
+export class GraphError extends QuadranetError {
   constructor(
     message: string,
     /** Name of the node the error concerns, when it concerns one. */

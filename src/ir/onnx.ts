@@ -4,6 +4,7 @@ import { GraphError, untypedValues } from './graph.js';
 import type { DType, Tensor } from './tensor.js';
 import { allocate, DTYPE_BYTES, dtypeFromOnnx, numel, ONNX_DTYPE } from './tensor.js';
 import { upgradeOpset } from './opset.js';
+import { QuadranetError } from '../util/errors.js';
 
 const { onnx } = onnxProto;
 type Long = { toNumber(): number };
@@ -15,10 +16,9 @@ export interface ReadOptions {
 }
 
 /** An ONNX file that cannot be read; the message names the file and the fault. */
-export class OnnxFormatError extends Error {
+export class OnnxFormatError extends QuadranetError {
   constructor(message: string) {
-    // Messages are one line; names taken from a hostile file may carry line breaks.
-    super(message.replace(/[\r\n\u2028\u2029]+/g, ' '));
+    super(message);
     this.name = 'OnnxFormatError';
   }
 }

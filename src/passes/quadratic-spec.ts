@@ -138,7 +138,7 @@ export const ADAPTER_METADATA_KEY = 'quadranet.adapter';
  */
 export class QuadratizeError extends GraphError {
   constructor(message: string, node?: string) {
-    super(message.replace(/\s*\n\s*/g, ' '), node);
+    super(message, node);
     this.name = 'QuadratizeError';
   }
 }

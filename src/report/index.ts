@@ -22,6 +22,7 @@ import { renderMarkdown } from './markdown.js';
 import type { RunMethod } from './run-format.js';
 import type { ReportSummary } from './summary.js';
 import { DEFAULT_BASELINE_METHOD, DEFAULT_PRICE_PER_HOUR, summarize } from './summary.js';
+import { QuadranetError } from '../util/errors.js';
 
 export type {
   BaseAccuracy,
@@ -43,9 +44,9 @@ export { renderHtml, escapeHtml, loadChartJs } from './html.js';
 export { renderMarkdown } from './markdown.js';
 
 /** A bad report option (not a file problem): one line, meant for the user. */
-export class ReportError extends Error {
+export class ReportError extends QuadranetError {
   constructor(message: string) {
-    super(message.replace(/[\r\n]+/g, ' '));
+    super(message);
     this.name = 'ReportError';
   }
 }

@@ -3,6 +3,7 @@ import type { Graph } from '../ir/graph.js';
 import { encodeModel } from '../ir/onnx.js';
 import { guardPadBeforeMaxPool } from './ort-guards.js';
 import type { DType, TypedArray } from '../ir/tensor.js';
+import { QuadranetError } from '../util/errors.js';
 
 /** Session options exposed to users; everything else keeps onnxruntime's defaults. */
 export interface SessionOptions {
@@ -31,9 +32,9 @@ export type ExecutionProvider = 'cpu' | 'webgpu';
 export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['cpu', 'webgpu'];
 
 /** An execution provider that cannot run here: one line, naming the flag that avoids it. */
-export class ExecutionProviderError extends Error {
+export class ExecutionProviderError extends QuadranetError {
   constructor(message: string) {
-    super(message.replace(/[\r\n]+/g, ' '));
+    super(message);
     this.name = 'ExecutionProviderError';
   }
 }

@@ -3,7 +3,7 @@ import { cloneGraph } from '../ir/graph.js';
 import { encodeModel } from '../ir/onnx.js';
 import { importModel, sha256 } from '../io/importers.js';
 import { ARCHITECTURES, type ArchName, type ImageShape } from '../models/zoo.js';
-import { UserError } from '../cli/errors.js';
+import { UserError } from '../util/errors.js';
 
 /** A model to work on: read from a file, or a built-in architecture (`arch:cnn`). */
 export interface ModelSource {

@@ -2,7 +2,7 @@ import { access, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
-import { UserError } from '../cli/errors.js';
+import { UserError } from '../util/errors.js';
 import type { Dataset } from '../data/dataset.js';
 import { split as splitDataset } from '../data/dataset.js';
 import { loadDataset } from '../data/spec.js';
