@@ -7,6 +7,8 @@
  */
 import type { Dataset } from './data/dataset.js';
 import { batches, createDataset } from './data/dataset.js';
+import { fitLoop } from './runtime/fit-loop.js';
+import { defaultSchedule } from './runtime/schedule.js';
 import type { Graph } from './ir/graph.js';
 import type { QuadratizeOptions } from './passes/quadratize.js';
 import type { SessionOptions } from './runtime/session.js';
@@ -219,46 +221,44 @@ export async function adapt(
     loss: { kind: 'cross_entropy' },
     optimizer: { kind: 'adamw' },
     groups: prepared.groups,
-    schedule: { warmupSteps: Math.floor(totalSteps / 10), totalSteps, minFactor: 0.05 },
+    // The CLI's schedule and dropout: the same settings train the same way in both hosts.
+    schedule: defaultSchedule(totalSteps),
     batchNorm: prepared.batchNorm,
-    dropout: false,
+    dropout: true,
     session: o.session,
   });
   let trainableParams = 0;
   for (const g of prepared.groups)
     for (const p of g.params) trainableParams += prepared.model.initializers.get(p)!.data.length;
-  const epochLosses: number[] = [];
+  // The same shuffles as before the one loop: epoch e's order seed is the e-th draw of Rng(seed).
   const rng = new Rng(seed);
-  let ms = 0;
+  const orderSeeds = Array.from({ length: epochs }, () => rng.int(2 ** 31));
   try {
-    for (let epoch = 0; epoch < epochs && !o.signal?.aborted; epoch++) {
-      let sum = 0;
-      let k = 0;
-      const order = { batchSize, shuffle: true, seed: rng.int(2 ** 31), dropLast: true };
-      for (const batch of batches(train, order)) {
-        if (o.signal?.aborted) break;
-        const t0 = performance.now();
-        const r = await trainer.trainStep(batch);
-        ms += performance.now() - t0;
-        sum += r.loss;
-        k++;
+    const result = await fitLoop(trainer, {
+      train,
+      epochs,
+      orderSeed: (epoch) => orderSeeds[epoch]!,
+      signal: o.signal,
+      onProgress: async (p) => {
+        if (p.kind !== 'step') return;
         await o.onStep?.({
-          epoch,
-          step: trainer.step,
+          epoch: p.epoch,
+          step: p.step,
           totalSteps,
-          loss: r.loss,
-          epochLoss: sum / k,
-          ms: performance.now() - t0,
+          loss: p.loss,
+          epochLoss: p.windowLoss!,
+          ms: p.stepMs!,
         });
-      }
-      if (k > 0) epochLosses.push(sum / k);
-    }
+      },
+    });
+    if (result.status === 'diverged') throw new Error(result.message);
+    const epochLosses = result.history.map((r) => r.loss);
     return {
       quadratized: prepared.model,
       model: trainer.currentModel(),
       epochLosses,
       steps: trainer.step,
-      stepMs: trainer.step > 0 ? ms / trainer.step : 0,
+      stepMs: trainer.step > 0 ? (result.wallSeconds * 1000) / trainer.step : 0,
       trainableParams,
     };
   } finally {

@@ -5,11 +5,9 @@
  * - `evalEvery`: validation every this many steps instead of once per epoch. Time to accuracy is
  *   read from the validation points, so with one point per epoch a short adaptation could never
  *   show more than 1 − (one adaptation epoch / the scratch run) of saving. Training is unchanged:
- *   the same Trainer is driven by `fit` in chunks of `evalEvery` steps (`maxSteps`), and `fit`
- *   resumes mid-epoch from the trainer's step with the same data order and LR schedule, so the
- *   weights are exactly those of one uninterrupted run; `fit` validates at the end of each chunk.
- *   Validation is outside the measured training CPU-seconds, as in runMethod. History records
- *   carry the fractional epoch (`step / steps per epoch`).
+ *   the one training loop (`fit`) validates at these points, outside the measured training
+ *   CPU-seconds, as in runMethod. History records carry the fractional epoch
+ *   (`step / steps per epoch`).
  * - `randomInit`: the quadratic term starts with every factor random (A, B and U,
  *   `reinitialize(..., { scope: 'quadratic-random' })`) instead of U = 0: the init ablation.
  *
@@ -28,7 +26,6 @@ import { encodeModel } from '../ir/onnx.js';
 import { ensureWritableDir, writeFileAtomic, writeFilesAtomic } from '../io/atomic.js';
 import { reinitialize } from '../passes/reinit.js';
 import type { EvalSummary, HistoryRecord } from '../report/run-format.js';
-import type { FitResult } from '../runtime/fit.js';
 import { fit } from '../runtime/fit.js';
 import { classificationMetrics, evaluateModel } from '../workflow/evaluate.js';
 import type { RunOptions, RunResult } from '../workflow/run.js';
@@ -76,67 +73,45 @@ export async function runMethodFine(o: FineRunOptions): Promise<FineRunResult> {
     o.randomInit ? reinitialize(model, { seed: o.seed, scope: 'quadratic-random' }) : model,
   );
   const every = Math.max(1, Math.floor(o.evalEvery ?? perEpoch));
-  const history: HistoryRecord[] = [];
-  let cpu = 0;
-  let wall = 0;
-  let samples = 0;
-  let result: FitResult = { status: 'done', history: [], cpuSeconds: 0, wallSeconds: 0 };
   const testSteps = [...new Set((o.testAtEpochs ?? []).map((e) => Math.round(e * perEpoch)))]
     .filter((x) => x > 0 && x <= steps)
     .sort((a, b) => a - b);
   const budgets: BudgetPoint[] = [];
-  let stopped = false;
+  const historyFile = join(o.outDir, 'history.jsonl');
   try {
-    while (trainer.step < steps && result.status === 'done' && !stopped) {
-      const start = trainer.step;
-      // Chunks end at validation points, budget steps and (with stopWhen) epoch ends.
-      let end = Math.min(steps, start + every);
-      const nextTest = testSteps.find((x) => x > start);
-      if (nextTest !== undefined) end = Math.min(end, nextTest);
-      if (o.stopWhen) end = Math.min(end, (Math.floor(start / perEpoch) + 1) * perEpoch);
-      result = await fit(trainer, {
-        train: data.train,
-        val: data.val,
-        epochs: o.epochs,
-        seed: o.seed,
-        maxSteps: end,
-        signal: o.signal,
-        onProgress: o.onProgress,
-      });
-      for (const r of result.history) {
-        history.push({
-          ...r,
-          epoch: r.step / perEpoch,
-          cpuSeconds: cpu + r.cpuSeconds,
-          wallSeconds: wall + r.wallSeconds,
-          samples: samples + r.samples,
-        });
-      }
-      cpu += result.cpuSeconds;
-      wall += result.wallSeconds;
-      samples += (trainer.step - start) * o.batchSize;
-      await writeFileAtomic(
-        join(o.outDir, 'history.jsonl'),
-        history.map((r) => JSON.stringify(r)).join('\n') + '\n',
-      );
-      if (result.status !== 'done') break;
-      if (testSteps.includes(trainer.step)) {
+    const result = await fit(trainer, {
+      train: data.train,
+      val: data.val,
+      epochs: o.epochs,
+      seed: o.seed,
+      signal: o.signal,
+      onProgress: o.onProgress,
+      // Validation points: every `every` steps since the last one, the budgets, and (with
+      // stopWhen) the epoch ends.
+      evalEvery: every,
+      evalAtSteps: testSteps,
+      evalAtEpochEnds: o.stopWhen !== undefined,
+      onRecord: async (r, history) => {
+        await writeFileAtomic(historyFile, history.map((h) => JSON.stringify(h)).join('\n') + '\n');
+        if (!testSteps.includes(r.step)) return;
         const m = await classificationMetrics(trainer.currentModel(), data.test, {
           threads: o.threads ?? 2,
         });
         budgets.push({
-          epochs: trainer.step / perEpoch,
-          step: trainer.step,
-          samples,
-          cpuSeconds: cpu,
+          epochs: r.step / perEpoch,
+          step: r.step,
+          samples: r.samples,
+          cpuSeconds: r.cpuSeconds,
           testAccuracy: m.accuracy,
           testN: data.test.n,
         });
-      }
-      if (o.stopWhen && trainer.step % perEpoch === 0 && trainer.step < steps) {
-        stopped = o.stopWhen(history, trainer.step / perEpoch);
-      }
-    }
+      },
+      stop: (history, step) =>
+        o.stopWhen !== undefined &&
+        step % perEpoch === 0 &&
+        step < steps &&
+        o.stopWhen(history, step / perEpoch),
+    });
     info.status = result.status;
     let evalSummary: EvalSummary | undefined;
     if (result.status === 'done') {
@@ -157,9 +132,9 @@ export async function runMethodFine(o: FineRunOptions): Promise<FineRunResult> {
     });
     return {
       info,
-      fit: { ...result, history, cpuSeconds: cpu, wallSeconds: wall },
+      fit: result,
       eval: evalSummary,
-      files: [runJson, join(o.outDir, 'history.jsonl'), join(o.outDir, 'eval.json')],
+      files: [runJson, historyFile, join(o.outDir, 'eval.json')],
       budgets,
       epochsTrained: trainer.step / perEpoch,
     };

@@ -17,3 +17,19 @@ export function lrFactor(step: number, s: ScheduleOptions = {}): number {
   const min = s.minFactor ?? 0;
   return min + (1 - min) * 0.5 * (1 + Math.cos(Math.PI * t));
 }
+
+/**
+ * The schedule every quadranet run trains with unless told otherwise (CLI, experiments and the
+ * browser alike): warm-up over a tenth of the steps, at most 50, then cosine decay to
+ * `minFactor` (0.05; 1 for a constant rate).
+ */
+export function defaultSchedule(
+  totalSteps: number,
+  o: { warmupSteps?: number; constant?: boolean } = {},
+): ScheduleOptions {
+  return {
+    warmupSteps: o.warmupSteps ?? Math.min(50, Math.floor(totalSteps / 10)),
+    totalSteps,
+    minFactor: o.constant ? 1 : 0.05,
+  };
+}
