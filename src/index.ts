@@ -68,6 +68,14 @@ export {
   type QuadTargetSpec,
 } from './passes/quadratic-spec.js';
 export { isAdapterEnabled, setAdapterEnabled, unload } from './passes/adapter.js';
+export { parseBudget, type QuadBudget } from './passes/budget/parse.js';
+export {
+  planBudget,
+  type BudgetPlan,
+  type BudgetPlanOptions,
+  type TimedPlan,
+} from './workflow/budget.js';
+export type { PlannedLayer } from './passes/budget/plan.js';
 export { QUAD_MODES } from './passes/quadratic-spec.js';
 export { classifierLoss, describeEnding, detectOutputEnding } from './passes/output-ending.js';
 export type { OutputActivation, OutputEnding } from './passes/output-ending.js';

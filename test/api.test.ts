@@ -71,6 +71,8 @@ const VALUES: Record<string, 'function' | 'class' | 'string' | 'number' | 'objec
   setAdapterEnabled: 'function',
   isAdapterEnabled: 'function',
   QUAD_MODES: 'object',
+  parseBudget: 'function',
+  planBudget: 'function',
   // extension points: one registry entry per file
   registerQuadVariant: 'function',
   quadVariant: 'function',

@@ -3,6 +3,8 @@ import type { QuadMode, QuadPhi } from '../passes/quadratic-spec.js';
 import { QUAD_MODES } from '../passes/quadratic-spec.js';
 import type { QuadratizeOptions } from '../passes/quadratize.js';
 import { phiChoices, quadVariant } from '../passes/variants/index.js';
+import type { QuadBudget } from '../passes/budget/parse.js';
+import { parseBudget } from '../passes/budget/parse.js';
 import type { ExecutionProvider } from '../runtime/session.js';
 import { EXECUTION_PROVIDERS } from '../runtime/session.js';
 
@@ -85,6 +87,14 @@ export function quadOptions(): Option[] {
     new Option('--init-scale <s>', 'scale of the Kaiming-uniform init of A and B').argParser(
       positiveNumber,
     ),
+    new Option(
+      '--budget <spec>',
+      'place and size the terms within a cost: flops=P% (added FLOPs of the whole model) or latency=Fx (measured inference time vs the original); ranks up to --rank or the defaults',
+    ).argParser(parseBudget),
+    new Option(
+      '--budget-batch <n>',
+      'batch size a latency budget is timed at (default 1)',
+    ).argParser(positiveInt),
   ];
 }
 
@@ -101,6 +111,10 @@ export interface QuadFlags {
   exclude?: string[];
   includeHead?: boolean;
   initScale?: number;
+  /** `--budget`: plan the targets and ranks within this cost. */
+  budget?: QuadBudget;
+  /** `--budget-batch`: batch size of a latency budget's timings. */
+  budgetBatch?: number;
 }
 
 /** The quadratize options the flags say. */

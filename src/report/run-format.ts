@@ -57,6 +57,19 @@ export interface RunInfo {
   output?: { activation: string; loss: string; lossReads: 'logits' | 'output'; summary: string };
   /** The head replaced for a new class count (`--num-classes`): layer, op, widths and seed. */
   head?: { node: string; op: string; from: number; to: number; seed: number };
+  /**
+   * `--budget`: the budget, what the planned terms add and the ranks chosen per layer (and for a
+   * latency budget the timings of the plans tried).
+   */
+  budget?: {
+    spec: string;
+    scores: 'gradient' | 'none';
+    baseFlops: number;
+    quadFlops: number;
+    overheadPct: number;
+    ranks: Record<string, number>;
+    latency?: unknown;
+  };
 }
 
 /** One line of history.jsonl. */

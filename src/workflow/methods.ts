@@ -108,3 +108,10 @@ export const METHOD_NAMES = Object.keys(METHODS) as RunMethod[];
 export function prepareMethod(method: RunMethod, base: Graph, o: MethodOptions): PreparedMethod {
   return METHODS[method](base, o);
 }
+
+/** The methods whose model carries quadratic (or the linear control's low-rank) terms. */
+export const QUADRATIC_METHODS: readonly RunMethod[] = [
+  'quadratic-adapt',
+  'scratch-quadratic',
+  'linear-adapter',
+];

@@ -13,7 +13,10 @@ import type { QuadratizeOptions } from '../passes/quadratize.js';
 import type { EvalSummary, RunInfo, RunMethod } from '../report/run-format.js';
 import type { FitProgress, FitResult } from '../runtime/fit.js';
 import { fit } from '../runtime/fit.js';
+import type { QuadBudget } from '../passes/budget/parse.js';
 import { defaultSchedule } from '../runtime/schedule.js';
+import type { BudgetPlan } from './budget.js';
+import { budgetJson, budgetLine, planBudget } from './budget.js';
 import { Trainer } from '../runtime/trainer.js';
 import { VERSION } from '../version.js';
 import type { PhaseProgress } from './evaluate.js';
@@ -24,7 +27,7 @@ import {
   startPhase,
   taskOf,
 } from './evaluate.js';
-import { prepareMethod } from './methods.js';
+import { QUADRATIC_METHODS, prepareMethod } from './methods.js';
 import type { ModelSource } from './model-source.js';
 import { imageInputShape } from './model-source.js';
 import { countParams, learnableParams } from './params.js';
@@ -78,6 +81,14 @@ export interface RunOptions {
   clipNorm?: number;
   /** The quadratic term: rank, φ, atrous, targets... (adapter methods). */
   quad?: QuadratizeOptions;
+  /**
+   * Place and size the quadratic terms within this cost (quadratic-adapt, scratch-quadratic,
+   * linear-adapter): usefulness scored on the training split, ranks up to `quad.rank` or the
+   * defaults. The plan is recorded in run.json (`budget`).
+   */
+  budget?: QuadBudget;
+  /** Batch size a latency budget is timed at (default 1). */
+  budgetBatch?: number;
   /** quadratic-adapt: train only the adapter (default) or the whole network. */
   train?: 'adapter' | 'full';
   /** Adapter methods: also train the classifier head (default true). */
@@ -198,10 +209,29 @@ export async function setUpRun(
     task === 'classification' ? fitClasses(o, base, data.train.numClasses) : {};
   base = classifier.base ?? base;
   if (task === 'classification') warnSmallSplits(data, o);
+  let quad = o.quad;
+  let budget: BudgetPlan | undefined;
+  if (o.budget) {
+    if (!QUADRATIC_METHODS.includes(o.method))
+      throw new UserError(
+        `--budget sizes quadratic terms, and method '${o.method}' has none; drop --budget`,
+      );
+    const planned = startPhase(o.onPhase, `planning the quadratic terms within --budget`);
+    budget = await planBudget(base, {
+      budget: o.budget,
+      quad: { seed: o.seed, ...o.quad },
+      data: data.train,
+      latencyBatch: o.budgetBatch,
+      session: { threads: o.threads ?? 2, ep: o.ep },
+    });
+    planned();
+    quad = budget.options;
+    o.onNote?.(budgetLine(budget));
+  }
   const prepared = prepareMethod(o.method, base, {
     lr: o.lr,
     quadLr: o.quadLr,
-    quad: o.quad,
+    quad,
     train: o.train,
     trainHead: o.trainHead,
     seed: o.seed,
@@ -242,6 +272,7 @@ export async function setUpRun(
       threads: o.threads ?? 2,
     },
   };
+  if (budget) info.budget = budgetJson(budget);
   if (classifier.ending) {
     const loss = classifierLoss(classifier.ending);
     info.output = {

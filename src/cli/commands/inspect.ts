@@ -22,6 +22,10 @@ import {
   withInputShape,
 } from '../../workflow/model-source.js';
 import { inputShape, positiveInt, epOption } from '../options.js';
+import { budgetCandidates } from '../../passes/budget/candidates.js';
+import { termFlops } from '../../passes/budget/plan.js';
+import { scoringData } from '../../workflow/budget.js';
+import { usefulnessScores } from '../../workflow/usefulness.js';
 import { phaseReporter } from '../progress.js';
 import type { ExecutionProvider } from '../../runtime/session.js';
 import { formatNumber, table } from '../table.js';
@@ -47,6 +51,10 @@ export function registerInspect(program: Command): void {
     .addOption(epOption())
     .option('--plain', 'plain progress lines even on a terminal')
     .option(
+      '--data <spec>',
+      'score how useful a quadratic term would be on each adaptable layer, on this data (loss gradient of its zero U, per FLOP of the term)',
+    )
+    .option(
       '--input-shape <dims>',
       'resolution of FLOPs and latency for a model with an open input size: dims after the batch, in the model layout (e.g. 3x512x512 or 64x64x3; default: open dims 224)',
       inputShape,
@@ -62,6 +70,7 @@ export function registerInspect(program: Command): void {
           ep?: ExecutionProvider;
           inputShape?: number[];
           plain?: boolean;
+          data?: string;
         },
       ) => {
         const phases = phaseReporter({ label: 'inspect', plain: o.plain, quiet: o.json });
@@ -129,8 +138,26 @@ export function registerInspect(program: Command): void {
             phases.stop();
           }
         }
+        // Usefulness per FLOP of each default target's term (a plain model and --data only).
+        let useful: Map<string, { score: number; perFlop: number }> | undefined;
+        if (o.data && !adapter && plan.targets.some((t) => t.matched)) {
+          const scoring = await scoringData(g, o.data, modelArg, 0);
+          const { candidates } = budgetCandidates(g, {}, size.dims);
+          const s = await inPhase(onPhase, `scoring usefulness on '${o.data}'`, () =>
+            usefulnessScores(scoring.graph, {}, candidates, scoring.data, {
+              session: { threads: o.threads, ep: o.ep },
+            }),
+          );
+          useful = new Map(
+            candidates.map((c) => [
+              c.node,
+              { score: s.get(c.node)!, perFlop: s.get(c.node)! / termFlops(c, c.maxRank) },
+            ]),
+          );
+        }
         const layers = account.layers.map((l) => {
           const t = reasons.get(l.node);
+          const u = useful?.get(l.node);
           return {
             node: l.node,
             op: l.op,
@@ -143,6 +170,7 @@ export function registerInspect(program: Command): void {
               ? { quadParams: l.quadratic.params, quadFlops: l.quadratic.flops }
               : {}),
             adaptable: t?.matched ?? false,
+            ...(u ? { usefulness: u.score, usefulnessPerFlop: u.perFlop } : {}),
             reason: t?.reason ?? 'not a Conv/Gemm/MatMul',
           };
         });
@@ -207,7 +235,16 @@ export function registerInspect(program: Command): void {
         console.log('');
         console.log(
           table(
-            ['layer', 'op', 'output', 'params', `FLOPs (batch ${o.batch})`, 'adapt?', 'why'],
+            [
+              'layer',
+              'op',
+              'output',
+              'params',
+              `FLOPs (batch ${o.batch})`,
+              'adapt?',
+              ...(useful ? ['score/GFLOP'] : []),
+              'why',
+            ],
             layers.map((l) => [
               l.node,
               l.op,
@@ -215,6 +252,13 @@ export function registerInspect(program: Command): void {
               l.params,
               l.flops,
               l.adaptable ? 'yes' : 'no',
+              ...(useful
+                ? [
+                    l.usefulnessPerFlop === undefined
+                      ? ''
+                      : (l.usefulnessPerFlop * 1e9).toPrecision(3),
+                  ]
+                : []),
               l.reason,
             ]),
           ),

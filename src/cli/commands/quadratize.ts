@@ -4,7 +4,12 @@ import { encodeModel } from '../../ir/onnx.js';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, saveAdapter } from '../../io/adapter.js';
 import { ensureWritableDir } from '../../io/atomic.js';
 import { accountLayers } from '../../passes/accounting.js';
+import { budgetCandidates } from '../../passes/budget/candidates.js';
+import { termFlops } from '../../passes/budget/plan.js';
 import { quadratize } from '../../passes/quadratize.js';
+import type { BudgetPlan } from '../../workflow/budget.js';
+import { budgetJson, budgetLine, planBudget, scoringData } from '../../workflow/budget.js';
+import { usefulnessScores } from '../../workflow/usefulness.js';
 import {
   costInputSize,
   describeInputSize,
@@ -38,6 +43,10 @@ export function registerQuadratize(program: Command): void {
       'resolution of the FLOPs for a model with an open input size: dims after the batch, in the model layout (e.g. 3x512x512; default: open dims 224). The written model keeps its open dims',
       inputShape,
     )
+    .option(
+      '--data <spec>',
+      "score each candidate's usefulness on this data (loss gradient of its zero U; a column, and the order a --budget spends in)",
+    )
     .option('--force', 'overwrite the model and adapter files of an occupied output directory')
     .option('--json', 'print the result as JSON');
   for (const opt of quadOptions()) cmd.addOption(opt);
@@ -51,6 +60,7 @@ export function registerQuadratize(program: Command): void {
         force?: boolean;
         json?: boolean;
         inputShape?: number[];
+        data?: string;
       },
     ) => {
       if (!o.dryRun && !o.out)
@@ -61,8 +71,53 @@ export function registerQuadratize(program: Command): void {
       const src = await loadModelSource(modelArg);
       const size = costInputSize(src.graph, o.inputShape);
       if (size.source === 'given') withInputShape(src.graph, size.dims, modelArg); // checks it
-      const qopts = toQuadratizeOptions(o, o.seed);
+      const userOpts = toQuadratizeOptions(o, o.seed);
+      let qopts = userOpts;
+      // Scores and budgets are planned on the model as given; the data only ranks the layers.
+      const scoring = o.data ? await scoringData(src.graph, o.data, modelArg, o.seed) : undefined;
+      let plan: BudgetPlan | undefined;
+      let scores: Map<string, { score: number; perFlop: number }> | undefined;
+      if (o.budget) {
+        plan = await planBudget(src.graph, {
+          budget: o.budget,
+          quad: qopts,
+          inputShape: size.source === 'model' ? undefined : size.dims,
+          data: scoring?.data,
+          scoreGraph: scoring?.graph,
+          latencyBatch: o.budgetBatch,
+        });
+        qopts = plan.options;
+        if (plan.scores === 'gradient')
+          scores = new Map(
+            plan.layers.map((l) => [l.node, { score: l.score, perFlop: l.scorePerFlop }]),
+          );
+      } else if (scoring) {
+        const { candidates } = budgetCandidates(src.graph, qopts, size.dims);
+        const s = await usefulnessScores(scoring.graph, qopts, candidates, scoring.data);
+        scores = new Map(
+          candidates.map((c) => [
+            c.node,
+            { score: s.get(c.node)!, perFlop: s.get(c.node)! / termFlops(c, c.maxRank) },
+          ]),
+        );
+      }
       const res = quadratize(src.graph, { ...qopts, dryRun: o.dryRun });
+      // Why a layer is in or out: the budget's word for its candidates, the pass's for the rest.
+      const before = plan
+        ? new Map(
+            quadratize(src.graph, { ...userOpts, dryRun: true }).targets.map((t) => [
+              t.node,
+              t.reason,
+            ]),
+          )
+        : undefined;
+      const why = (t: (typeof res.targets)[number]) => {
+        if (!plan) return t.reason;
+        if (t.matched) return `planned within --budget ${plan.budget}`;
+        if (plan.layers.some((l) => l.node === t.node))
+          return `left out by --budget ${plan.budget} (${plan.scores === 'gradient' ? 'less useful per FLOP' : 'dearer'} than the chosen)`;
+        return before!.get(t.node) ?? t.reason;
+      };
       const rows = res.targets.map((t) => ({
         node: t.node,
         op: t.op,
@@ -72,7 +127,10 @@ export function registerQuadratize(program: Command): void {
         kq: t.spec?.kq ?? null,
         dq: t.spec?.dq ?? null,
         params: t.spec?.params.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0) ?? 0,
-        reason: t.reason,
+        reason: why(t),
+        ...(scores?.has(t.node)
+          ? { score: scores.get(t.node)!.score, scorePerFlop: scores.get(t.node)!.perFlop }
+          : {}),
       }));
       let files: string[] = [];
       // A dry run builds the terms too (without writing them), so it reports the same totals.
@@ -118,7 +176,15 @@ export function registerQuadratize(program: Command): void {
       if (o.json) {
         console.log(
           JSON.stringify(
-            { model: modelArg, dryRun: !!o.dryRun, targets: rows, overhead, files },
+            {
+              model: modelArg,
+              dryRun: !!o.dryRun,
+              targets: rows,
+              overhead,
+              ...(plan ? { budget: budgetJson(plan) } : {}),
+              ...(o.data ? { scores: scores ? 'gradient' : 'none', scoreData: o.data } : {}),
+              files,
+            },
             null,
             2,
           ),
@@ -127,7 +193,18 @@ export function registerQuadratize(program: Command): void {
       }
       console.log(
         table(
-          ['layer', 'op', 'kind', 'adapt', 'rank', 'kq', 'dq', 'quad params', 'why'],
+          [
+            'layer',
+            'op',
+            'kind',
+            'adapt',
+            'rank',
+            'kq',
+            'dq',
+            'quad params',
+            ...(scores ? ['score/GFLOP'] : []),
+            'why',
+          ],
           rows.map((r) => [
             r.node,
             r.op,
@@ -137,10 +214,14 @@ export function registerQuadratize(program: Command): void {
             r.kq?.join('x') ?? '',
             r.dq?.join('x') ?? '',
             r.params,
+            ...(scores
+              ? [r.scorePerFlop === undefined ? '' : (r.scorePerFlop * 1e9).toPrecision(3)]
+              : []),
             r.reason,
           ]),
         ),
       );
+      if (plan) console.log(`\n${budgetLine(plan)}`);
       if (overhead) {
         console.log(
           `\nquadratic term: +${formatNumber(overhead.quadParams)} parameters (+${((100 * overhead.quadParams) / overhead.baseParams).toFixed(1)}% of the adapted layers), ` +

@@ -161,6 +161,8 @@ async function execute(
       weightDecay: o.weightDecay,
       clipNorm: o.clipNorm,
       quad: toQuadratizeOptions(o, o.seed),
+      budget: o.budget,
+      budgetBatch: o.budgetBatch,
       train: extra.train,
       trainHead: o.trainHead,
       numClasses: o.numClasses,
