@@ -15,6 +15,8 @@ import {
   timeToAccuracyRows,
   type TimeToAccuracyRow,
 } from '../src/experiments/analysis.js';
+import type { AblationRow } from '../src/experiments/analysis.js';
+import { placementFindings } from '../src/experiments/analysis.js';
 import type { RunOutcome } from '../src/experiments/runner.js';
 import {
   chooseLr,
@@ -486,4 +488,43 @@ describe('experiments: micro end to end', () => {
       assert.ok(res.meta.reports.some((f) => f.endsWith('report-shift.html')));
     },
   );
+});
+
+describe('experiments: placement study (issue #14)', () => {
+  it('the full preset plans all / budget / last-stage / random placement rows for every seed', () => {
+    const cfg = presetConfig('full');
+    const plan = buildPlan(cfg, { fashion: true, fashionDir: '/x' });
+    const rows = plan.runs.filter((r) => r.ablation?.name === 'placement');
+    const kinds = new Set(rows.map((r) => r.placement?.kind ?? 'all'));
+    assert.deepEqual([...kinds].sort(), ['all', 'budget', 'last-stage', 'random']);
+    assert.equal(rows.length, 4 * cfg.ablations.seeds.length);
+    assert.ok(rows.every((r) => r.placement === undefined || r.placement.flopsPct === 10));
+  });
+
+  it('verdicts follow the written rules', () => {
+    const row = (setting: string, acc: number, flops: number): AblationRow => ({
+      name: 'placement',
+      setting,
+      acc,
+      acc_std: 0.002,
+      seeds: [0, 1, 2],
+      flop_overhead_pct: flops,
+      latency_ratio: 1 + flops / 100,
+      n_test: 1000,
+    });
+    const keep = placementFindings([
+      row('all layers (default)', 0.9, 60),
+      row('budget flops=10%', 0.895, 9),
+      row('last stage, same cost', 0.8, 9),
+      row('random layers, same cost', 0.893, 9),
+    ]);
+    assert.match(keep[0]!, /KEEPS the accuracy/);
+    assert.match(keep[1]!, /last stage.*MATTERS/);
+    assert.match(keep[2]!, /random.*NOT SHOWN to matter/);
+    const lose = placementFindings([
+      row('all layers (default)', 0.95, 60),
+      row('budget flops=10%', 0.85, 9),
+    ]);
+    assert.match(lose[0]!, /LOSES accuracy beyond the noise/);
+  });
 });

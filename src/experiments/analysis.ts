@@ -20,6 +20,7 @@
  */
 
 import type { HistoryRecord } from '../report/run-format.js';
+import { pairedRatio } from '../report/stats.js';
 import type { ExperimentConfig } from './config.js';
 import type { Backbone } from './config.js';
 import type { HeadlineVerdict } from './headline.js';
@@ -179,6 +180,11 @@ export interface AblationRow {
   flop_overhead_pct?: number;
   peak_rss_mib?: number;
   n_test?: number;
+  /**
+   * Inference time over the original's at batch 1: median of the paired per-run ratios, mean
+   * over seeds (placement rows show accuracy against latency).
+   */
+  latency_ratio?: number | null;
 }
 
 /** Sample mean and standard deviation (n − 1; null for n < 2). */
@@ -511,6 +517,16 @@ export function ablationRows(
       flop_overhead_pct: ((info.flops.model - info.flops.base) / info.flops.base) * 100,
       n_test: rs[0]!.eval.n,
     };
+    if (name === 'placement') {
+      const ratios = rs
+        .map((r) => {
+          const m = r.eval.latency.find((l) => l.batchSize === 1);
+          const b = r.eval.base?.latency.find((l) => l.batchSize === 1);
+          return pairedRatio(m?.timesMs, b?.timesMs)?.median;
+        })
+        .filter((x): x is number => x !== undefined);
+      row.latency_ratio = ratios.length ? meanStd(ratios).mean : null;
+    }
     if (name === 'init') {
       row.step0_acc = step0.length ? meanStd(step0).mean : null;
       const loss = rs.map((r) => r.step0TestLoss).filter((x): x is number => x !== undefined);
@@ -750,9 +766,46 @@ export function claimC(rows: readonly AblationRow[], cfg: ExperimentConfig): Cla
   };
 }
 
+/**
+ * Verdicts of the placement study (issue #14; rules in docs/experiments.md, written before the
+ * results): the budget plan *keeps the accuracy* when it is within the noise band of every
+ * layer's terms (or above), and *usefulness matters* when it beats the last-stage and random
+ * placements of the same cost by more than the band.
+ */
+export function placementFindings(rows: readonly AblationRow[]): string[] {
+  const get = (prefix: string) =>
+    rows.find((r) => r.name === 'placement' && r.setting.startsWith(prefix) && r.acc !== null);
+  const all = get('all');
+  const bud = get('budget');
+  if (!all || !bud) return [];
+  const stats = (r: AblationRow) => ({
+    mean: r.acc!,
+    std: r.acc_std,
+    n: r.seeds.length,
+    nTest: r.n_test ?? 1,
+  });
+  const cost = (r: AblationRow) =>
+    `+${r.flop_overhead_pct!.toFixed(1)}% FLOPs` +
+    (r.latency_ratio != null ? `, ${r.latency_ratio.toFixed(2)}× inference time at batch 1` : '');
+  const band = noiseBand(stats(bud), stats(all));
+  const d = bud.acc! - all.acc!;
+  const out = [
+    `Placement: the ${bud.setting} plan ${p2(bud.acc!)} (${cost(bud)}) vs every layer ${p2(all.acc!)} (${cost(all)}), ${pts(d)} (band ±${(band * 100).toFixed(2)} pts) — ${d >= -band ? 'KEEPS the accuracy at a fraction of the cost' : 'LOSES accuracy beyond the noise'}.`,
+  ];
+  for (const other of [get('last stage'), get('random')]) {
+    if (!other) continue;
+    const b2 = noiseBand(stats(bud), stats(other));
+    const d2 = bud.acc! - other.acc!;
+    out.push(
+      `Placement: budget plan ${p2(bud.acc!)} vs ${other.setting} ${p2(other.acc!)} (${cost(other)}), ${pts(d2)} (band ±${(b2 * 100).toFixed(2)} pts) — ${d2 > b2 ? 'usefulness per FLOP MATTERS here' : d2 < -b2 ? `the ${other.setting} placement is BETTER` : 'within noise: usefulness scoring NOT SHOWN to matter here'}.`,
+    );
+  }
+  return out;
+}
+
 /** Observations of the ablations that are not one of the three claims. */
 export function otherFindings(rows: readonly AblationRow[]): string[] {
-  const out: string[] = [];
+  const out: string[] = [...placementFindings(rows)];
   const zero = rows.find((r) => r.name === 'init' && r.setting.startsWith('zero'));
   const rnd = rows.find((r) => r.name === 'init' && r.setting.startsWith('random'));
   if (zero && rnd && zero.step0_acc != null && rnd.step0_acc != null) {

@@ -46,6 +46,19 @@ export interface AblationSetting {
   init?: 'zero' | 'random';
   /** Memory-efficient backward measurement instead of a training run (batch size). */
   memeff?: { memoryEfficient: boolean; batchSize: number };
+  /**
+   * Where the quadratic terms go (issue #14's placement study): `budget` (the greedy plan by
+   * usefulness per FLOP within `flopsPct`), `last-stage` (the deepest layers within the same
+   * cost) or `random` (seeded random layers within the same cost); default: every layer.
+   */
+  placement?: PlacementSpec;
+}
+
+/** A placement of the quadratic terms at a FLOPs cost (see {@link AblationSetting}). */
+export interface PlacementSpec {
+  kind: 'budget' | 'last-stage' | 'random';
+  /** Added FLOPs allowed, percent of the backbone's. */
+  flopsPct: number;
 }
 
 /** Sizes and settings of one preset. */
@@ -131,6 +144,9 @@ export interface ExperimentConfig {
   };
 }
 
+/** The FLOPs budget of the placement ablation (percent of the backbone's FLOPs). */
+const PLACEMENT_PCT = 10;
+
 /** The ablation grid (the default setting is rank 4, product, lowrank, zero init, adapter). */
 export function ablationGrid(o: {
   ranks: number[];
@@ -152,6 +168,22 @@ export function ablationGrid(o: {
           },
         ]
       : []),
+    { name: 'placement', setting: 'all layers (default)', quad: {} },
+    {
+      name: 'placement',
+      setting: `budget flops=${PLACEMENT_PCT}% (usefulness per FLOP)`,
+      placement: { kind: 'budget', flopsPct: PLACEMENT_PCT },
+    },
+    {
+      name: 'placement',
+      setting: `last stage, same cost`,
+      placement: { kind: 'last-stage', flopsPct: PLACEMENT_PCT },
+    },
+    {
+      name: 'placement',
+      setting: `random layers, same cost`,
+      placement: { kind: 'random', flopsPct: PLACEMENT_PCT },
+    },
     { name: 'phi', setting: 'product', quad: {} },
     { name: 'phi', setting: 'rbf', quad: { phi: 'rbf' } },
     { name: 'mode', setting: 'lowrank', quad: {} },

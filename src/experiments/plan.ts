@@ -5,7 +5,13 @@
 
 import type { QuadratizeOptions } from '../passes/quadratize.js';
 import type { RunMethod } from '../report/run-format.js';
-import type { AblationSetting, Backbone, CleanData, ExperimentConfig } from './config.js';
+import type {
+  AblationSetting,
+  Backbone,
+  CleanData,
+  ExperimentConfig,
+  PlacementSpec,
+} from './config.js';
 import type { PlateauRule } from './headline.js';
 
 /** Which study a run belongs to (`sweep`: a learning-rate trial of the headline study). */
@@ -51,6 +57,8 @@ export interface RunSpec {
   label: string;
   /** Ablation axis and value, for ablation runs. */
   ablation?: { name: string; setting: string };
+  /** Where the quadratic terms go (placement ablation); default: every default target. */
+  placement?: PlacementSpec;
   /** Headline study: arm, target and sweep group. */
   headline?: HeadlineRole;
   /** A learning-rate trial: `lr` and `quadLr` are the base rates × this factor. */
@@ -341,6 +349,7 @@ export function buildPlan(
           init: set.init ?? 'zero',
           label: ablationLabel(set),
           ablation: { name: set.name, setting: set.setting },
+          ...(set.placement ? { placement: set.placement } : {}),
         }),
       );
     }

@@ -11,6 +11,10 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { recoverDir, removeAtomic, writeFileAtomic } from '../io/atomic.js';
+import type { QuadBudget } from '../passes/budget/parse.js';
+import { budgetCandidates, optionsForRanks } from '../passes/budget/candidates.js';
+import { placementRanks } from '../passes/budget/plan.js';
+import type { QuadratizeOptions } from '../passes/quadratize.js';
 import { quadratize } from '../passes/quadratize.js';
 import { reinitialize } from '../passes/reinit.js';
 import type { EvalSummary, HistoryRecord, RunInfo } from '../report/run-format.js';
@@ -135,6 +139,7 @@ function fingerprintOf(spec: RunSpec, cfg: ExperimentConfig, baseFp: string | un
     lrSchedule: spec.lrSchedule ?? 'cosine',
     budgets: spec.budgets ?? null,
     converge: spec.converge ?? null,
+    ...(spec.placement ? { placement: spec.placement } : {}),
     batchSize: cfg.batchSize,
     threads: cfg.threads,
     latencyRuns: cfg.latencyRuns,
@@ -308,6 +313,24 @@ export async function executePlan(
   return { runs: outcomes, memeff };
 }
 
+/**
+ * A run's quadratic options after its placement (the placement ablation): a FLOPs budget that
+ * runMethod plans by usefulness on the training split, or the last-stage / random layers that
+ * fit the same cost, resolved here on the pretrained model.
+ */
+function placed(
+  spec: RunSpec,
+  source: ModelSource,
+): { quad?: QuadratizeOptions; budget?: QuadBudget } {
+  const quad = spec.quad ? { seed: spec.seed, ...spec.quad } : undefined;
+  const p = spec.placement;
+  if (!p) return { quad };
+  if (p.kind === 'budget') return { quad, budget: { kind: 'flops', fraction: p.flopsPct / 100 } };
+  const { candidates, baseFlops } = budgetCandidates(source.graph, quad ?? {});
+  const ranks = placementRanks(candidates, p.kind, (p.flopsPct / 100) * baseFlops, spec.seed);
+  return { quad: optionsForRanks(quad ?? {}, ranks) };
+}
+
 async function trainOne(
   spec: RunSpec,
   dir: string,
@@ -317,6 +340,7 @@ async function trainOne(
 ): Promise<RunOutcome> {
   const cfg = o.config;
   const w0 = performance.now();
+  const { quad, budget } = placed(spec, source);
   const runOpts: RunOptions = {
     method: spec.method,
     base: source,
@@ -327,7 +351,8 @@ async function trainOne(
     lr: spec.lr,
     quadLr: spec.quadLr,
     optimizer: 'adamw',
-    quad: spec.quad ? { seed: spec.seed, ...spec.quad } : undefined,
+    quad,
+    budget,
     train: spec.train,
     limit: spec.limit,
     testLimit: spec.testLimit,
