@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
   AdapterBaseMismatchError,
   ADAPTER_CONFIG_FILE,
@@ -30,16 +29,9 @@ import { QuadratizeError } from '../src/passes/quadratic-spec.js';
 import { VERSION } from '../src/version.js';
 import { Rng } from '../src/util/random.js';
 import { atEveryKillPoint } from './helpers/kill-fs.js';
+import { tempDirs } from './helpers/temp.js';
 
-const roots: string[] = [];
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'quadranet-adapter-'));
-  roots.push(dir);
-  return dir;
-}
-after(async () => {
-  await Promise.all(roots.map((d) => rm(d, { recursive: true, force: true })));
-});
+const tempDir = tempDirs('adapter');
 
 function randomArray(n: number, seed: number, scale = 1): Float32Array {
   const rng = new Rng(seed);
@@ -311,7 +303,8 @@ describe('adapter files', () => {
   }
 
   it('refuses to save a graph without adapter', async () => {
-    await assert.rejects(() => saveAdapter(roots[0] ?? tmpdir(), base, baseSha), QuadratizeError);
+    const dir = await tempDir();
+    await assert.rejects(() => saveAdapter(dir, base, baseSha), QuadratizeError);
   });
 });
 

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { backward } from '../src/autodiff/backward.js';
 import {
   ADAPTER_CONFIG_FILE,
@@ -30,6 +29,7 @@ import { headParams, reinitialize } from '../src/passes/reinit.js';
 import { Session } from '../src/runtime/session.js';
 import { Trainer } from '../src/runtime/trainer.js';
 import { Rng } from '../src/util/random.js';
+import { tempDirs } from './helpers/temp.js';
 
 // The baselines QuadraNet V2 is compared against: a linear low-rank adapter Q(x) = U(A(x)) with
 // the quadratic adapter's targets, geometry and parameter budget; PyTorch-default
@@ -37,15 +37,7 @@ import { Rng } from '../src/util/random.js';
 
 const BATCH = 4;
 
-const roots: string[] = [];
-after(async () => {
-  await Promise.all(roots.map((d) => rm(d, { recursive: true, force: true })));
-});
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'quadranet-baselines-'));
-  roots.push(dir);
-  return dir;
-}
+const tempDir = tempDirs('baselines');
 
 function randomArray(n: number, seed: number, scale = 1): Float32Array {
   const rng = new Rng(seed);

@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { createDataset } from '../src/data/dataset.js';
 import type { Graph } from '../src/ir/graph.js';
 import { numel } from '../src/ir/tensor.js';
@@ -18,6 +16,7 @@ import { UserError } from '../src/util/errors.js';
 import { planBudget } from '../src/workflow/budget.js';
 import { usefulnessScores } from '../src/workflow/usefulness.js';
 import { expectAllClose } from './helpers/allclose.js';
+import { runCli } from './helpers/cli.js';
 
 const MODELS: [string, () => Graph][] = [
   ['mlp', () => mlp()],
@@ -186,13 +185,8 @@ describe('latency budget', () => {
 });
 
 describe('quadratize --budget (CLI)', () => {
-  const bin = fileURLToPath(new URL('../bin/quadranet.js', import.meta.url));
   it('--json reports the plan, and the added FLOPs are within it', () => {
-    const r = spawnSync(
-      process.execPath,
-      [bin, 'quadratize', 'arch:resnet', '--dry-run', '--budget', 'flops=10%', '--json'],
-      { encoding: 'utf8' },
-    );
+    const r = runCli(['quadratize', 'arch:resnet', '--dry-run', '--budget', 'flops=10%', '--json']);
     assert.equal(r.status, 0, r.stderr);
     const out = JSON.parse(r.stdout) as {
       budget: { spec: string; overheadPct: number; ranks: Record<string, number> };
@@ -213,13 +207,7 @@ describe('quadratize --budget (CLI)', () => {
     assert.deepEqual(Object.fromEntries(adapted.map((t) => [t.node, t.rank])), out.budget.ranks);
   });
   it('a budget nothing fits is one line, no stack trace', () => {
-    const r = spawnSync(
-      process.execPath,
-      [bin, 'quadratize', 'arch:cnn', '--dry-run', '--budget', 'flops=0.01%'],
-      {
-        encoding: 'utf8',
-      },
-    );
+    const r = runCli(['quadratize', 'arch:cnn', '--dry-run', '--budget', 'flops=0.01%']);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /^quadranet: --budget flops=0.01% fits no quadratic term/);
     assert.equal(r.stderr.trim().split('\n').length, 1);

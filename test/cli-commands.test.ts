@@ -1,34 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { assertUserError, cliIn } from './helpers/cli.js';
 
-const bin = fileURLToPath(new URL('../bin/quadranet.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'qn-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: dir });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** A phase's progress line (`label: phase...`, `label: phase: done in 2.1 s`), not an error. */
-const PROGRESS_LINE = /^(?!quadranet:)[\w-]+: .*(\.\.\.|: done in \d+\.\d s)$/;
-
-/** A user error: non-zero exit, one line on stderr, no stack trace. */
-function assertUserError(r: ReturnType<typeof cli>, pattern: RegExp): void {
-  assert.notEqual(r.status, 0, 'exit status');
-  // Progress lines of a slow phase (e.g. loading data on a busy machine) may precede the error.
-  const lines = r.stderr
-    .split('\n')
-    .filter((l) => l.trim() && !/onnxruntime|\[W:/.test(l) && !PROGRESS_LINE.test(l));
-  assert.equal(lines.length, 1, `one line, got: ${r.stderr}`);
-  assert.match(lines[0]!, pattern);
-  assert.doesNotMatch(r.stderr, /\n\s+at /);
-}
+const cli = cliIn(dir);
 
 describe('CLI commands on tiny models and data', () => {
   it('inspect --json lists layers, adaptability and latency', () => {

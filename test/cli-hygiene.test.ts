@@ -3,7 +3,6 @@
  * phases around training, no leftovers from failed runs, no silent overwrites.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   existsSync,
@@ -17,32 +16,13 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
+import { assertUserError, cliIn } from './helpers/cli.js';
 
-const bin = fileURLToPath(new URL('../bin/quadranet.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'qn-hygiene-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: dir });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** A phase's progress line (`label: phase...`, `label: phase: done in 2.1 s`), not an error. */
-const PROGRESS_LINE = /^(?!quadranet:)[\w-]+: .*(\.\.\.|: done in \d+\.\d s)$/;
-
-/** A user error: non-zero exit, one line on stderr, no stack trace. */
-function assertUserError(r: ReturnType<typeof cli>, pattern: RegExp): void {
-  assert.notEqual(r.status, 0, 'exit status');
-  // Progress lines of a slow phase (e.g. loading data on a busy machine) may precede the error.
-  const lines = r.stderr
-    .split('\n')
-    .filter((l) => l.trim() && !/onnxruntime|\[W:/.test(l) && !PROGRESS_LINE.test(l));
-  assert.equal(lines.length, 1, `one line, got: ${r.stderr}`);
-  assert.match(lines[0]!, pattern);
-  assert.doesNotMatch(r.stderr, /\n\s+at /);
-}
+const cli = cliIn(dir);
 
 const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 

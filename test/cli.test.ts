@@ -3,8 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { cliIn } from './helpers/cli.js';
 
-const bin = fileURLToPath(new URL('../bin/quadranet.js', import.meta.url));
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
   version: string;
   allowScripts?: Record<string, boolean>;
@@ -12,9 +12,7 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 /** Runs the installed CLI (bin → dist, built by `npm install`/`npm test`). */
-function cli(...args: string[]) {
-  return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
-}
+const cli = cliIn();
 
 describe('quadranet CLI', () => {
   it('--version prints the package version', () => {

@@ -3,19 +3,16 @@
  * refused in one line that names the fix (this machine class has no GPU).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Session } from '../src/runtime/session.js';
 import { importModel } from '../src/io/importers.js';
 import { expectAllClose } from './helpers/allclose.js';
+import { cliIn } from './helpers/cli.js';
 
-const bin = fileURLToPath(new URL('../bin/quadranet.js', import.meta.url));
 const model = fileURLToPath(new URL('../models/mnist-cnn.onnx', import.meta.url));
 
-function cli(...args: string[]) {
-  return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
-}
+const cli = cliIn();
 
 it('inspect --ep cpu times the model; an unknown provider is refused by the flag parser', () => {
   const ok = cli('inspect', model, '--json', '--latency-runs', '2', '--ep', 'cpu');

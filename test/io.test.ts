@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm, writeFile, mkdir, truncate } from 'node:fs/promises';
+import { readFile, readdir, rm, writeFile, mkdir, truncate } from 'node:fs/promises';
 import * as fsp from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { QuadranetFileError } from '../src/io/errors.js';
 import {
   type SafeTensor,
@@ -32,16 +31,9 @@ import {
 } from '../src/io/checkpoint.js';
 import { expectAllClose } from './helpers/allclose.js';
 import { atEveryKillPoint } from './helpers/kill-fs.js';
+import { tempDirs } from './helpers/temp.js';
 
-const roots: string[] = [];
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'quadranet-io-'));
-  roots.push(dir);
-  return dir;
-}
-after(async () => {
-  await Promise.all(roots.map((d) => rm(d, { recursive: true, force: true })));
-});
+const tempDir = tempDirs('io');
 
 /** Asserts a QuadranetFileError whose one-line message matches every pattern. */
 function assertFileError(err: unknown, ...patterns: (RegExp | string)[]): true {

@@ -15,7 +15,6 @@ import { PNG } from 'pngjs';
 import { backward } from '../src/autodiff/backward.js';
 import type { LossKind } from '../src/autodiff/losses.js';
 import { addLoss } from '../src/autodiff/losses.js';
-import { main } from '../src/cli/main.js';
 import { loadDataset } from '../src/data/spec.js';
 import { GraphBuilder } from '../src/ir/builder.js';
 import type { Graph } from '../src/ir/graph.js';
@@ -29,6 +28,7 @@ import { Rng } from '../src/util/random.js';
 import { expectAllClose } from './helpers/allclose.js';
 import type { FixtureTensor } from './helpers/fixtures.js';
 import { loadFixtures } from './helpers/fixtures.js';
+import { mainCaptured } from './helpers/cli.js';
 
 const MODELS = fileURLToPath(new URL('../fixtures/models/', import.meta.url));
 const SEG3 = join(MODELS, 'torch_fcn_seg3.onnx');
@@ -45,20 +45,7 @@ async function run(g: Graph, dims: number[], data: Float32Array): Promise<Float3
 }
 
 /** Runs the CLI, capturing its stdout and stderr lines. */
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const [log, error, write] = [console.log, console.error, process.stderr.write];
-  console.log = (...a: unknown[]) => void out.push(a.join(' '));
-  console.error = (...a: unknown[]) => void err.push(a.join(' '));
-  process.stderr.write = ((s: string) => (err.push(String(s)), true)) as typeof write;
-  try {
-    const code = await main(args);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    [console.log, console.error, process.stderr.write] = [log, error, write];
-  }
-}
+const cli = (...args: string[]) => mainCaptured(args);
 
 const SIZES: [number, number][] = [
   [16, 16],

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { QuadranetFileError } from '../src/io/errors.js';
 import {
   ReportError,
@@ -18,16 +17,9 @@ import type {
   RunInfo,
   RunMethod,
 } from '../src/report/run-format.js';
+import { tempDirs } from './helpers/temp.js';
 
-const roots: string[] = [];
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'quadranet-report-'));
-  roots.push(dir);
-  return dir;
-}
-after(async () => {
-  await Promise.all(roots.map((d) => rm(d, { recursive: true, force: true })));
-});
+const tempDir = tempDirs('report');
 
 const DATA = 'mnist:shift=contrast';
 const EPOCH_SAMPLES = 60000;

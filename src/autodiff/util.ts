@@ -20,8 +20,3 @@ export function sumToShape(
   if (axes.length > 0) r = ctx.b.reduceSum(r, axes, true);
   return ctx.b.reshape(r, [...to]);
 }
-
-/** Normalises a possibly negative axis. */
-export function normAxis(axis: number, rank: number): number {
-  return axis < 0 ? axis + rank : axis;
-}

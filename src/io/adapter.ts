@@ -33,6 +33,7 @@ import { type AtomicFs, ensureWritableDir, readCommittedFile, writeFilesAtomic }
 import { QuadranetFileError, fileErrorFrom } from './errors.js';
 import type { SafeDType, SafeTensor } from './safetensors.js';
 import { decodeSafetensors, encodeFor } from './safetensors.js';
+import { irDType, safeDType } from './tensors.js';
 
 /**
  * An adapter was loaded onto another base model than the one it was saved for (their SHA-256
@@ -147,8 +148,9 @@ export function graphSha256(graph: Graph): string {
   return sha256Hex(encodeModel(graph));
 }
 
-const SAFE_DTYPE: Partial<Record<DType, SafeDType>> = { float32: 'F32', float64: 'F64' };
-const IR_DTYPE: Partial<Record<SafeDType, DType>> = { F32: 'float32', F64: 'float64' };
+/** Adapter parameters are float32 or float64 (the safetensors dtype, or undefined for others). */
+const floatSafeDType = (d: DType): SafeDType | undefined =>
+  d === 'float32' || d === 'float64' ? safeDType(d) : undefined;
 const SHA_RE = /^[0-9a-f]{64}$/;
 
 function short(sha: string): string {
@@ -187,7 +189,7 @@ export async function saveAdapter(
         throw new QuadratizeError(
           `graph '${graph.name}' lacks the quadratic parameter '${p.name}'`,
         );
-      const dtype = SAFE_DTYPE[v.dtype];
+      const dtype = floatSafeDType(v.dtype);
       if (!dtype)
         throw new QuadratizeError(
           `quadratic parameter '${p.name}' has unsupported dtype ${v.dtype}`,
@@ -203,7 +205,7 @@ export async function saveAdapter(
   const savedBaseParams: { name: string; shape: number[] }[] = [];
   for (const name of options.alsoSave ?? []) {
     const v = graph.initializers.get(name);
-    const dtype = v ? SAFE_DTYPE[v.dtype] : undefined;
+    const dtype = v ? floatSafeDType(v.dtype) : undefined;
     if (!v || !dtype || tensors[name]) {
       throw new QuadratizeError(
         `cannot save '${name}' with the adapter: it is not a float parameter of the base model`,
@@ -470,7 +472,7 @@ export async function loadAdapter(
   for (const [name] of specs) {
     const t = tensors[name]!;
     const current = built.initializers.get(name)!;
-    const dtype = IR_DTYPE[t.dtype];
+    const dtype = irDType(t.dtype);
     if (dtype !== current.dtype) {
       throw new QuadranetFileError(
         weightsPath,
@@ -488,7 +490,7 @@ export async function loadAdapter(
     const t = tensors[name]!;
     if (
       t.shape.join(',') !== p.shape.join(',') ||
-      IR_DTYPE[t.dtype] !== built.initializers.get(name)!.dtype
+      irDType(t.dtype) !== built.initializers.get(name)!.dtype
     ) {
       throw new QuadranetFileError(
         weightsPath,
@@ -496,7 +498,7 @@ export async function loadAdapter(
       );
     }
     built.initializers.set(name, {
-      dtype: IR_DTYPE[t.dtype]!,
+      dtype: irDType(t.dtype)!,
       dims: [...t.shape],
       data: t.data as Float32Array | Float64Array,
     });

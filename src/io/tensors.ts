@@ -16,6 +16,16 @@ const FROM_SAFE = new Map<SafeDType, DType>(
   Object.entries(TO_SAFE).map(([k, v]) => [v, k as DType]),
 );
 
+/** The safetensors dtype of an IR dtype. */
+export function safeDType(d: DType): SafeDType {
+  return TO_SAFE[d];
+}
+
+/** The IR dtype of a safetensors dtype, or undefined for one the IR lacks (BF16). */
+export function irDType(d: SafeDType): DType | undefined {
+  return FROM_SAFE.get(d);
+}
+
 /** An IR tensor as a safetensors entry (data shared, not copied). */
 export function toSafeTensor(t: Tensor): SafeTensor {
   return { dtype: TO_SAFE[t.dtype], shape: [...t.dims], data: t.data as SafeTensor['data'] };

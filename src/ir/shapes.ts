@@ -10,6 +10,7 @@ import {
 } from './graph.js';
 import type { DType } from './tensor.js';
 import { dtypeFromOnnx, toNumbers } from './tensor.js';
+import { axisInRange, sliceBounds, wrapAxis } from './axes.js';
 
 /** What a shape rule sees of one node. */
 export interface ShapeContext {
@@ -176,8 +177,8 @@ function req(ctx: ShapeContext, i: number): ValueInfo {
 }
 
 function normAxis(ctx: ShapeContext, axis: number, rank: number): number {
-  const a = axis < 0 ? axis + rank : axis;
-  if (a < 0 || a >= rank) fail(ctx, `axis ${axis} is out of range for rank ${rank}`);
+  const a = axisInRange(axis, rank);
+  if (a === undefined) fail(ctx, `axis ${axis} is out of range for rank ${rank}`);
   return a;
 }
 
@@ -595,7 +596,7 @@ registerShapeRule('Dropout', (ctx) => {
 registerShapeRule('Flatten', (ctx) => {
   const x = req(ctx, 0).shape;
   const axis = attrInt(ctx.node, 'axis', 1);
-  const a = axis < 0 ? axis + x.length : axis;
+  const a = wrapAxis(axis, x.length);
   const prod = (ds: Dim[]): Dim =>
     ds.length === 1
       ? ds[0]!
@@ -696,28 +697,15 @@ registerShapeRule('Slice', (ctx) => {
       out[a] = `slice_${ctx.node.name}_${a}`;
       return;
     }
-    const step = steps[i]!;
-    const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
-    let s = starts[i]! < 0 ? starts[i]! + d : starts[i]!;
-    let e = ends[i]! < 0 ? ends[i]! + d : ends[i]!;
-    if (step > 0) {
-      s = clamp(s, 0, d);
-      e = clamp(e, 0, d);
-      out[a] = Math.max(0, Math.ceil((e - s) / step));
-    } else {
-      s = clamp(s, 0, d - 1);
-      e = clamp(e, -1, d - 1);
-      out[a] = Math.max(0, Math.ceil((e - s) / step));
-    }
+    out[a] = sliceBounds(starts[i]!, ends[i]!, steps[i]!, d).count;
   });
   // dims, not value: a slice of a shape vector keeps its symbolic entries (tf2onnx's Flatten).
   const v = ctx.dims(0);
   let values: Dim[] | undefined;
   if (v && x.shape.length === 1 && steps[0] === 1) {
     const d = v.length;
-    const s = Math.min(Math.max(starts[0]! < 0 ? starts[0]! + d : starts[0]!, 0), d);
-    const e = Math.min(Math.max(ends[0]! < 0 ? ends[0]! + d : ends[0]!, 0), d);
-    values = v.slice(s, e);
+    const b = sliceBounds(starts[0]!, ends[0]!, 1, d);
+    values = v.slice(b.start, b.end);
   }
   return { outputs: [{ dtype: x.dtype, shape: out }], values: [values] };
 });

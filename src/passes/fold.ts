@@ -26,6 +26,7 @@ import type { DType, Tensor } from '../ir/tensor.js';
 import { dtypeFromOnnx, numel } from '../ir/tensor.js';
 import { inlineConstantIfs } from './control-flow.js';
 import { ADAPTER_METADATA_KEY, readAdapterState } from './quadratic-spec.js';
+import { axisInRange, sliceBounds } from '../ir/axes.js';
 
 /** Largest tensor (in elements) that folding computes or creates: shape vectors are tiny. */
 export const FOLD_MAX_ELEMENTS = 1024;
@@ -430,12 +431,6 @@ function stridesOf(dims: readonly number[]): number[] {
   return s;
 }
 
-/** A normalised axis, or undefined when out of range. */
-function axisOf(a: number, rank: number): number | undefined {
-  const x = a < 0 ? a + rank : a;
-  return x >= 0 && x < rank ? x : undefined;
-}
-
 /** Axes from an input (opset ≥ 13) or the older attribute. */
 function axesOf(n: Node, k: number, constant: (name: string) => Tensor | undefined) {
   if (n.inputs[k]) {
@@ -464,7 +459,7 @@ function evaluate(
       const ax = axesOf(n, 1, constant);
       if (!ax?.axes) return undefined;
       const rank = a.dims.length + ax.axes.length;
-      const axes = ax.axes.map((k) => axisOf(k, rank));
+      const axes = ax.axes.map((k) => axisInRange(k, rank));
       if (axes.some((k) => k === undefined) || new Set(axes).size !== axes.length) return undefined;
       const dims: number[] = [];
       for (let i = 0, j = 0; i < rank; i++) dims.push(axes.includes(i) ? 1 : a.dims[j++]!);
@@ -475,7 +470,7 @@ function evaluate(
       const ax = axesOf(n, 1, constant);
       if (!ax) return undefined;
       const axes = ax.axes
-        ? ax.axes.map((k) => axisOf(k, a.dims.length))
+        ? ax.axes.map((k) => axisInRange(k, a.dims.length))
         : a.dims.flatMap((d, i) => (d === 1 ? [i] : []));
       if (axes.some((k) => k === undefined || a.dims[k] !== 1)) return undefined;
       out = { ...a, dims: a.dims.filter((_, i) => !axes.includes(i)) };
@@ -504,7 +499,7 @@ function evaluate(
       if (parts.some((t) => !t)) return undefined;
       const ts = parts.map((t) => ints(t!));
       const rank = a.dims.length;
-      const axis = axisOf(attrInt(n, 'axis', 0), rank);
+      const axis = axisInRange(attrInt(n, 'axis', 0), rank);
       if (axis === undefined) return undefined;
       for (const t of ts) {
         if (t.dtype !== a.dtype || t.dims.length !== rank) return undefined;
@@ -528,7 +523,7 @@ function evaluate(
       const it = n.inputs[1] ? constant(n.inputs[1]) : undefined;
       if (!it) return undefined;
       const idx = ints(it);
-      const axis = axisOf(attrInt(n, 'axis', 0), a.dims.length);
+      const axis = axisInRange(attrInt(n, 'axis', 0), a.dims.length);
       if (axis === undefined) return undefined;
       const size = a.dims[axis]!;
       const picks = idx.v.map((i) => Number(i < 0n ? i + BigInt(size) : i));
@@ -563,7 +558,7 @@ function evaluate(
     case 'Transpose': {
       const rank = a.dims.length;
       const perm = attrInts(n, 'perm') ?? [...Array(rank).keys()].reverse();
-      if (perm.length !== rank || new Set(perm.map((k) => axisOf(k, rank))).size !== rank)
+      if (perm.length !== rank || new Set(perm.map((k) => axisInRange(k, rank))).size !== rank)
         return undefined;
       const dims = perm.map((k) => a.dims[k]!);
       const [src, dst] = [stridesOf(a.dims), stridesOf(dims)];
@@ -618,7 +613,7 @@ function slice(n: Node, a: Ints, constant: (name: string) => Tensor | undefined)
   if (!starts || !ends || axesIn === undefined || stepsIn === undefined) return undefined;
   if (starts.length !== ends.length) return undefined;
   const rank = a.dims.length;
-  const axes = (axesIn ?? starts.map((_, i) => i)).map((k) => axisOf(k, rank));
+  const axes = (axesIn ?? starts.map((_, i) => i)).map((k) => axisInRange(k, rank));
   const steps = stepsIn ?? starts.map(() => 1);
   if (axes.length !== starts.length || steps.length !== starts.length) return undefined;
   if (axes.some((k) => k === undefined) || new Set(axes).size !== axes.length) return undefined;
@@ -630,19 +625,10 @@ function slice(n: Node, a: Ints, constant: (name: string) => Tensor | undefined)
     const d = a.dims[ax]!;
     const st = steps[i]!;
     if (st === 0) return undefined;
-    const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
-    let s = starts[i]! < 0 ? starts[i]! + d : starts[i]!;
-    let e = ends[i]! < 0 ? ends[i]! + d : ends[i]!;
-    if (st > 0) {
-      s = clamp(s, 0, d);
-      e = clamp(e, 0, d);
-    } else {
-      s = clamp(s, 0, d - 1);
-      e = clamp(e, -1, d - 1);
-    }
-    begin[ax] = s;
+    const b = sliceBounds(starts[i]!, ends[i]!, st, d);
+    begin[ax] = b.start;
     step[ax] = st;
-    dims[ax] = Math.max(0, Math.ceil((e - s) / st));
+    dims[ax] = b.count;
   }
   const total = numel(dims);
   const src = stridesOf(a.dims);

@@ -21,6 +21,7 @@ import {
 import { inferShapes } from '../ir/shapes.js';
 import type { Tensor } from '../ir/tensor.js';
 import { int64s, scalar, toNumbers } from '../ir/tensor.js';
+import { wrapAxis } from '../ir/axes.js';
 
 /** What `upgradeOpset` did, for `inspect` and the import report. */
 export interface UpgradeReport {
@@ -395,7 +396,7 @@ registerUpgrade(['Softmax', 'LogSoftmax', 'Hardmax'], {
     const axis = attrInt(n, 'axis', 1);
     const x = n.inputs[0]!;
     const rank = ctx.rank(x);
-    const last = rank !== undefined && (axis < 0 ? axis + rank : axis) === rank - 1;
+    const last = rank !== undefined && wrapAxis(axis, rank) === rank - 1;
     if (axis === -1 || last) {
       n.attrs['axis'] = { type: 'int', value: -1 };
       ctx.note(`${n.opType} axis kept`);

@@ -2,7 +2,8 @@ import { attrFloat, attrInt, attrString, GraphError } from '../../ir/graph.js';
 import { toNumbers } from '../../ir/tensor.js';
 import type { GradContext } from '../registry.js';
 import { registerGradient } from '../registry.js';
-import { normAxis, sumToShape } from '../util.js';
+import { wrapAxis } from '../../ir/axes.js';
+import { sumToShape } from '../util.js';
 
 // Gradient rules of unary activations and the other pointwise maths ops. Every rule emits
 // standard ONNX operators only (no Gelu, no contrib *Grad ops), in the node's float dtype.
@@ -134,7 +135,7 @@ registerGradient('Gelu', (ctx, [dy]) => {
 /** The single softmax axis (opset 13 semantics; default -1). */
 function softmaxAxis(ctx: GradContext): number {
   const rank = ctx.shape(ctx.node.inputs[0]!).length;
-  return normAxis(attrInt(ctx.node, 'axis', -1), rank);
+  return wrapAxis(attrInt(ctx.node, 'axis', -1), rank);
 }
 
 // Softmax: dx = y * (dy - Σ_axis(dy * y)).

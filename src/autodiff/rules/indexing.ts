@@ -2,7 +2,8 @@ import { attrInt, attrString, GraphError } from '../../ir/graph.js';
 import { numel, toNumbers } from '../../ir/tensor.js';
 import type { GradContext } from '../registry.js';
 import { registerGradient } from '../registry.js';
-import { normAxis, sumToShape } from '../util.js';
+import { wrapAxis } from '../../ir/axes.js';
+import { sumToShape } from '../util.js';
 
 // Gradient rules of indexing and layout ops: Gather (embedding lookups), GatherElements,
 // Expand, Tile, CumSum, DepthToSpace / SpaceToDepth (PixelShuffle) and Trilu. Scatters use
@@ -37,7 +38,7 @@ registerGradient('Gather', (ctx, [dy]) => {
   const [x, idx] = ctx.node.inputs as [string, string];
   if (!ctx.needs(0)) return [undefined, undefined];
   const xs = ctx.shape(x);
-  const axis = normAxis(attrInt(ctx.node, 'axis', 0), xs.length);
+  const axis = wrapAxis(attrInt(ctx.node, 'axis', 0), xs.length);
   const a = xs[axis]!;
   const p = numel(xs.slice(0, axis));
   const q = numel(xs.slice(axis + 1));
@@ -54,7 +55,7 @@ registerGradient('GatherElements', (ctx, [dy]) => {
   const [x, idx] = ctx.node.inputs as [string, string];
   if (!ctx.needs(0)) return [undefined, undefined];
   const xs = ctx.shape(x);
-  const axis = normAxis(attrInt(ctx.node, 'axis', 0), xs.length);
+  const axis = wrapAxis(attrInt(ctx.node, 'axis', 0), xs.length);
   const ind = positiveIndices(ctx, idx, xs[axis]!);
   const g = ctx.b.op('ScatterElements', [zeros(ctx, xs, x), ind, dy!], {
     axis,

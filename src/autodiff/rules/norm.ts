@@ -1,7 +1,8 @@
 import { attrFloat, attrInt, GraphError } from '../../ir/graph.js';
 import type { GradContext } from '../registry.js';
 import { registerGradient } from '../registry.js';
-import { normAxis, sumToShape } from '../util.js';
+import { wrapAxis } from '../../ir/axes.js';
+import { sumToShape } from '../util.js';
 
 // Gradient rules of BatchNormalization and LayerNormalization, written with standard ONNX ops
 // (ReduceMean / ReduceSum / Sqrt / Reciprocal / arithmetic) in the input's dtype.
@@ -96,7 +97,7 @@ registerGradient('LayerNormalization', (ctx, [dy, dMean, dInv]) => {
   const [, meanOut, invOut] = node.outputs as [string, string | undefined, string | undefined];
   const xs = ctx.shape(x);
   const dt = ctx.dtype(x);
-  const axis = normAxis(attrInt(node, 'axis', -1), xs.length);
+  const axis = wrapAxis(attrInt(node, 'axis', -1), xs.length);
   const eps = attrFloat(node, 'epsilon', 1e-5);
   const axes = xs.map((_, i) => i).filter((i) => i >= axis);
   const count = axes.reduce((p, a) => p * xs[a]!, 1);

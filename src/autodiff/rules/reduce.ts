@@ -1,7 +1,7 @@
 import { attrInt, GraphError } from '../../ir/graph.js';
 import type { GradContext } from '../registry.js';
 import { registerGradient } from '../registry.js';
-import { normAxis } from '../util.js';
+import { wrapAxis } from '../../ir/axes.js';
 
 /** The axes a Reduce node reduces over (opset-18 form: axes as a constant input). */
 function reducedAxes(ctx: GradContext, rank: number): number[] {
@@ -15,7 +15,7 @@ function reducedAxes(ctx: GradContext, rank: number): number[] {
       ? []
       : Array.from({ length: rank }, (_, i) => i);
   }
-  return axes.map((a) => (a < 0 ? a + rank : a));
+  return axes.map((a) => wrapAxis(a, rank));
 }
 
 /** Broadcasts a reduced gradient back over the input's shape. */
@@ -91,7 +91,7 @@ registerGradient('LpNormalization', (ctx, [dy]) => {
   const x = ctx.node.inputs[0]!;
   const y = ctx.node.outputs[0]!;
   const rank = ctx.shape(x).length;
-  const axis = normAxis(attrInt(ctx.node, 'axis', -1), rank);
+  const axis = wrapAxis(attrInt(ctx.node, 'axis', -1), rank);
   const p = attrInt(ctx.node, 'p', 2);
   let norm: string;
   let s: string;

@@ -1,7 +1,7 @@
 import { attrInt, attrInts } from '../../ir/graph.js';
 import type { GradContext } from '../registry.js';
 import { registerGradient } from '../registry.js';
-import { normAxis } from '../util.js';
+import { wrapAxis } from '../../ir/axes.js';
 
 /** Ops that only reinterpret the shape: the gradient is dy reshaped to the input's shape. */
 const reshapeBack = (ctx: GradContext, [dy]: (string | undefined)[]) => [
@@ -23,7 +23,7 @@ registerGradient('Transpose', (ctx, [dy]) => {
 
 registerGradient('Concat', (ctx, [dy]) => {
   const ins = ctx.node.inputs;
-  const axis = normAxis(attrInt(ctx.node, 'axis', 0), ctx.shape(ins[0]!).length);
+  const axis = wrapAxis(attrInt(ctx.node, 'axis', 0), ctx.shape(ins[0]!).length);
   const sizes = ins.map((x) => ctx.shape(x)[axis]!);
   const parts = ctx.b.opN('Split', [dy!, ctx.b.ints(sizes)], { axis }, { outputs: ins.length });
   return parts.map((p, i) => (ctx.needs(i) ? p : undefined));
@@ -32,7 +32,7 @@ registerGradient('Concat', (ctx, [dy]) => {
 registerGradient('Split', (ctx, dys) => {
   const x = ctx.node.inputs[0]!;
   const xs = ctx.shape(x);
-  const axis = normAxis(attrInt(ctx.node, 'axis', 0), xs.length);
+  const axis = wrapAxis(attrInt(ctx.node, 'axis', 0), xs.length);
   // Outputs that do not reach the loss contribute zeros.
   const parts = ctx.node.outputs.map((o, i) => {
     if (dys[i]) return dys[i]!;

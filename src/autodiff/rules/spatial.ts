@@ -3,7 +3,8 @@ import type { DType } from '../../ir/tensor.js';
 import { tensor, toNumbers } from '../../ir/tensor.js';
 import type { GradContext } from '../registry.js';
 import { registerGradient } from '../registry.js';
-import { normAxis } from '../util.js';
+import { sliceBounds } from '../../ir/axes.js';
+import { wrapAxis } from '../../ir/axes.js';
 
 // Gradients of Pad (constant mode), Resize (nearest, integer up-sampling) and Slice.
 
@@ -68,7 +69,7 @@ registerGradient('Pad', (ctx, [dy]) => {
   if (mode !== 'constant') refuse(ctx, `only mode 'constant' is differentiable, not '${mode}'`);
   const pads = constInput(ctx, 1, 'pads')!;
   const axes = (constInput(ctx, 3, 'axes') ?? xShape.map((_, i) => i)).map((a) =>
-    normAxis(a, rank),
+    wrapAxis(a, rank),
   );
   const begin = new Array<number>(rank).fill(0);
   const end = new Array<number>(rank).fill(0);
@@ -167,7 +168,7 @@ registerGradient('Resize', (ctx, [dy]) => {
   // Scales given as floats must be exactly those integers: a scale of 2.0000001 maps differently.
   const scales = node.inputs[2] ? constInput(ctx, 2, 'scales') : undefined;
   if (scales && scales.length > 0) {
-    const axes = attrInts(node, 'axes')?.map((a) => normAxis(a, rank)) ?? range(rank);
+    const axes = attrInts(node, 'axes')?.map((a) => wrapAxis(a, rank)) ?? range(rank);
     if (axes.some((a, i) => scales[i] !== factors[a])) {
       refuse(ctx, `scales [${scales.join(',')}] are not the integer factors of the shapes`);
     }
@@ -211,7 +212,7 @@ registerGradient('Slice', (ctx, [dy]) => {
   const starts = constInput(ctx, 1, 'starts')!;
   const ends = constInput(ctx, 2, 'ends')!;
   const axes = (constInput(ctx, 3, 'axes') ?? starts.map((_, i) => i)).map((a) =>
-    normAxis(a, rank),
+    wrapAxis(a, rank),
   );
   const steps = constInput(ctx, 4, 'steps') ?? starts.map(() => 1);
   const dtype = ctx.dtype(x);
@@ -221,21 +222,11 @@ registerGradient('Slice', (ctx, [dy]) => {
   const count = [...xShape];
   const stride = new Array<number>(rank).fill(1);
   const reversed: number[] = [];
-  const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
   axes.forEach((a, i) => {
     const d = xShape[a]!;
     const step = steps[i]!;
     if (step === 0) refuse(ctx, `a step of 0 is invalid`);
-    let s = starts[i]! < 0 ? starts[i]! + d : starts[i]!;
-    let e = ends[i]! < 0 ? ends[i]! + d : ends[i]!;
-    if (step > 0) {
-      s = clamp(s, 0, d);
-      e = clamp(e, 0, d);
-    } else {
-      s = clamp(s, 0, d - 1);
-      e = clamp(e, -1, d - 1);
-    }
-    const n = Math.max(0, Math.ceil((e - s) / step));
+    const { start: s, count: n } = sliceBounds(starts[i]!, ends[i]!, step, d);
     count[a] = n;
     stride[a] = Math.abs(step);
     first[a] = step > 0 ? s : s + (n - 1) * step;

@@ -15,6 +15,7 @@ import type { Tensor } from '../../ir/tensor.js';
 import { QuadranetFileError } from '../errors.js';
 import type { KerasLayerJson } from './model-json.js';
 import type { DecodedWeight } from './weights.js';
+import { wrapAxis } from '../../ir/axes.js';
 
 /** How a Keras tensor is held in the IR. */
 export type Layout = 'keras' | 'cf';
@@ -166,7 +167,7 @@ export class ConversionContext {
   /** The IR axis holding Keras axis `axis` (negative counts from the end) of `v` in `layout`. */
   irAxis(v: KValue, axis: number, layout: Layout = v.layout): number {
     const r = v.shape.length;
-    const a = axis < 0 ? axis + r : axis;
+    const a = wrapAxis(axis, r);
     if (layout === 'keras' || a === 0) return a;
     return a === r - 1 ? 1 : a + 1;
   }

@@ -17,6 +17,7 @@ import { tensor } from '../../ir/tensor.js';
 import { QuadranetFileError } from '../errors.js';
 import type { Layout } from './context.js';
 import { fromCfPerm, toCfPerm, transposeData } from './context.js';
+import { wrapAxis } from '../../ir/axes.js';
 
 /** A decoded TF attribute (`AttrValue` in the JSON form tfjs-converter writes). */
 export type TfAttr =
@@ -132,7 +133,7 @@ export class GraphContext {
 
   /** The IR axis holding TF axis `axis` (negative counts from the end) of a rank-`r` value. */
   irAxis(layout: Layout, r: number, axis: number): number {
-    const a = axis < 0 ? axis + r : axis;
+    const a = wrapAxis(axis, r);
     if (layout === 'keras' || r < 3 || a === 0) return a;
     return a === r - 1 ? 1 : a + 1;
   }

@@ -12,6 +12,7 @@ import type { Layout } from './context.js';
 import { transposeData } from './context.js';
 import type { GraphContext, RuntimeValue, TfNode, TfValue } from './graph-context.js';
 import { rankOf, shapeOf, shortName } from './graph-context.js';
+import { wrapAxis } from '../../ir/axes.js';
 
 /** One node: the context, the node and its input values (in TF input order). */
 export interface OpCall {
@@ -664,7 +665,7 @@ registerTfOp('ResizeNearestNeighbor', resize('nearest'));
 // ---------------------------------------------------------------- shapes and axes
 
 function normAxes(call: OpCall, axes: number[], r: number): number[] {
-  const out = axes.map((a) => (a < 0 ? a + r : a));
+  const out = axes.map((a) => wrapAxis(a, r));
   if (out.some((a) => a < 0 || a >= r))
     call.cx.fail(call.node, `axes [${axes.join(', ')}] are out of range for rank ${r}`);
   return [...new Set(out)].sort((p, q) => p - q);

@@ -12,6 +12,7 @@ import type { ConversionContext, KValue, Layout } from './context.js';
 import { transposeData } from './context.js';
 import type { KerasLayerJson } from './model-json.js';
 import { isObject } from './model-json.js';
+import { wrapAxis } from '../../ir/axes.js';
 
 /** One call of a layer: the context, the layer and its input tensors. */
 export interface LayerCall {
@@ -423,7 +424,7 @@ registerLayer('BatchNormalization', (call) => {
   const x = one(call);
   const r = x.shape.length;
   const axis = axisConfig(call, -1);
-  const a = axis < 0 ? axis + r : axis;
+  const a = wrapAxis(axis, r);
   // ONNX BatchNormalization normalises axis 1: the Keras channel axis must land there.
   let layout: Layout;
   if (a === 1) layout = 'keras';
@@ -683,7 +684,7 @@ registerLayer('Concatenate', (call) => {
   if (!call.inputs.every((v) => v.shape.length === r))
     call.cx.fail(call.layer, `inputs must have the same rank`);
   const axis = num(call, 'axis', -1);
-  const a = axis < 0 ? axis + r : axis;
+  const a = wrapAxis(axis, r);
   if (a <= 0 || a >= r) call.cx.fail(call.layer, `axis ${axis} is out of range for rank ${r}`);
   const sizes = call.inputs.map((v) => v.shape[a]!);
   const total: Dim = sizes.every((d) => typeof d === 'number')
