@@ -22,8 +22,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { setConvInputGradMode, setConvWeightGradStrategy } from '../src/autodiff/rules/conv.js';
-import { setMaxPoolMaskGrad } from '../src/autodiff/rules/pool.js';
+import type { GradForms } from '../src/autodiff/registry.js';
 import type { Graph } from '../src/ir/graph.js';
 import { benchCnn } from './nets.js';
 import { cnn } from '../src/models/zoo.js';
@@ -89,18 +88,17 @@ async function waitIdle(): Promise<void> {
 async function main(): Promise<void> {
   const c = CASES[args.case!];
   if (!c) throw new Error(`unknown case '${args.case}' (known: ${Object.keys(CASES).join(', ')})`);
-  if (args.baseline) {
-    setConvWeightGradStrategy('conv');
-    setConvInputGradMode('convtranspose');
-    setMaxPoolMaskGrad(false);
-  }
-  if (args.strategy) setConvWeightGradStrategy(args.strategy);
+  const gradForms: GradForms = args.baseline
+    ? { convWeightGrad: 'conv', convInputGrad: 'convtranspose', maxPoolMask: false }
+    : {};
+  if (args.strategy) gradForms.convWeightGrad = args.strategy as GradForms['convWeightGrad'];
   const batch = 64;
   const steps = Number(args.steps);
   const warmup = Number(args.warmup);
   const model = c.model();
   const train = buildTrainGraph(model, {
     batchSize: batch,
+    gradForms,
     loss: { kind: 'cross_entropy' },
     optimizer: { kind: 'sgd', momentum: 0.9 },
     groups: [{ name: 'all', params: [...model.initializers.keys()] }],

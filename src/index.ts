@@ -25,7 +25,15 @@
  */
 
 // ── Models in and out ─────────────────────────────────────────────────────────────────────
-export { importModel, type ImportedModel, type ImportOptions } from './io/importers.js';
+export {
+  importModel,
+  type ImportedModel,
+  type ImportNotes,
+  type ImportOptions,
+} from './io/importers.js';
+export type { FoldReport } from './passes/fold.js';
+export type { FoldedWeight, NormalizeReport } from './passes/normalize-export.js';
+export type { UpgradeReport } from './passes/upgrade-opset.js';
 export { importTfjs, type TfjsImportOptions } from './io/tfjs/index.js';
 export {
   decodeModel,
@@ -108,6 +116,7 @@ export {
   differentiableOps,
   registerGradient,
   type GradContext,
+  type GradForms,
   type GradRule,
 } from './autodiff/registry.js';
 export { registerFlopRule, type FlopRule } from './passes/accounting.js';

@@ -4,7 +4,7 @@ import { backward } from '../src/autodiff/backward.js';
 import type { AttrInput } from '../src/ir/builder.js';
 import { GraphBuilder } from '../src/ir/builder.js';
 import { GraphError, emptyGraph } from '../src/ir/graph.js';
-import { convWeightGradStrategy, setConvWeightGradStrategy } from '../src/autodiff/rules/conv.js';
+import { DEFAULT_GRAD_FORMS } from '../src/autodiff/registry.js';
 import { gradcheck } from './helpers/gradcheck.js';
 
 // onnxruntime has no float64 kernel for Conv, ConvTranspose, AveragePool or GlobalAveragePool
@@ -135,12 +135,18 @@ describe('gradients: Conv (float32 finite differences)', () => {
     });
   }
 
-  it('weight-gradient strategies: auto by default, conv and im2col selectable, unknown refused', () => {
-    assert.equal(convWeightGradStrategy(), 'auto');
-    assert.throws(() => setConvWeightGradStrategy('winograd'), /unknown conv weight-gradient/);
-    assert.equal(setConvWeightGradStrategy('im2col'), 'auto');
-    assert.equal(setConvWeightGradStrategy('conv'), 'im2col');
-    assert.equal(setConvWeightGradStrategy('auto'), 'conv');
+  it('weight-gradient forms: auto by default, an unknown one refused by backward', () => {
+    assert.equal(DEFAULT_GRAD_FORMS.convWeightGrad, 'auto');
+    const g = emptyGraph('c');
+    const b = new GraphBuilder(g);
+    const x = b.input('x', 'float32', [1, 2, 5, 5]);
+    const w = b.input('w', 'float32', [3, 2, 3, 3]);
+    const loss = b.op('ReduceSum', [b.op('Conv', [x, w])], { keepdims: 0 });
+    const forms = { convWeightGrad: 'winograd' as 'auto' };
+    assert.throws(
+      () => backward(g, { loss, wrt: [w], forms }),
+      /unknown conv weight-gradient form 'winograd'/,
+    );
   });
 });
 

@@ -7,7 +7,7 @@ import { UserError } from '../src/cli/errors.js';
 import { encodeIdx } from '../src/data/idx.js';
 import { QuadranetFileError } from '../src/io/errors.js';
 import { mlp } from '../src/models/zoo.js';
-import { loadModelSource, setModelByteLimit } from '../src/workflow/model-source.js';
+import { loadModelSource } from '../src/workflow/model-source.js';
 import type { RunOptions } from '../src/workflow/run.js';
 import { runMethod } from '../src/workflow/run.js';
 import { imageInputShape } from '../src/workflow/model-source.js';
@@ -79,16 +79,11 @@ describe('bad input: one clear error, nothing half-written', () => {
   it('a model file over the size limit the user set', async () => {
     const p = join(dir, 'm.onnx');
     writeFileSync(p, new Uint8Array(5000));
-    setModelByteLimit(1000);
-    try {
-      await assert.rejects(
-        loadModelSource(p),
-        (e: Error) =>
-          e instanceof QuadranetFileError && /5000 bytes is over the limit of 1000/.test(e.message),
-      );
-    } finally {
-      setModelByteLimit(undefined);
-    }
+    await assert.rejects(
+      loadModelSource(p, { maxBytes: 1000 }),
+      (e: Error) =>
+        e instanceof QuadranetFileError && /5000 bytes is over the limit of 1000/.test(e.message),
+    );
   });
   it('a model whose input is not float32', () => {
     const g = mlp();

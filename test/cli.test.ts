@@ -46,3 +46,14 @@ describe('quadranet CLI', () => {
     assert.equal(pkg.allowScripts?.['onnxruntime-node'], false);
   });
 });
+
+describe('--max-model-bytes (a program-level flag, passed to the command explicitly)', () => {
+  it('refuses a larger model file in one line naming the limit', () => {
+    const model = fileURLToPath(new URL('../models/mnist-cnn.onnx', import.meta.url));
+    const r = cli('--max-model-bytes', '1000', 'inspect', model, '--latency-runs', '0');
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /over the limit of 1000 bytes; raise --max-model-bytes/);
+    const ok = cli('--max-model-bytes', '100000000', 'inspect', model, '--latency-runs', '0');
+    assert.equal(ok.status, 0, ok.stderr);
+  });
+});

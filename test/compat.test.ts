@@ -29,8 +29,8 @@ import {
 import { GraphBuilder } from '../src/ir/builder.js';
 import { emptyGraph } from '../src/ir/graph.js';
 import { tensor } from '../src/ir/tensor.js';
-import { describeNormalize, normalizeReportOf, transpose } from '../src/passes/normalize-export.js';
-import { describeUpgrade, upgradeReportOf } from '../src/passes/upgrade-opset.js';
+import { describeNormalize, transpose } from '../src/passes/normalize-export.js';
+import { describeUpgrade } from '../src/passes/upgrade-opset.js';
 import { expectAllClose } from './helpers/allclose.js';
 
 interface FixtureTensor {
@@ -104,9 +104,9 @@ describe('compatibility matrix: PyTorch exports import with their outputs', () =
     for (const ex of fx.exports) {
       it(`${name} opset ${ex.opset} ${ex.mode}-mode export: PyTorch's eval() output, the file's output, adaptable layers`, async () => {
         const file = `${dir}${ex.file}`;
-        const { graph } = await importModel(file);
+        const { graph, notes } = await importModel(file);
         // What was upgraded is reported (inspect prints it): every file below 18 is upgraded.
-        const up = upgradeReportOf(graph);
+        const up = notes.upgraded;
         assert.ok(up, 'an upgrade report');
         assert.equal(up.fromOpset, ex.opset);
         assert.equal(graph.opset, 18);
@@ -116,7 +116,7 @@ describe('compatibility matrix: PyTorch exports import with their outputs', () =
             Object.keys(up.rewritten).some((k) => /Resize/.test(k)),
             `Upsample/Resize-10 rewritten: ${JSON.stringify(up.rewritten)}`,
           );
-        const norm = normalizeReportOf(graph);
+        const norm = notes.normalized;
         if (ex.mode === 'train' && name !== 'vit')
           assert.ok((norm?.inference['BatchNormalization'] ?? 0) > 0, 'BN put in inference form');
         for (const n of graph.nodes) {
@@ -179,10 +179,10 @@ describe('compatibility matrix: one SGD step gives PyTorch gradients', () => {
     const fx = load(name);
     for (const ex of fx.exports.filter((e) => e.mode === 'train')) {
       it(`${name} opset ${ex.opset} training-mode export: Δparam = −grad (≤ 1e-3 of the largest, per tensor) and the loss`, async () => {
-        const { graph } = await importModel(`${dir}${ex.file}`);
+        const { graph, notes } = await importModel(`${dir}${ex.file}`);
         const grads = fx.grads!;
         const perms = new Map(
-          (normalizeReportOf(graph)?.folded ?? [])
+          (notes.normalized?.folded ?? [])
             .filter((f) => f.op === 'Transpose')
             .map((f) => [f.name, f.perm!]),
         );
@@ -292,9 +292,9 @@ describe('inspect reports what the import upgraded and normalised', () => {
       /on import: training-mode nodes put in inference form \(2 BatchNormalization, 1 Dropout\)/,
     );
     // (The ViT rows have a fixed batch, which the CLI refuses; the report is the same object.)
-    const { graph } = await importModel(`${dir}vit_opset13_train.onnx`);
+    const { notes } = await importModel(`${dir}vit_opset13_train.onnx`);
     assert.match(
-      describeNormalize(normalizeReportOf(graph)!) ?? '',
+      describeNormalize(notes.normalized!) ?? '',
       /^6 weight\(s\) stored transposed \(attn\.q\.weight, attn\.k\.weight, attn\.v\.weight and 3 more\)$/,
     );
   });

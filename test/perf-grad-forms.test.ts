@@ -1,14 +1,10 @@
 import { emptyGraph } from '../src/ir/graph.js';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { backward } from '../src/autodiff/backward.js';
-import {
-  convWeightGradStrategy,
-  setConvInputGradMode,
-  setConvWeightGradStrategy,
-} from '../src/autodiff/rules/conv.js';
-import { setMaxPoolMaskGrad } from '../src/autodiff/rules/pool.js';
+import type { GradForms } from '../src/autodiff/registry.js';
+import { DEFAULT_GRAD_FORMS } from '../src/autodiff/registry.js';
 import type { AttrInput } from '../src/ir/builder.js';
 import { GraphBuilder } from '../src/ir/builder.js';
 import { inferShapes, staticShape } from '../src/ir/shapes.js';
@@ -156,6 +152,7 @@ async function gradients(
   build: (b: GraphBuilder, v: Record<string, string>) => string,
   feeds: Feeds,
   dyData: (n: number) => Float32Array,
+  forms?: GradForms,
 ): Promise<Record<string, Float32Array>> {
   const g = emptyGraph('forms');
   const b = new GraphBuilder(g);
@@ -166,7 +163,7 @@ async function gradients(
   const dy = b.constant(tensor('float32', yShape, dyData(numel(yShape))), 'dy');
   const loss = b.op('ReduceSum', [b.mul(y, dy)], { keepdims: 0 });
   const wrt = Object.keys(feeds);
-  const { graph, grads } = backward(g, { loss, wrt });
+  const { graph, grads } = backward(g, { loss, wrt, forms });
   for (const w of wrt) {
     graph.outputs.push({ name: grads.get(w)!, dtype: 'float32', shape: feeds[w]!.dims });
   }
@@ -203,27 +200,13 @@ function expectSameGradient(actual: Float32Array, ref: Float32Array, what: strin
   expectAllClose(actual, ref, { rtol: 1e-5, atol: 1e-5 * scale, what });
 }
 
-const defaults = {
-  strategy: convWeightGradStrategy(),
-  dx: setConvInputGradMode('conv'),
-  pool: setMaxPoolMaskGrad(true),
-};
-after(() => {
-  setConvWeightGradStrategy(defaults.strategy);
-  setConvInputGradMode(defaults.dx);
-  setMaxPoolMaskGrad(defaults.pool);
-});
-
 describe('Conv gradient forms agree (float32)', () => {
   it("defaults: weight gradients 'auto', stride-1 input gradients by Conv, MaxPool by mask", () => {
-    assert.equal(defaults.strategy, 'auto');
-    assert.equal(defaults.dx, 'conv');
-    assert.equal(defaults.pool, true);
-    for (const s of ['auto', 'conv', 'im2col']) {
-      const prev = setConvWeightGradStrategy(s);
-      assert.equal(convWeightGradStrategy(), s);
-      setConvWeightGradStrategy(prev);
-    }
+    assert.deepEqual(DEFAULT_GRAD_FORMS, {
+      convWeightGrad: 'auto',
+      convInputGrad: 'conv',
+      maxPoolMask: true,
+    });
   });
 
   [...fixtureCases, ...extraCases].forEach((c, k) => {
@@ -232,16 +215,8 @@ describe('Conv gradient forms agree (float32)', () => {
       const feeds = randomFeeds({ x: c.x, w: c.w, ...(c.bias ? { b: [cout] } : {}) }, 100 + k);
       const build = (b: GraphBuilder, v: Record<string, string>) =>
         b.op(c.op, [v.x!, v.w!, v.b], c.attrs);
-      const run = async (strategy: string, dx: 'conv' | 'convtranspose') => {
-        setConvWeightGradStrategy(strategy);
-        setConvInputGradMode(dx);
-        try {
-          return await gradients(build, feeds, randomDy(7 + k));
-        } finally {
-          setConvWeightGradStrategy(defaults.strategy);
-          setConvInputGradMode(defaults.dx);
-        }
-      };
+      const run = (strategy: GradForms['convWeightGrad'], dx: GradForms['convInputGrad']) =>
+        gradients(build, feeds, randomDy(7 + k), { convWeightGrad: strategy, convInputGrad: dx });
       const ref = await run('conv', 'convtranspose');
       for (const [strategy, dx] of [
         ['im2col', 'conv'],
@@ -299,9 +274,7 @@ describe('MaxPool gradient: mask form equals the scatter form exactly', () => {
       if (c.ties) feeds.x!.data = feeds.x!.data.map((v) => Math.max(0, Math.round(v)));
       const build = (b: GraphBuilder, v: Record<string, string>) =>
         b.op('MaxPool', [v.x!], c.attrs);
-      setMaxPoolMaskGrad(false);
-      const ref = await gradients(build, feeds, randomDy(11 + k));
-      setMaxPoolMaskGrad(true);
+      const ref = await gradients(build, feeds, randomDy(11 + k), { maxPoolMask: false });
       const got = await gradients(build, feeds, randomDy(11 + k));
       const a = got.x!;
       const e = ref.x!;

@@ -5,8 +5,8 @@ import type { ShapeInfo } from '../ir/shapes.js';
 import { inferShapes, staticShape } from '../ir/shapes.js';
 import type { DType } from '../ir/tensor.js';
 import { scalar } from '../ir/tensor.js';
-import type { GradContext } from './registry.js';
-import { gradientRule } from './registry.js';
+import type { GradContext, GradForms } from './registry.js';
+import { DEFAULT_GRAD_FORMS, gradientRule } from './registry.js';
 import type { RecomputeSegment } from './recompute.js';
 import { applyRecompute } from './recompute.js';
 import './rules/index.js';
@@ -21,6 +21,8 @@ export interface BackwardOptions {
   prefix?: string;
   /** Forward segments to recompute in the backward pass instead of keeping their activations. */
   recompute?: readonly RecomputeSegment[];
+  /** Alternative gradient forms (measurements and tests); default: the fastest measured. */
+  forms?: GradForms;
 }
 
 /** The forward graph extended with gradient nodes, and each wanted value's gradient name. */
@@ -38,6 +40,7 @@ const FLOAT_TYPES: DType[] = ['float32', 'float64', 'float16'];
  * GraphError naming the node when an op on that path has no gradient rule.
  */
 export function backward(forward: Graph, opts: BackwardOptions): BackwardResult {
+  const forms = { ...DEFAULT_GRAD_FORMS, ...opts.forms };
   const g = cloneGraph(forward);
   const shapes = inferShapes(g);
   const order = topoSort(g);
@@ -123,6 +126,7 @@ export function backward(forward: Graph, opts: BackwardOptions): BackwardResult 
     const ctx: GradContext = {
       b,
       node,
+      forms,
       shape: (name) => staticShape(shapes, name),
       dtype: (name) => {
         const v = shapes.values.get(name);

@@ -16,7 +16,29 @@ export interface GradContext {
   needs(i: number): boolean;
   /** A constant scalar in the node's float dtype. */
   scalar(v: number): string;
+  /** Which emitted form a rule with alternatives uses (measurements and tests choose others). */
+  forms: Required<GradForms>;
 }
+
+/**
+ * Alternative gradient forms, for measurements and tests (the defaults are the fastest measured,
+ * bench/PROFILE.md): passed to `backward`, never set globally.
+ */
+export interface GradForms {
+  /** Conv weight gradients: `auto` (per layer, the default), `conv` or `im2col`. */
+  convWeightGrad?: 'auto' | 'conv' | 'im2col';
+  /** Stride-1 Conv input gradients as a Conv of the flipped kernel (default) or a ConvTranspose. */
+  convInputGrad?: 'conv' | 'convtranspose';
+  /** MaxPool gradients by a mask on non-overlapping pools (default true) or by scatter. */
+  maxPoolMask?: boolean;
+}
+
+/** The default forms. */
+export const DEFAULT_GRAD_FORMS: Required<GradForms> = {
+  convWeightGrad: 'auto',
+  convInputGrad: 'conv',
+  maxPoolMask: true,
+};
 
 /**
  * A reverse-mode rule: given gradients of the node's outputs (undefined when an output does not

@@ -8,8 +8,8 @@ import { registerQuadratize } from './commands/quadratize.js';
 import { registerReport } from './commands/report.js';
 import { registerTraining } from './commands/train.js';
 import { oneLine } from './errors.js';
+import type { GlobalFlags } from './options.js';
 import { positiveInt } from './options.js';
-import { setModelByteLimit } from '../workflow/model-source.js';
 
 /** Builds the command tree (each command lives in its own file under src/cli/commands). */
 export function program(): Command {
@@ -26,9 +26,10 @@ export function program(): Command {
       'refuse model files larger than this (default 2 GiB)',
       positiveInt,
     )
-    .hook('preAction', (cmd) =>
-      setModelByteLimit(cmd.opts<{ maxModelBytes?: number }>().maxModelBytes),
-    );
+    // Program-level flags travel in each command's own options (read with modelLimits).
+    .hook('preAction', (cmd, action) => {
+      action.setOptionValue('maxModelBytes', cmd.opts<GlobalFlags>().maxModelBytes);
+    });
   registerInspect(p);
   registerQuadratize(p);
   registerTraining(p);

@@ -141,3 +141,14 @@ export function inputShape(v: string): number[] {
   }
   return dims;
 }
+
+/** Flags of the program itself, copied into every command's options before it runs (main.ts). */
+export interface GlobalFlags {
+  /** `--max-model-bytes`: refuse larger model files. */
+  maxModelBytes?: number;
+}
+
+/** The model-file limits a command's options carry (for loadModelSource). */
+export function modelLimits(o: object): { maxBytes?: number } {
+  return { maxBytes: (o as GlobalFlags).maxModelBytes };
+}

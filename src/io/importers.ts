@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import type { Graph } from '../ir/graph.js';
 import { GraphError } from '../ir/graph.js';
-import type { NormalizeResult } from '../passes/normalize-export.js';
+import type { FoldReport } from '../passes/fold.js';
+import type { NormalizeReport, NormalizeResult } from '../passes/normalize-export.js';
+import type { UpgradeReport } from '../passes/upgrade-opset.js';
 import { decodeModel } from '../ir/onnx.js';
 import { QuadranetFileError } from './errors.js';
 import { isGraphModelJson } from './tfjs/graph-model.js';
@@ -17,6 +19,18 @@ export interface ImportedModel {
   sha256: string;
   /** Which importer read it. */
   format: string;
+  /** What the import changed on the way in (for `inspect`); empty when nothing. */
+  notes: ImportNotes;
+}
+
+/** What an importer did to the file's graph on the way into the IR. */
+export interface ImportNotes {
+  /** Older opset rewritten to the canonical one. */
+  upgraded?: UpgradeReport;
+  /** Training-mode export put in inference form, layout ops folded into weights. */
+  normalized?: NormalizeReport;
+  /** Identity nodes and static shape arithmetic folded. */
+  folded?: FoldReport;
 }
 
 /** Reads one model format into the IR. */
@@ -28,7 +42,11 @@ export interface Importer {
    * `model.json`): an importer whose check accepts the bytes wins over one without a check.
    */
   accepts?(bytes: Uint8Array): boolean;
-  read(file: string, bytes: Uint8Array): Promise<Graph> | Graph;
+  /** The graph, or the graph with notes of what the import changed. */
+  read(
+    file: string,
+    bytes: Uint8Array,
+  ): Promise<Graph | { graph: Graph; notes: ImportNotes }> | Graph;
 }
 
 /** Options of `importModel`. */
@@ -50,12 +68,12 @@ registerImporter('onnx', {
   // inference form (normalizeExport), Identity nodes and static shape arithmetic folded
   // (foldConstants); what was done is kept for `inspect`.
   read: async (file, bytes) => {
-    const [{ foldOnImport }, norm, up] = await Promise.all([
+    const [{ foldOnImport }, norm] = await Promise.all([
       import('../passes/fold.js'),
       import('../passes/normalize-export.js'),
-      import('../passes/upgrade-opset.js'),
     ]);
-    const decoded = decodeModel(bytes, { file });
+    const notes: ImportNotes = {};
+    const decoded = decodeModel(bytes, { file, onUpgrade: (r) => (notes.upgraded = r) });
     let normal: NormalizeResult;
     try {
       normal = norm.normalizeExport(decoded);
@@ -63,10 +81,10 @@ registerImporter('onnx', {
       if (!(e instanceof GraphError)) throw e;
       throw new QuadranetFileError(file, `${file}: ${e.message}`);
     }
-    const g = foldOnImport(normal.graph);
-    up.setUpgradeReport(g, up.upgradeReportOf(decoded));
-    norm.setNormalizeReport(g, normal.report);
-    return g;
+    if (norm.normalizedAnything(normal.report)) notes.normalized = normal.report;
+    const folded = foldOnImport(normal.graph);
+    if (folded.report) notes.folded = folded.report;
+    return { graph: folded.graph, notes };
   },
 });
 
@@ -132,6 +150,7 @@ export async function importModel(
     candidates.find(([, imp]) => imp.accepts?.(bytes) === true) ??
     candidates.find(([, imp]) => !imp.accepts) ??
     candidates[0]!;
-  const graph = await entry[1].read(file, bytes);
-  return { graph, file, sha256: sha256(bytes), format: entry[0] };
+  const read = await entry[1].read(file, bytes);
+  const { graph, notes } = 'nodes' in read ? { graph: read, notes: {} } : read;
+  return { graph, file, sha256: sha256(bytes), format: entry[0], notes };
 }

@@ -3,7 +3,8 @@ import type { Attribute, Dim, Graph, Node, ValueInfo } from './graph.js';
 import { GraphError, untypedValues } from './graph.js';
 import type { DType, Tensor } from './tensor.js';
 import { allocate, DTYPE_BYTES, dtypeFromOnnx, numel, ONNX_DTYPE } from './tensor.js';
-import { upgradeOpset } from './opset.js';
+import type { UpgradeReport } from '../passes/upgrade-opset.js';
+import { upgradeOpsetReported } from '../passes/upgrade-opset.js';
 import { QuadranetError } from '../util/errors.js';
 
 const { onnx } = onnxProto;
@@ -13,6 +14,8 @@ type Long = { toNumber(): number };
 export interface ReadOptions {
   /** File name used in error messages. */
   file?: string;
+  /** Told what the opset upgrade rewrote, when the file was older than the canonical opset. */
+  onUpgrade?: (report: UpgradeReport) => void;
 }
 
 /** An ONNX file that cannot be read; the message names the file and the fault. */
@@ -39,7 +42,10 @@ export const CANONICAL_OPSET = 18;
  * initializers duplicated as graph inputs are removed from the inputs, and the opset is
  * upgraded to at least `CANONICAL_OPSET`.
  */
-export function decodeModel(bytes: Uint8Array, { file = '<buffer>' }: ReadOptions = {}): Graph {
+export function decodeModel(
+  bytes: Uint8Array,
+  { file = '<buffer>', onUpgrade }: ReadOptions = {},
+): Graph {
   let model: onnxProto.onnx.ModelProto;
   try {
     model = onnx.ModelProto.decode(bytes);
@@ -75,13 +81,20 @@ export function decodeModel(bytes: Uint8Array, { file = '<buffer>' }: ReadOption
     opset,
     metadata,
   };
-  return upgradeOrRefuse(graph, file, opset);
+  return upgradeOrRefuse(graph, file, opset, onUpgrade);
 }
 
 /** Upgrades a (sub)graph read from `file` at `opset`, turning a refused rewrite into a file error. */
-function upgradeOrRefuse(graph: Graph, file: string, opset: number): Graph {
+function upgradeOrRefuse(
+  graph: Graph,
+  file: string,
+  opset: number,
+  onUpgrade?: (report: UpgradeReport) => void,
+): Graph {
   try {
-    return upgradeOpset(graph, CANONICAL_OPSET);
+    const r = upgradeOpsetReported(graph, CANONICAL_OPSET);
+    if (r.report) onUpgrade?.(r.report);
+    return r.graph;
   } catch (e) {
     if (!(e instanceof GraphError)) throw e;
     throw new OnnxFormatError(

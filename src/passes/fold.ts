@@ -75,16 +75,6 @@ const FOLDABLE = new Set([
 
 const INT_TYPES: ReadonlySet<DType> = new Set<DType>(['int64', 'int32']);
 
-const reports = new WeakMap<Graph, FoldReport>();
-
-/**
- * What `foldConstants` did to produce `graph` (e.g. a graph from `importModel`, which folds
- * ONNX files), or undefined for a graph that did not come from it.
- */
-export function foldReportOf(graph: Graph): FoldReport | undefined {
-  return reports.get(graph);
-}
-
 /** One line saying what was folded, e.g. `folded 7 constant-shape nodes (3 Gather, ...)`. */
 export function describeFold(r: FoldReport): string | undefined {
   const count = (m: Record<string, number>) => Object.values(m).reduce((s, k) => s + k, 0);
@@ -174,11 +164,6 @@ export function foldConstants(graph: Graph, opts: FoldOptions = {}): FoldResult 
       removed: add({ ...r.removed }, next.removed),
       removedInitializers: [...r.removedInitializers, ...next.removedInitializers].sort(),
     };
-    reports.set(r.graph, {
-      folded: r.folded,
-      removed: r.removed,
-      removedInitializers: r.removedInitializers,
-    });
   }
   return r;
 }
@@ -321,7 +306,6 @@ function foldOnce(graph: Graph, { maxElements = FOLD_MAX_ELEMENTS }: FoldOptions
 
 function finish(g: Graph, report: FoldReport): FoldResult {
   validateGraph(g);
-  reports.set(g, report);
   return { graph: g, ...report };
 }
 
@@ -329,13 +313,14 @@ function finish(g: Graph, report: FoldReport): FoldResult {
  * `foldConstants` as the ONNX importer applies it: a graph that does not validate is returned
  * as decoded, so that it fails later with the message it always had.
  */
-export function foldOnImport(g: Graph): Graph {
+export function foldOnImport(g: Graph): { graph: Graph; report?: FoldReport } {
   try {
     validateGraph(g);
   } catch {
-    return g;
+    return { graph: g };
   }
-  return foldConstants(g).graph;
+  const { graph, ...report } = foldConstants(g);
+  return { graph, report };
 }
 
 // ---------------------------------------------------------------------------------------------

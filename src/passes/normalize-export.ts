@@ -67,17 +67,9 @@ function registerNormalizer(opType: string, rule: NormalizeRule): void {
   rules.set(opType, rule);
 }
 
-const reports = new WeakMap<Graph, NormalizeReport>();
-
-/** What `normalizeExport` did for the graph an import produced, if it did anything. */
-export function normalizeReportOf(graph: Graph): NormalizeReport | undefined {
-  return reports.get(graph);
-}
-
-/** Records `report` for `graph` (a later pass's copy keeps the report of the import). */
-export function setNormalizeReport(graph: Graph, report: NormalizeReport | undefined): void {
-  if (report && (Object.keys(report.inference).length > 0 || report.folded.length > 0))
-    reports.set(graph, report);
+/** Whether `normalizeExport` changed anything (a report worth showing). */
+export function normalizedAnything(report: NormalizeReport): boolean {
+  return Object.keys(report.inference).length > 0 || report.folded.length > 0;
 }
 
 /** One line, or undefined when nothing was done. */

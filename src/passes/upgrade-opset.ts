@@ -75,18 +75,6 @@ export function registerUpgrade(opType: string | string[], rule: UpgradeRule): v
   }
 }
 
-const reports = new WeakMap<Graph, UpgradeReport>();
-
-/** What `upgradeOpset` did to produce `graph`, or undefined when it was not upgraded. */
-export function upgradeReportOf(graph: Graph): UpgradeReport | undefined {
-  return reports.get(graph);
-}
-
-/** Records `report` for `graph` (a later pass's copy of an upgraded graph keeps its report). */
-export function setUpgradeReport(graph: Graph, report: UpgradeReport | undefined): void {
-  if (report) reports.set(graph, report);
-}
-
 /** One line, e.g. `upgraded from opset 9 to 18 (2 Upsample→Resize, 1 Slice attrs→inputs)`. */
 export function describeUpgrade(r: UpgradeReport): string {
   const list = Object.entries(r.rewritten)
@@ -107,7 +95,15 @@ function fail(n: Node, msg: string): never {
  * per-activation BatchNormalization, `spatial = 0`).
  */
 export function upgradeOpset(g: Graph, target: number): Graph {
-  if (g.opset >= target) return g;
+  return upgradeOpsetReported(g, target).graph;
+}
+
+/** {@link upgradeOpset} and what it rewrote (no report when the graph was already at `target`). */
+export function upgradeOpsetReported(
+  g: Graph,
+  target: number,
+): { graph: Graph; report?: UpgradeReport } {
+  if (g.opset >= target) return { graph: g };
   const out = cloneGraph(g);
   const names = usedNames(out);
   const report: UpgradeReport = { fromOpset: g.opset, toOpset: target, rewritten: {} };
@@ -157,8 +153,7 @@ export function upgradeOpset(g: Graph, target: number): Graph {
   }
   pass(true);
   out.opset = target;
-  reports.set(out, report);
-  return out;
+  return { graph: out, report };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import { readAdapterState } from '../passes/quadratic-spec.js';
 import { setTrainingMode } from '../passes/training-mode.js';
 import type { OutputEnding } from '../passes/output-ending.js';
 import { detectOutputEnding, readsThrough } from '../passes/output-ending.js';
+import type { GradForms } from '../autodiff/registry.js';
 
 /** A set of parameters sharing a learning rate and weight decay. */
 export interface ParamGroup {
@@ -27,6 +28,8 @@ export interface ParamGroup {
 export interface TrainGraphOptions {
   /** Fixed batch size of the train step (symbolic batch dims are set to it). */
   batchSize: number;
+  /** Alternative gradient forms (measurements); default: the fastest measured. */
+  gradForms?: GradForms;
   loss: LossOptions;
   optimizer: OptimizerOptions;
   /** Trainable parameters by group; initializers not listed stay frozen constants. */
@@ -152,6 +155,7 @@ export function buildTrainGraph(model: Graph, opts: TrainGraphOptions): TrainGra
     loss,
     wrt: trainable,
     recompute: opts.memoryEfficient === false ? [] : quadraticSegments(g),
+    forms: opts.gradForms,
   });
   const tg = bw.graph;
   const tb = new GraphBuilder(tg, 'opt/');

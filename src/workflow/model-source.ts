@@ -4,6 +4,7 @@ import { encodeModel } from '../ir/onnx.js';
 import { importModel, sha256 } from '../io/importers.js';
 import { ARCHITECTURES, type ArchName, type ImageShape } from '../models/zoo.js';
 import { UserError } from '../util/errors.js';
+import type { ImportNotes } from '../io/importers.js';
 
 /** A model to work on: read from a file, or a built-in architecture (`arch:cnn`). */
 export interface ModelSource {
@@ -13,6 +14,8 @@ export interface ModelSource {
   name: string;
   /** SHA-256 identifying the base model (file bytes, or the encoded built-in graph). */
   sha256: string;
+  /** What the import changed on the way in (files only). */
+  notes?: ImportNotes;
 }
 
 /** Options for built-in architectures. */
@@ -30,13 +33,6 @@ export interface ArchSourceOptions {
   fixInput?: number[];
   /** Refuse model files larger than this many bytes (default: 2 GiB). */
   maxBytes?: number;
-}
-
-let modelByteLimit: number | undefined;
-
-/** Sets the default size limit of model files (the CLI's --max-model-bytes). */
-export function setModelByteLimit(bytes: number | undefined): void {
-  modelByteLimit = bytes;
 }
 
 /**
@@ -83,9 +79,9 @@ export async function loadModelSource(
       ).join(', ')}`,
     );
   }
-  const imported = await importModel(spec, { maxBytes: opts.maxBytes ?? modelByteLimit });
+  const imported = await importModel(spec, { maxBytes: opts.maxBytes });
   const g = opts.fixInput ? withInputShape(imported.graph, opts.fixInput, spec) : imported.graph;
-  return { graph: g, name: spec, sha256: imported.sha256 };
+  return { graph: g, name: spec, sha256: imported.sha256, notes: imported.notes };
 }
 
 /** Size given to each open (symbolic) input dim after the batch when none is chosen. */

@@ -212,32 +212,14 @@ const weightGradStrategies = new Map<string, ConvWeightGradFn>([
   ['conv', weightGradByConv],
   ['im2col', weightGradByIm2col],
 ]);
-let currentStrategy = 'auto';
-
-/**
- * Selects how Conv/ConvTranspose weight gradients are emitted by later `backward` calls; returns
- * the previous setting. Built in: 'auto' (the default: per layer, see `weightGradAuto`), 'conv'
- * and 'im2col'.
- */
-export function setConvWeightGradStrategy(name: string): string {
-  if (!weightGradStrategies.has(name)) {
-    throw new Error(
-      `unknown conv weight-gradient strategy '${name}' (known: ${[...weightGradStrategies.keys()].join(', ')})`,
-    );
-  }
-  const prev = currentStrategy;
-  currentStrategy = name;
-  return prev;
-}
-
-/** The strategy in use. */
-export function convWeightGradStrategy(): string {
-  return currentStrategy;
-}
-
 /** dL/dW of `Conv(x, w)` with the selected strategy. */
 export function convWeightGrad(ctx: GradContext, a: ConvWeightGradArgs): string {
-  return weightGradStrategies.get(currentStrategy)!(ctx, a);
+  const form = weightGradStrategies.get(ctx.forms.convWeightGrad);
+  if (!form)
+    throw new Error(
+      `unknown conv weight-gradient form '${ctx.forms.convWeightGrad}' (known: ${[...weightGradStrategies.keys()].join(', ')})`,
+    );
+  return form(ctx, a);
 }
 
 /**
@@ -265,16 +247,6 @@ function flippedKernel(ctx: GradContext, w: string, wShape: number[], group: num
     b.ints(axes),
     b.ints(axes.map(() => -1)),
   ]);
-}
-
-/** How `convInputGrad` emits stride-1 input gradients (see there); for measurements and tests. */
-let inputGradMode: 'conv' | 'convtranspose' = 'conv';
-
-/** Selects the stride-1 input-gradient form of later `backward` calls; returns the previous one. */
-export function setConvInputGradMode(mode: 'conv' | 'convtranspose'): 'conv' | 'convtranspose' {
-  const prev = inputGradMode;
-  inputGradMode = mode;
-  return prev;
 }
 
 /**
@@ -314,7 +286,7 @@ export function convInputGrad(
     (i) => effective(geom.kernel[i % nsp]!, geom.dilations[i % nsp]!) - 1 - geom.pads[i]!,
   );
   if (
-    inputGradMode === 'conv' &&
+    ctx.forms.convInputGrad === 'conv' &&
     geom.strides.every((s) => s === 1) &&
     flipPads.every((p) => p >= 0)
   ) {

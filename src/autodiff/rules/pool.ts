@@ -102,16 +102,6 @@ function maxPoolGradNonOverlapping(ctx: GradContext, dy: string): string | undef
 
 const range = (n: number, from = 0): number[] => Array.from({ length: n }, (_, i) => i + from);
 
-/** Whether MaxPool gradients may use `maxPoolGradNonOverlapping` (for measurements and tests). */
-let maxPoolMaskGrad = true;
-
-/** Enables or disables the mask form of MaxPool gradients; returns the previous setting. */
-export function setMaxPoolMaskGrad(on: boolean): boolean {
-  const prev = maxPoolMaskGrad;
-  maxPoolMaskGrad = on;
-  return prev;
-}
-
 /**
  * MaxPool: non-overlapping float32 pools use `maxPoolGradNonOverlapping`. Otherwise dy is scattered (ScatterElements, reduction 'add') onto the argmax of each window in a
  * flat zero tensor. The argmax is the Indices output of the node when it has one (storage order
@@ -124,7 +114,7 @@ registerGradient('MaxPool', (ctx, [dy]) => {
   const x = node.inputs[0]!;
   const xShape = ctx.shape(x);
   const dtype = ctx.dtype(x);
-  const masked = maxPoolMaskGrad ? maxPoolGradNonOverlapping(ctx, dy!) : undefined;
+  const masked = ctx.forms.maxPoolMask ? maxPoolGradNonOverlapping(ctx, dy!) : undefined;
   if (masked) return [masked];
   let indices = node.outputs[1];
   if (!indices || attrInt(node, 'storage_order', 0) !== 0) {

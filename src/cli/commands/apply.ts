@@ -7,6 +7,7 @@ import { readAdapterState, setAdapterEnabled, unload } from '../../passes/adapte
 import { loadModelSource } from '../../workflow/model-source.js';
 import { UserError } from '../errors.js';
 import { refuseOccupiedDir } from '../output-dir.js';
+import { modelLimits } from '../options.js';
 
 /** What `apply` and `unload` wrote. */
 interface Written {
@@ -52,7 +53,7 @@ export function registerApply(program: Command): void {
         await refuseOccupiedDir(o.out, ['model.onnx'], o.force);
         // Read the config first: a wrong adapter directory is reported before the model loads.
         await readAdapterConfig(adapterDir);
-        const src = await loadModelSource(baseArg);
+        const src = await loadModelSource(baseArg, modelLimits(o));
         if (readAdapterState(src.graph)) {
           throw new UserError(
             `${baseArg} already carries a quadratic adapter; give the base model it was trained from (or 'quadranet unload' it first)`,
@@ -83,7 +84,7 @@ export function registerApply(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (modelArg: string, o: { out: string; force?: boolean; json?: boolean }) => {
       await refuseOccupiedDir(o.out, ['model.onnx'], o.force);
-      const src = await loadModelSource(modelArg);
+      const src = await loadModelSource(modelArg, modelLimits(o));
       const state = readAdapterState(src.graph);
       if (!state)
         throw new UserError(`${modelArg} has no quadratic adapter to unload; it is a base model`);

@@ -26,6 +26,7 @@ import { inputShape, positiveInt, epOption } from '../options.js';
 import { phaseReporter } from '../progress.js';
 import type { ExecutionProvider } from '../../runtime/session.js';
 import { formatNumber, table } from '../table.js';
+import { modelLimits } from '../options.js';
 
 /** Parses `--batch-sizes 1,32`. */
 export function parseBatchSizes(v: string): number[] {
@@ -148,7 +149,7 @@ export function registerEval(program: Command): void {
       ) => {
         const phases = phaseReporter({ label: 'eval', plain: o.plain, quiet: o.json });
         const onPhase = (p: PhaseProgress) => phases.update(p);
-        const sources = await Promise.all(models.map((m) => loadModelSource(m)));
+        const sources = await Promise.all(models.map((m) => loadModelSource(m, modelLimits(o))));
         // Models with an open input size run at the data's resolution.
         const open = sources.some((s) =>
           s.graph.inputs[0]?.shape.slice(1).some((d) => typeof d === 'string'),
@@ -269,7 +270,7 @@ export function registerEval(program: Command): void {
           inputShape?: number[];
         },
       ) => {
-        const sources = await Promise.all(models.map((m) => loadModelSource(m)));
+        const sources = await Promise.all(models.map((m) => loadModelSource(m, modelLimits(o))));
         // Open input sizes are timed and costed at one resolution, the same for every model.
         const size = costInputSize(sources[0]!.graph, o.inputShape);
         for (const s of sources)

@@ -6,9 +6,9 @@ import '../../autodiff/backward.js';
 import { implicitInputs } from '../../ir/graph.js';
 import { inferShapes } from '../../ir/shapes.js';
 import { accountLayers } from '../../passes/accounting.js';
-import { describeFold, foldReportOf } from '../../passes/fold.js';
-import { describeNormalize, normalizeReportOf } from '../../passes/normalize-export.js';
-import { describeUpgrade, upgradeReportOf } from '../../passes/upgrade-opset.js';
+import { describeFold } from '../../passes/fold.js';
+import { describeNormalize } from '../../passes/normalize-export.js';
+import { describeUpgrade } from '../../passes/upgrade-opset.js';
 import { readAdapterState } from '../../passes/quadratic-spec.js';
 import { quadratize } from '../../passes/quadratize.js';
 import { describeEnding, detectOutputEnding } from '../../passes/output-ending.js';
@@ -29,6 +29,7 @@ import { usefulnessScores } from '../../workflow/usefulness.js';
 import { phaseReporter } from '../progress.js';
 import type { ExecutionProvider } from '../../runtime/session.js';
 import { formatNumber, table } from '../table.js';
+import { modelLimits } from '../options.js';
 
 /** `quadranet inspect MODEL`: what the model is, what can be adapted and why not, how fast it runs. */
 export function registerInspect(program: Command): void {
@@ -75,7 +76,7 @@ export function registerInspect(program: Command): void {
       ) => {
         const phases = phaseReporter({ label: 'inspect', plain: o.plain, quiet: o.json });
         const onPhase = (p: PhaseProgress) => phases.update(p);
-        const src = await loadModelSource(modelArg);
+        const src = await loadModelSource(modelArg, modelLimits(o));
         const g = src.graph;
         // Costs are computed at one resolution; the model itself keeps its open dims.
         const size = costInputSize(g, o.inputShape);
@@ -204,10 +205,10 @@ export function registerInspect(program: Command): void {
           unsupportedForTraining: noGradient,
           unsupportedForShapes: noShape,
           // What the ONNX importer folded (Identity nodes, static shape arithmetic), if anything.
-          folded: foldReportOf(g) ?? null,
+          folded: src.notes?.folded ?? null,
           // Opset upgrade and training-export normalisation on import (older files, torch exports).
-          upgraded: upgradeReportOf(g) ?? null,
-          normalized: normalizeReportOf(g) ?? null,
+          upgraded: src.notes?.upgraded ?? null,
+          normalized: src.notes?.normalized ?? null,
           latency,
           threads: o.threads,
         };

@@ -20,6 +20,7 @@ import type { QuadFlags } from '../options.js';
 import { inputShape, nonNegativeInt, quadOptions, toQuadratizeOptions } from '../options.js';
 import { refuseOccupiedDir } from '../output-dir.js';
 import { formatNumber, table } from '../table.js';
+import { modelLimits } from '../options.js';
 
 /** The files quadratize writes (and refuses to overwrite without --force). */
 const QUADRATIZE_FILES = ['model.onnx', ADAPTER_WEIGHTS_FILE, ADAPTER_CONFIG_FILE];
@@ -68,7 +69,7 @@ export function registerQuadratize(program: Command): void {
           'quadratize needs -o DIR (or --dry-run to only list the targets)',
         );
       if (!o.dryRun) await refuseOccupiedDir(o.out!, QUADRATIZE_FILES, o.force);
-      const src = await loadModelSource(modelArg);
+      const src = await loadModelSource(modelArg, modelLimits(o));
       const size = costInputSize(src.graph, o.inputShape);
       if (size.source === 'given') withInputShape(src.graph, size.dims, modelArg); // checks it
       const userOpts = toQuadratizeOptions(o, o.seed);

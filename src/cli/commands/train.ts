@@ -20,6 +20,7 @@ import {
 } from '../options.js';
 import { phaseReporter, progressReporter } from '../progress.js';
 import { parseBatchSizes } from './evaluate.js';
+import { modelLimits } from '../options.js';
 
 /** Flags shared by `adapt` and `train`. */
 interface TrainFlags extends QuadFlags {
@@ -136,7 +137,11 @@ async function execute(
   extra: { train?: 'adapter' | 'full' },
 ): Promise<void> {
   // A built-in architecture is built with the right head at once.
-  const src = await loadModelSource(modelArg, { seed: o.seed, classes: o.numClasses });
+  const src = await loadModelSource(modelArg, {
+    seed: o.seed,
+    classes: o.numClasses,
+    ...modelLimits(o),
+  });
   const ac = new AbortController();
   const onSigint = () => {
     if (ac.signal.aborted) process.exit(130);
