@@ -27,7 +27,7 @@ import { DataError } from '../src/data/errors.js';
 import { decodeImage } from '../src/data/folder.js';
 import { encodeIdx, parseIdx, readIdx } from '../src/data/idx.js';
 import { QuadranetFileError } from '../src/io/errors.js';
-import { decodeSafetensors, encodeSafetensors } from '../src/io/safetensors.js';
+import { decodeSafetensors, encodeSafetensors } from '../src/io/formats/safetensors.js';
 import { GraphError, type Graph } from '../src/ir/graph.js';
 import { decodeModel, encodeModel, OnnxFormatError } from '../src/ir/onnx.js';
 import { numel } from '../src/ir/tensor.js';

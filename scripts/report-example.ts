@@ -12,7 +12,7 @@ import type {
   LatencySummary,
   RunInfo,
   RunMethod,
-} from '../src/report/run-format.js';
+} from '../src/io/formats/run-format.js';
 
 const DATA = 'mnist:shift=contrast';
 const EPOCH = 54000;

@@ -30,11 +30,11 @@ export {
   type ImportedModel,
   type ImportNotes,
   type ImportOptions,
-} from './io/importers.js';
+} from './io/import/importers.js';
 export type { FoldReport } from './passes/fold.js';
 export type { FoldedWeight, NormalizeReport } from './passes/normalize-export.js';
 export type { UpgradeReport } from './passes/upgrade-opset.js';
-export { importTfjs, type TfjsImportOptions } from './io/tfjs/index.js';
+export { importTfjs, type TfjsImportOptions } from './io/import/tfjs/index.js';
 export {
   decodeModel,
   encodeModel,
@@ -111,7 +111,7 @@ export {
   type QuadHandler,
   type TargetSettings,
 } from './passes/quadratic-handlers.js';
-export { registerImporter, type Importer } from './io/importers.js';
+export { registerImporter, type Importer } from './io/import/importers.js';
 export {
   differentiableOps,
   registerGradient,
@@ -133,15 +133,17 @@ export {
   AdapterBaseMismatchError,
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
-  graphSha256,
-  loadAdapter,
   readAdapterConfig,
-  saveAdapter,
   type AdapterFileConfig,
   type AdapterHeadRecord,
+} from './io/formats/adapter-config.js';
+export {
+  graphSha256,
+  loadAdapter,
+  saveAdapter,
   type LoadAdapterOptions,
   type SaveAdapterOptions,
-} from './io/adapter.js';
+} from './workflow/adapter-files.js';
 
 // ── Parameters and FLOPs ──────────────────────────────────────────────────────────────────
 export {
@@ -219,7 +221,7 @@ export type {
   RegressionSummary,
   RunInfo,
   RunMethod,
-} from './report/run-format.js';
+} from './io/formats/run-format.js';
 
 // ── Data ──────────────────────────────────────────────────────────────────────────────────
 export {

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { graphSha256, loadAdapter, saveAdapter } from '../src/io/adapter.js';
+import { graphSha256, loadAdapter, saveAdapter } from '../src/workflow/adapter-files.js';
 import { cnn } from '../src/models/zoo.js';
 import { quadratize } from '../src/passes/quadratize.js';
 import { Session } from '../src/runtime/session.js';

@@ -2,20 +2,18 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { graphSha256, loadAdapter, saveAdapter } from '../src/workflow/adapter-files.js';
 import {
   AdapterBaseMismatchError,
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
-  graphSha256,
-  loadAdapter,
   readAdapterConfig,
-  saveAdapter,
   sha256Hex,
-} from '../src/io/adapter.js';
+} from '../src/io/formats/adapter-config.js';
 import { readCommittedFile, recoverDir } from '../src/io/atomic.js';
 import { QuadranetFileError } from '../src/io/errors.js';
-import type { SafeTensor } from '../src/io/safetensors.js';
-import { decodeSafetensors, encodeSafetensors } from '../src/io/safetensors.js';
+import type { SafeTensor } from '../src/io/formats/safetensors.js';
+import { decodeSafetensors, encodeSafetensors } from '../src/io/formats/safetensors.js';
 import type { Graph } from '../src/ir/graph.js';
 import { cloneGraph } from '../src/ir/graph.js';
 import { decodeModel, encodeModel } from '../src/ir/onnx.js';

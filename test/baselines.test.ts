@@ -3,14 +3,13 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { backward } from '../src/autodiff/backward.js';
+import { loadAdapter, saveAdapter } from '../src/workflow/adapter-files.js';
 import {
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
-  loadAdapter,
   readAdapterConfig,
-  saveAdapter,
-} from '../src/io/adapter.js';
-import { decodeSafetensors } from '../src/io/safetensors.js';
+} from '../src/io/formats/adapter-config.js';
+import { decodeSafetensors } from '../src/io/formats/safetensors.js';
 import { QuadranetFileError } from '../src/io/errors.js';
 import { GraphBuilder } from '../src/ir/builder.js';
 import type { Graph } from '../src/ir/graph.js';

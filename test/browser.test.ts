@@ -44,10 +44,10 @@ function cropDigit(sheet: PNG, c: number, k: number, paper: boolean): Buffer {
 }
 
 test('the browser build refuses Node built-ins', async () => {
-  // src/io/safetensors.ts reads files with node:fs/promises: it must never reach the bundle.
+  // src/io/formats/safetensors.ts reads files with node:fs/promises: it must never reach the bundle.
   await assert.rejects(
     build({
-      entryPoints: [join(ROOT, 'src/io/safetensors.ts')],
+      entryPoints: [join(ROOT, 'src/io/formats/safetensors.ts')],
       bundle: true,
       write: false,
       platform: 'browser',
@@ -55,7 +55,7 @@ test('the browser build refuses Node built-ins', async () => {
       logLevel: 'silent',
       plugins: [noNodeBuiltins],
     }),
-    /Node built-in 'node:fs\/promises' imported by src\/io\/safetensors\.ts/,
+    /Node built-in 'node:fs\/promises' imported by src\/io\/formats\/safetensors\.ts/,
   );
 });
 

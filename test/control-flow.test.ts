@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { backward } from '../src/autodiff/backward.js';
-import { importModel } from '../src/io/importers.js';
+import { importModel } from '../src/io/import/importers.js';
 import { GraphBuilder } from '../src/ir/builder.js';
 import type { Graph } from '../src/ir/graph.js';
 import { emptyGraph, GraphError, implicitInputs, topoSort } from '../src/ir/graph.js';

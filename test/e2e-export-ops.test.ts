@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import type { Batch } from '../src/data/dataset.js';
-import { importModel } from '../src/io/importers.js';
+import { importModel } from '../src/io/import/importers.js';
 import { tensor } from '../src/ir/tensor.js';
 import { NetBuilder } from '../src/models/net-builder.js';
 import type { Graph } from '../src/ir/graph.js';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Session } from '../src/runtime/session.js';
-import { importModel } from '../src/io/importers.js';
+import { importModel } from '../src/io/import/importers.js';
 import { expectAllClose } from './helpers/allclose.js';
 import { cliIn } from './helpers/cli.js';
 

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { HistoryRecord } from '../src/report/run-format.js';
+import type { HistoryRecord } from '../src/io/formats/run-format.js';
 import {
   claimB,
   claimA,

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { main } from '../src/cli/main.js';
-import { importModel } from '../src/io/importers.js';
+import { importModel } from '../src/io/import/importers.js';
 import { GraphBuilder } from '../src/ir/builder.js';
 import type { Graph } from '../src/ir/graph.js';
 import { cloneGraph, GraphError, emptyGraph } from '../src/ir/graph.js';

@@ -10,7 +10,7 @@ import {
   encodeSafetensors,
   readSafetensors,
   writeSafetensors,
-} from '../src/io/safetensors.js';
+} from '../src/io/formats/safetensors.js';
 import {
   type AtomicFileHandle,
   type AtomicFs,
@@ -28,7 +28,7 @@ import {
   loadCheckpoint,
   loadLatestCheckpoint,
   saveCheckpoint,
-} from '../src/io/checkpoint.js';
+} from '../src/io/formats/checkpoint.js';
 import { expectAllClose } from './helpers/allclose.js';
 import { atEveryKillPoint } from './helpers/kill-fs.js';
 import { tempDirs } from './helpers/temp.js';

@@ -26,7 +26,7 @@ import {
   loadLatestCheckpoint,
   recoverCheckpoints,
   saveCheckpoint,
-} from '../src/io/checkpoint.js';
+} from '../src/io/formats/checkpoint.js';
 import { Rng } from '../src/util/random.js';
 import { atEveryKillPoint } from './helpers/kill-fs.js';
 

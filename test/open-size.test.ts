@@ -20,7 +20,7 @@ import { GraphBuilder } from '../src/ir/builder.js';
 import type { Graph } from '../src/ir/graph.js';
 import { emptyGraph } from '../src/ir/graph.js';
 import { decodeModel } from '../src/ir/onnx.js';
-import { importModel } from '../src/io/importers.js';
+import { importModel } from '../src/io/import/importers.js';
 import { MaskAccumulator } from '../src/runtime/regression.js';
 import { quadratize } from '../src/passes/quadratize.js';
 import { Session } from '../src/runtime/session.js';

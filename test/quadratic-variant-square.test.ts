@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { backward } from '../src/autodiff/backward.js';
-import { loadAdapter, saveAdapter } from '../src/io/adapter.js';
+import { loadAdapter, saveAdapter } from '../src/workflow/adapter-files.js';
 import { GraphBuilder } from '../src/ir/builder.js';
 import type { Graph } from '../src/ir/graph.js';
 import { cloneGraph, emptyGraph } from '../src/ir/graph.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { LoadedRun } from '../src/report/load.js';
 import { renderMarkdown } from '../src/report/markdown.js';
-import type { EvalSummary, LatencySummary, RunMethod } from '../src/report/run-format.js';
+import type { EvalSummary, LatencySummary, RunMethod } from '../src/io/formats/run-format.js';
 import { medianInterval, pairedRatio, wilsonInterval } from '../src/report/stats.js';
 import { summarize } from '../src/report/summary.js';
 import { Rng } from '../src/util/random.js';

@@ -16,7 +16,7 @@ import type {
   LatencySummary,
   RunInfo,
   RunMethod,
-} from '../src/report/run-format.js';
+} from '../src/io/formats/run-format.js';
 import { tempDirs } from './helpers/temp.js';
 
 const tempDir = tempDirs('report');

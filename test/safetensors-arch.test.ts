@@ -1,5 +1,5 @@
 /**
- * safetensors checkpoints with a declared architecture (src/io/safetensors-arch.ts): PyTorch
+ * safetensors checkpoints with a declared architecture (src/io/import/safetensors-arch.ts): PyTorch
  * checkpoints of quadranet's ResNet-style and ConvNeXt-style definitions
  * (fixtures/models/torch_{resnet,convnext}.safetensors, written by
  * scripts/gen_arch_checkpoints.py with python/quadranet_torch.py) import with PyTorch's outputs,
@@ -17,11 +17,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Graph } from '../src/ir/graph.js';
 import { toHalfBits } from '../src/ir/tensor.js';
 import { QuadranetFileError } from '../src/io/errors.js';
-import { importModel } from '../src/io/importers.js';
-import type { SafeTensor } from '../src/io/safetensors.js';
-import { decodeSafetensors, encodeSafetensors } from '../src/io/safetensors.js';
-import { checkpointLayout } from '../src/io/safetensors-arch.js';
-import { halfToFloat } from '../src/io/tfjs/weights.js';
+import { importModel } from '../src/io/import/importers.js';
+import type { SafeTensor } from '../src/io/formats/safetensors.js';
+import { decodeSafetensors, encodeSafetensors } from '../src/io/formats/safetensors.js';
+import { checkpointLayout } from '../src/io/import/safetensors-arch.js';
+import { halfToFloat } from '../src/io/import/tfjs/weights.js';
 import { quadParamNames, quadratize } from '../src/passes/quadratize.js';
 import { Session } from '../src/runtime/session.js';
 import { Trainer } from '../src/runtime/trainer.js';

@@ -41,6 +41,21 @@ describe('structure', () => {
     assert.deepEqual(bad, []);
   });
 
+  it('io/ reads and writes files: it never reaches up to the workflow, the report or the CLI', async () => {
+    const bad: string[] = [];
+    for (const f of await sources()) {
+      const rel = relative(SRC, f);
+      if (!rel.startsWith('io/')) continue;
+      const text = await readFile(f, 'utf8');
+      for (const m of text.matchAll(/from '([^']+)'/g)) {
+        if (!m[1]!.startsWith('.')) continue;
+        const target = relative(SRC, join(f, '..', m[1]!));
+        if (/^(workflow|cli|report|experiments)\//.test(target)) bad.push(`${rel} → ${m[1]}`);
+      }
+    }
+    assert.deepEqual(bad, []);
+  });
+
   it('every error class raised for users extends QuadranetError and folds line breaks', async () => {
     const classes = Object.entries(api).filter(
       ([name, v]) => typeof v === 'function' && name.endsWith('Error') && name !== 'QuadranetError',

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { importTfjs } from '../src/io/tfjs/index.js';
+import { importTfjs } from '../src/io/import/tfjs/index.js';
 import type { Graph } from '../src/ir/graph.js';
 import { cloneGraph } from '../src/ir/graph.js';
 import { accountLayers } from '../src/passes/accounting.js';

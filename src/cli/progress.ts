@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
 import type { FitProgress } from '../runtime/fit.js';
-import type { HistoryRecord } from '../report/run-format.js';
+import type { HistoryRecord } from '../io/formats/run-format.js';
 import type { PhaseProgress } from '../workflow/evaluate.js';
 
 /** Reports training progress: a bar with ETA, loss, accuracy and throughput on a TTY, plain lines otherwise. */

@@ -19,7 +19,7 @@
  *   only the test-sampling part is known: seed-to-seed variation is not in it.
  */
 
-import type { HistoryRecord } from '../report/run-format.js';
+import type { HistoryRecord } from '../io/formats/run-format.js';
 import { pairedRatio } from '../report/stats.js';
 import type { ExperimentConfig } from './config.js';
 import type { Backbone } from './config.js';

@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { encodeModel } from '../ir/onnx.js';
 import { ensureWritableDir, writeFileAtomic, writeFilesAtomic } from '../io/atomic.js';
 import { reinitialize } from '../passes/reinit.js';
-import type { EvalSummary, HistoryRecord } from '../report/run-format.js';
+import type { EvalSummary, HistoryRecord } from '../io/formats/run-format.js';
 import { fit } from '../runtime/fit.js';
 import { classificationMetrics, evaluateModel } from '../workflow/evaluate.js';
 import type { RunOptions, RunResult } from '../workflow/run.js';

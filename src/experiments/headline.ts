@@ -21,7 +21,7 @@
  *   the adapted accuracy within their band; `not-held` otherwise.
  */
 
-import type { HistoryRecord } from '../report/run-format.js';
+import type { HistoryRecord } from '../io/formats/run-format.js';
 
 /** The plateau rule of convergence (see the module comment). */
 export interface PlateauRule {

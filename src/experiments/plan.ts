@@ -4,7 +4,7 @@
  */
 
 import type { QuadratizeOptions } from '../passes/quadratize.js';
-import type { RunMethod } from '../report/run-format.js';
+import type { RunMethod } from '../io/formats/run-format.js';
 import type {
   AblationSetting,
   Backbone,

@@ -17,7 +17,7 @@ import { placementRanks } from '../passes/budget/plan.js';
 import type { QuadratizeOptions } from '../passes/quadratize.js';
 import { quadratize } from '../passes/quadratize.js';
 import { reinitialize } from '../passes/reinit.js';
-import type { EvalSummary, HistoryRecord, RunInfo } from '../report/run-format.js';
+import type { EvalSummary, HistoryRecord, RunInfo } from '../io/formats/run-format.js';
 import { classificationMetrics } from '../workflow/evaluate.js';
 import type { ModelSource } from '../workflow/model-source.js';
 import { imageInputShape, loadModelSource } from '../workflow/model-source.js';

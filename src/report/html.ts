@@ -23,7 +23,7 @@ import {
   fmtUsd,
 } from './format.js';
 import { latencyOf, shortLatency } from './recommend.js';
-import type { RunMethod } from './run-format.js';
+import type { RunMethod } from '../io/formats/run-format.js';
 import type { ReportSummary, RunSummary } from './summary.js';
 import { CLIENT_JS } from './html/client.js';
 import { CSS } from './html/style.js';

@@ -19,7 +19,7 @@ import { ensureWritableDir, writeFilesAtomic } from '../io/atomic.js';
 import { loadChartJs, renderHtml } from './html.js';
 import { RUN_METHODS, loadRuns } from './load.js';
 import { renderMarkdown } from './markdown.js';
-import type { RunMethod } from './run-format.js';
+import type { RunMethod } from '../io/formats/run-format.js';
 import type { ReportSummary } from './summary.js';
 import { DEFAULT_BASELINE_METHOD, DEFAULT_PRICE_PER_HOUR, summarize } from './summary.js';
 import { QuadranetError } from '../util/errors.js';

@@ -25,7 +25,7 @@ import type {
   RegressionSummary,
   RunInfo,
   RunMethod,
-} from './run-format.js';
+} from '../io/formats/run-format.js';
 
 /** Every method the run format defines, in the order the report lists them. */
 export const RUN_METHODS: readonly RunMethod[] = [

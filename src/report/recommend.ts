@@ -16,7 +16,7 @@
  */
 
 import { fmtAcc, fmtCpu, fmtRatio, fmtSignedShare, fmtUsd } from './format.js';
-import type { RunMethod } from './run-format.js';
+import type { RunMethod } from '../io/formats/run-format.js';
 import type { Interval } from './stats.js';
 import { accuracyStdError, differenceBandPts, pairedRatio, wilsonInterval } from './stats.js';
 import type { BaseAccuracy, GroupSummary, RunSummary } from './summary.js';

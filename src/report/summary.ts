@@ -33,7 +33,7 @@ import { RUN_METHODS } from './load.js';
 import type { Recommendation } from './recommend.js';
 import { describeLatency, latencyOf, recommend } from './recommend.js';
 import { wilsonInterval } from './stats.js';
-import type { LatencySummary, RunInfo, RunMethod } from './run-format.js';
+import type { LatencySummary, RunInfo, RunMethod } from '../io/formats/run-format.js';
 
 /** USD per CPU-hour used when the caller gives no price (a modest cloud vCPU-hour, rounded up). */
 export const DEFAULT_PRICE_PER_HOUR = 0.1;

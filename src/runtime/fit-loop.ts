@@ -8,7 +8,7 @@
 import { takesClassLabels } from '../autodiff/losses.js';
 import type { Dataset } from '../data/dataset.js';
 import { batches, numBatches } from '../data/dataset.js';
-import type { HistoryRecord } from '../report/run-format.js';
+import type { HistoryRecord } from '../io/formats/run-format.js';
 import type { StepResult, Trainer } from './trainer.js';
 
 /** Progress of a run, reported after every step and at every validation point. */

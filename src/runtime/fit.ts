@@ -1,8 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureWritableDir, writeFileAtomic } from '../io/atomic.js';
-import { loadLatestCheckpoint, recoverCheckpoints, saveCheckpoint } from '../io/checkpoint.js';
-import type { HistoryRecord } from '../report/run-format.js';
+import {
+  loadLatestCheckpoint,
+  recoverCheckpoints,
+  saveCheckpoint,
+} from '../io/formats/checkpoint.js';
+import type { HistoryRecord } from '../io/formats/run-format.js';
 import type { FitLoopOptions, FitResult, FitState, FitStore } from './fit-loop.js';
 import { fitLoop } from './fit-loop.js';
 import type { Trainer } from './trainer.js';
@@ -26,7 +30,7 @@ function cpuSecondsNow(): number {
 
 /**
  * The run directory as a fit store: history.jsonl rewritten atomically at every record, and
- * checkpoints/ (the latest, the best, pruned; see src/io/checkpoint.ts).
+ * checkpoints/ (the latest, the best, pruned; see src/io/formats/checkpoint.ts).
  */
 export async function runDirStore(runDir: string, resume: boolean): Promise<FitStore> {
   const ckptDir = join(runDir, 'checkpoints');

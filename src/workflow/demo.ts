@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeReport } from '../report/index.js';
 import type { ReportSummary } from '../report/index.js';
-import type { RunMethod } from '../report/run-format.js';
+import type { RunMethod } from '../io/formats/run-format.js';
 import type { FitProgress } from '../runtime/fit.js';
 import { quadratize } from '../passes/quadratize.js';
 import { Trainer } from '../runtime/trainer.js';

@@ -2,7 +2,7 @@ import type { Dataset } from '../data/dataset.js';
 import { targetSize } from '../data/dataset.js';
 import { DataError } from '../data/errors.js';
 import type { Graph } from '../ir/graph.js';
-import type { EvalSummary, LatencySummary } from '../report/run-format.js';
+import type { EvalSummary, LatencySummary } from '../io/formats/run-format.js';
 import type { RegressionMetrics } from '../runtime/regression.js';
 import { evaluateRegressionSession } from '../runtime/regression.js';
 import type { SessionOptions } from '../runtime/session.js';

@@ -4,7 +4,7 @@ import type { QuadratizeOptions } from '../passes/quadratize.js';
 import { quadratize } from '../passes/quadratize.js';
 import { matchLinearBudget } from '../passes/linear-budget.js';
 import { headParams, reinitialize } from '../passes/reinit.js';
-import type { RunMethod } from '../report/run-format.js';
+import type { RunMethod } from '../io/formats/run-format.js';
 import type { TrainGroup } from '../runtime/trainer.js';
 import { learnableParams } from './params.js';
 

@@ -1,10 +1,10 @@
 import type { Graph } from '../ir/graph.js';
 import { cloneGraph } from '../ir/graph.js';
 import { encodeModel } from '../ir/onnx.js';
-import { importModel, sha256 } from '../io/importers.js';
+import { importModel, sha256 } from '../io/import/importers.js';
 import { ARCHITECTURES, type ArchName, type ImageShape } from '../models/zoo.js';
 import { UserError } from '../util/errors.js';
-import type { ImportNotes } from '../io/importers.js';
+import type { ImportNotes } from '../io/import/importers.js';
 
 /** A model to work on: read from a file, or a built-in architecture (`arch:cnn`). */
 export interface ModelSource {

@@ -2,7 +2,7 @@
 
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE } from '../io/adapter.js';
+import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE } from '../io/formats/adapter-config.js';
 import { removeAtomic } from '../io/atomic.js';
 
 /** What a run writes into its directory (removed by --force, or when a run fails to start). */

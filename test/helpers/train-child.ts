@@ -20,9 +20,9 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadMnist } from '../../src/data/mnist.js';
-import type { SafeTensor } from '../../src/io/safetensors.js';
-import { writeSafetensors } from '../../src/io/safetensors.js';
-import { toSafeTensor } from '../../src/io/tensors.js';
+import type { SafeTensor } from '../../src/io/formats/safetensors.js';
+import { writeSafetensors } from '../../src/io/formats/safetensors.js';
+import { toSafeTensor } from '../../src/io/formats/tensors.js';
 import { mlp } from '../../src/models/zoo.js';
 import { fit } from '../../src/runtime/fit.js';
 import { Trainer } from '../../src/runtime/trainer.js';

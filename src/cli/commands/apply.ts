@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { encodeModel } from '../../ir/onnx.js';
-import { loadAdapter, readAdapterConfig } from '../../io/adapter.js';
+import { loadAdapter } from '../../workflow/adapter-files.js';
+import { readAdapterConfig } from '../../io/formats/adapter-config.js';
 import { ensureWritableDir, writeFileAtomic } from '../../io/atomic.js';
 import { readAdapterState, setAdapterEnabled, unload } from '../../passes/adapter.js';
 import { loadModelSource } from '../../workflow/model-source.js';

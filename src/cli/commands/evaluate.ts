@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { loadDataset } from '../../data/spec.js';
 import { accountLayers } from '../../passes/accounting.js';
 import type { Dataset } from '../../data/dataset.js';
-import type { LatencySummary } from '../../report/run-format.js';
+import type { LatencySummary } from '../../io/formats/run-format.js';
 import type { PhaseProgress, Task, TaskMetrics } from '../../workflow/evaluate.js';
 import {
   SMALL_SPLIT,

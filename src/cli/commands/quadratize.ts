@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { encodeModel } from '../../ir/onnx.js';
-import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, saveAdapter } from '../../io/adapter.js';
+import { saveAdapter } from '../../workflow/adapter-files.js';
+import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE } from '../../io/formats/adapter-config.js';
 import { ensureWritableDir } from '../../io/atomic.js';
 import { accountLayers } from '../../passes/accounting.js';
 import { budgetCandidates } from '../../passes/budget/candidates.js';

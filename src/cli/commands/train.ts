@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import type { EvalSummary, RunMethod } from '../../report/run-format.js';
+import type { EvalSummary, RunMethod } from '../../io/formats/run-format.js';
 import type { RunResult } from '../../workflow/run.js';
 import { runMethod } from '../../workflow/run.js';
 import { SMALL_SPLIT, accuracyInterval } from '../../workflow/evaluate.js';

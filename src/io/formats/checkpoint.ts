@@ -15,7 +15,7 @@
 
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { QuadranetFileError, errnoCode, fileErrorFrom } from './errors.js';
+import { QuadranetFileError, errnoCode, fileErrorFrom } from '../errors.js';
 import { readSafetensors, encodeFor, type SafeTensor } from './safetensors.js';
 import {
   TEMP_PREFIX,
@@ -28,7 +28,7 @@ import {
   tempPathFor,
   writeFileAtomic,
   writeFileDurable,
-} from './atomic.js';
+} from '../atomic.js';
 
 /** What a checkpoint holds: tensors by name, and JSON metadata that includes the step. */
 export interface CheckpointData {

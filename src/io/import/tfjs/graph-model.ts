@@ -10,10 +10,10 @@
  */
 
 import { basename } from 'node:path';
-import { GraphBuilder } from '../../ir/builder.js';
-import type { Dim, Graph } from '../../ir/graph.js';
-import { emptyGraph, validateGraph } from '../../ir/graph.js';
-import { QuadranetFileError } from '../errors.js';
+import { GraphBuilder } from '../../../ir/builder.js';
+import type { Dim, Graph } from '../../../ir/graph.js';
+import { emptyGraph, validateGraph } from '../../../ir/graph.js';
+import { QuadranetFileError } from '../../errors.js';
 import type { TfAttr, TfNode, TfValue } from './graph-context.js';
 import { GraphContext, shortName } from './graph-context.js';
 import { tfOpConverter } from './graph-ops.js';

@@ -5,7 +5,7 @@
  *   RUN_DIR/history.jsonl   one HistoryRecord per line (per epoch, plus a final line)
  *   RUN_DIR/eval.json       EvalSummary of the final model on the test split
  *   RUN_DIR/model.onnx      the trained model; adapt also writes adapter.safetensors + adapter_config.json
- *   RUN_DIR/checkpoints/    resumable checkpoints (see src/io/checkpoint.ts)
+ *   RUN_DIR/checkpoints/    resumable checkpoints (see src/io/formats/checkpoint.ts)
  */
 
 /** How a run trained, in the terms the report compares. */

@@ -1,4 +1,4 @@
-import type { DType, Tensor, TypedArray } from '../ir/tensor.js';
+import type { DType, Tensor, TypedArray } from '../../ir/tensor.js';
 import type { SafeDType, SafeTensor } from './safetensors.js';
 
 const TO_SAFE: Record<DType, SafeDType> = {

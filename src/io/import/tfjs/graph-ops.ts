@@ -6,13 +6,13 @@
  * and SAME padding is resolved to explicit pads when sizes are known.
  */
 
-import type { Dim } from '../../ir/graph.js';
-import { tensor } from '../../ir/tensor.js';
+import type { Dim } from '../../../ir/graph.js';
+import { tensor } from '../../../ir/tensor.js';
 import type { Layout } from './context.js';
 import { transposeData } from './context.js';
 import type { GraphContext, RuntimeValue, TfNode, TfValue } from './graph-context.js';
 import { rankOf, shapeOf, shortName } from './graph-context.js';
-import { wrapAxis } from '../../ir/axes.js';
+import { wrapAxis } from '../../../ir/axes.js';
 
 /** One node: the context, the node and its input values (in TF input order). */
 export interface OpCall {

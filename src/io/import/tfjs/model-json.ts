@@ -5,7 +5,7 @@
  */
 
 import { readFile } from 'node:fs/promises';
-import { QuadranetFileError, fileErrorFrom } from '../errors.js';
+import { QuadranetFileError, fileErrorFrom } from '../../errors.js';
 
 /** A JSON object as read from the file. */
 export type JsonObject = Record<string, unknown>;

@@ -21,10 +21,10 @@
 
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Graph } from '../ir/graph.js';
-import { convnext, resnet, type ImageShape } from '../models/zoo.js';
-import { QuadranetFileError, errnoCode, fileErrorFrom } from './errors.js';
-import { decodeSafetensors, type SafeTensor } from './safetensors.js';
+import type { Graph } from '../../ir/graph.js';
+import { convnext, resnet, type ImageShape } from '../../models/zoo.js';
+import { QuadranetFileError, errnoCode, fileErrorFrom } from '../errors.js';
+import { decodeSafetensors, type SafeTensor } from '../formats/safetensors.js';
 import { halfToFloat } from './tfjs/weights.js';
 
 /** The architectures a checkpoint can declare. */

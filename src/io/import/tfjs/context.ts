@@ -9,13 +9,13 @@
  * need; the Transpose between the two is emitted once per value and reused.
  */
 
-import type { GraphBuilder } from '../../ir/builder.js';
-import type { Dim } from '../../ir/graph.js';
-import type { Tensor } from '../../ir/tensor.js';
-import { QuadranetFileError } from '../errors.js';
+import type { GraphBuilder } from '../../../ir/builder.js';
+import type { Dim } from '../../../ir/graph.js';
+import type { Tensor } from '../../../ir/tensor.js';
+import { QuadranetFileError } from '../../errors.js';
 import type { KerasLayerJson } from './model-json.js';
 import type { DecodedWeight } from './weights.js';
-import { wrapAxis } from '../../ir/axes.js';
+import { wrapAxis } from '../../../ir/axes.js';
 
 /** How a Keras tensor is held in the IR. */
 export type Layout = 'keras' | 'cf';

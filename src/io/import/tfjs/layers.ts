@@ -5,14 +5,14 @@
  * and TF's SAME padding is resolved to explicit (possibly asymmetric) pads when sizes are known.
  */
 
-import type { Dim } from '../../ir/graph.js';
-import { tensor } from '../../ir/tensor.js';
+import type { Dim } from '../../../ir/graph.js';
+import { tensor } from '../../../ir/tensor.js';
 import { applyActivation } from './activations.js';
 import type { ConversionContext, KValue, Layout } from './context.js';
 import { transposeData } from './context.js';
 import type { KerasLayerJson } from './model-json.js';
 import { isObject } from './model-json.js';
-import { wrapAxis } from '../../ir/axes.js';
+import { wrapAxis } from '../../../ir/axes.js';
 
 /** One call of a layer: the context, the layer and its input tensors. */
 export interface LayerCall {

@@ -10,14 +10,14 @@
  * the two is emitted once per value.
  */
 
-import type { GraphBuilder } from '../../ir/builder.js';
-import type { Dim } from '../../ir/graph.js';
-import type { Tensor } from '../../ir/tensor.js';
-import { tensor } from '../../ir/tensor.js';
-import { QuadranetFileError } from '../errors.js';
+import type { GraphBuilder } from '../../../ir/builder.js';
+import type { Dim } from '../../../ir/graph.js';
+import type { Tensor } from '../../../ir/tensor.js';
+import { tensor } from '../../../ir/tensor.js';
+import { QuadranetFileError } from '../../errors.js';
 import type { Layout } from './context.js';
 import { fromCfPerm, toCfPerm, transposeData } from './context.js';
-import { wrapAxis } from '../../ir/axes.js';
+import { wrapAxis } from '../../../ir/axes.js';
 
 /** A decoded TF attribute (`AttrValue` in the JSON form tfjs-converter writes). */
 export type TfAttr =

@@ -6,7 +6,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
-import { QuadranetFileError, fileErrorFrom } from '../errors.js';
+import { QuadranetFileError, fileErrorFrom } from '../../errors.js';
 import type { WeightSpec, WeightsGroup } from './model-json.js';
 
 /** A decoded weight: its manifest entry and values (float32, int32, or bool as 0/1 bytes). */

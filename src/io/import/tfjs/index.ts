@@ -8,10 +8,10 @@
  */
 
 import { basename } from 'node:path';
-import { GraphBuilder } from '../../ir/builder.js';
-import type { Graph } from '../../ir/graph.js';
-import { validateGraph, emptyGraph } from '../../ir/graph.js';
-import { QuadranetFileError } from '../errors.js';
+import { GraphBuilder } from '../../../ir/builder.js';
+import type { Graph } from '../../../ir/graph.js';
+import { validateGraph, emptyGraph } from '../../../ir/graph.js';
+import { QuadranetFileError } from '../../errors.js';
 import type { KValue } from './context.js';
 import { ConversionContext } from './context.js';
 import { isModelClass } from './layers.js';

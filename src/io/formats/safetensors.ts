@@ -7,8 +7,8 @@
  */
 
 import { stat, readFile } from 'node:fs/promises';
-import { QuadranetFileError, fileErrorFrom } from './errors.js';
-import { writeFileAtomic } from './atomic.js';
+import { QuadranetFileError, fileErrorFrom } from '../errors.js';
+import { writeFileAtomic } from '../atomic.js';
 
 /** Element types understood. F16 and BF16 are carried as raw 16-bit patterns (Uint16Array). */
 export type SafeDType = 'F32' | 'F64' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I8' | 'U8' | 'BOOL';

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import type { Graph } from '../ir/graph.js';
-import { GraphError } from '../ir/graph.js';
-import type { FoldReport } from '../passes/fold.js';
-import type { NormalizeReport, NormalizeResult } from '../passes/normalize-export.js';
-import type { UpgradeReport } from '../passes/upgrade-opset.js';
-import { decodeModel } from '../ir/onnx.js';
-import { QuadranetFileError } from './errors.js';
+import type { Graph } from '../../ir/graph.js';
+import { GraphError } from '../../ir/graph.js';
+import type { FoldReport } from '../../passes/fold.js';
+import type { NormalizeReport, NormalizeResult } from '../../passes/normalize-export.js';
+import type { UpgradeReport } from '../../passes/upgrade-opset.js';
+import { decodeModel } from '../../ir/onnx.js';
+import { QuadranetFileError } from '../errors.js';
 import { isGraphModelJson } from './tfjs/graph-model.js';
 
 /** A model file read into the IR, with what identifies the exact base model. */
@@ -69,8 +69,8 @@ registerImporter('onnx', {
   // (foldConstants); what was done is kept for `inspect`.
   read: async (file, bytes) => {
     const [{ foldOnImport }, norm] = await Promise.all([
-      import('../passes/fold.js'),
-      import('../passes/normalize-export.js'),
+      import('../../passes/fold.js'),
+      import('../../passes/normalize-export.js'),
     ]);
     const notes: ImportNotes = {};
     const decoded = decodeModel(bytes, { file, onUpgrade: (r) => (notes.upgraded = r) });

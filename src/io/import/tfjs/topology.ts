@@ -4,8 +4,8 @@
  * converted once their inputs exist, so the order of the layer list does not matter.
  */
 
-import type { Dim } from '../../ir/graph.js';
-import { QuadranetFileError } from '../errors.js';
+import type { Dim } from '../../../ir/graph.js';
+import { QuadranetFileError } from '../../errors.js';
 import { ACTIVATIONS, activationName } from './activations.js';
 import type { ConversionContext, KValue } from './context.js';
 import { isModelClass, layerConverter } from './layers.js';
