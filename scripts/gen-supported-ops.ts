@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import '../src/autodiff/backward.js';
 import { differentiableOps } from '../src/autodiff/registry.js';
-import { shapeRuleOps } from '../src/ir/shapes.js';
+import { shapeRuleOps } from '../src/ir/shapes/index.js';
 
 /**
  * Ops that produce integers or booleans, or read no float input (constants, shapes): they never

@@ -126,7 +126,7 @@ export {
   type ShapeInfo,
   type ShapeResult,
   type ShapeRule,
-} from './ir/shapes.js';
+} from './ir/shapes/index.js';
 
 // ── Adapter files ─────────────────────────────────────────────────────────────────────────
 export {

@@ -4,7 +4,7 @@ import { backward } from '../src/autodiff/backward.js';
 import type { AttrInput } from '../src/ir/builder.js';
 import { GraphBuilder } from '../src/ir/builder.js';
 import { GraphError, emptyGraph } from '../src/ir/graph.js';
-import { inferShapes, staticShape } from '../src/ir/shapes.js';
+import { inferShapes, staticShape } from '../src/ir/shapes/index.js';
 import { tensor } from '../src/ir/tensor.js';
 import { gradcheck } from './helpers/gradcheck.js';
 

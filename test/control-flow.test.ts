@@ -9,7 +9,7 @@ import { GraphBuilder } from '../src/ir/builder.js';
 import type { Graph } from '../src/ir/graph.js';
 import { emptyGraph, GraphError, implicitInputs, topoSort } from '../src/ir/graph.js';
 import { decodeModel, encodeModel } from '../src/ir/onnx.js';
-import { inferShapes } from '../src/ir/shapes.js';
+import { inferShapes } from '../src/ir/shapes/index.js';
 import { tensor } from '../src/ir/tensor.js';
 import { inlineConstantIfs } from '../src/passes/control-flow.js';
 import { foldConstants } from '../src/passes/fold.js';

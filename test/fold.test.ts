@@ -10,7 +10,7 @@ import { GraphBuilder } from '../src/ir/builder.js';
 import type { Graph } from '../src/ir/graph.js';
 import { cloneGraph, GraphError, emptyGraph } from '../src/ir/graph.js';
 import { decodeModel, encodeModel } from '../src/ir/onnx.js';
-import { inferShapes } from '../src/ir/shapes.js';
+import { inferShapes } from '../src/ir/shapes/index.js';
 import type { DType } from '../src/ir/tensor.js';
 import { int64s, ONNX_DTYPE, scalar, tensor, toNumbers } from '../src/ir/tensor.js';
 import { setAdapterEnabled, unload } from '../src/passes/adapter.js';

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { GraphBuilder } from '../src/ir/builder.js';
 import { GraphError, validateGraph, emptyGraph } from '../src/ir/graph.js';
 import { decodeModel, encodeModel, OnnxFormatError } from '../src/ir/onnx.js';
-import { inferShapes } from '../src/ir/shapes.js';
+import { inferShapes } from '../src/ir/shapes/index.js';
 import { int64s, tensor, toHalfBits } from '../src/ir/tensor.js';
 import { cnn, convnext, resnet } from '../src/models/zoo.js';
 import { Session } from '../src/runtime/session.js';

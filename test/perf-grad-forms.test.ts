@@ -7,7 +7,7 @@ import type { GradForms } from '../src/autodiff/registry.js';
 import { DEFAULT_GRAD_FORMS } from '../src/autodiff/registry.js';
 import type { AttrInput } from '../src/ir/builder.js';
 import { GraphBuilder } from '../src/ir/builder.js';
-import { inferShapes, staticShape } from '../src/ir/shapes.js';
+import { inferShapes, staticShape } from '../src/ir/shapes/index.js';
 import { numel, tensor } from '../src/ir/tensor.js';
 import { Session } from '../src/runtime/session.js';
 import { Rng } from '../src/util/random.js';

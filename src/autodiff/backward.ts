@@ -1,8 +1,8 @@
 import { GraphBuilder } from '../ir/builder.js';
 import type { Graph, Node } from '../ir/graph.js';
 import { cloneGraph, GraphError, implicitInputs, topoSort } from '../ir/graph.js';
-import type { ShapeInfo } from '../ir/shapes.js';
-import { inferShapes, staticShape } from '../ir/shapes.js';
+import type { ShapeInfo } from '../ir/shapes/index.js';
+import { inferShapes, staticShape } from '../ir/shapes/index.js';
 import type { DType } from '../ir/tensor.js';
 import { scalar } from '../ir/tensor.js';
 import type { GradContext, GradForms } from './registry.js';

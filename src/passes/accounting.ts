@@ -11,8 +11,8 @@
 
 import type { Graph, Node } from '../ir/graph.js';
 import { attrInt, cloneGraph, GraphError } from '../ir/graph.js';
-import type { ShapeInfo } from '../ir/shapes.js';
-import { inferShapes, staticShape } from '../ir/shapes.js';
+import type { ShapeInfo } from '../ir/shapes/index.js';
+import { inferShapes, staticShape } from '../ir/shapes/index.js';
 import { numel } from '../ir/tensor.js';
 import { readAdapterState } from './quadratic-spec.js';
 import { quadHandler } from './quadratic-handlers.js';

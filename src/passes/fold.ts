@@ -20,8 +20,8 @@ import {
   topoSort,
   validateGraph,
 } from '../ir/graph.js';
-import type { ShapeInfo } from '../ir/shapes.js';
-import { inferShapes } from '../ir/shapes.js';
+import type { ShapeInfo } from '../ir/shapes/index.js';
+import { inferShapes } from '../ir/shapes/index.js';
 import type { DType, Tensor } from '../ir/tensor.js';
 import { dtypeFromOnnx, numel } from '../ir/tensor.js';
 import { inlineConstantIfs } from './control-flow.js';

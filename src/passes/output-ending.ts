@@ -9,7 +9,7 @@
 import type { Graph, Node } from '../ir/graph.js';
 import { attrInt, producers } from '../ir/graph.js';
 import type { Dim } from '../ir/graph.js';
-import { inferShapes } from '../ir/shapes.js';
+import { inferShapes } from '../ir/shapes/index.js';
 import type { LossKind } from '../autodiff/losses.js';
 import { unload } from './adapter.js';
 import { readAdapterState } from './quadratic-spec.js';

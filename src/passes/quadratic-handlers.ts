@@ -8,8 +8,8 @@
 import type { GraphBuilder } from '../ir/builder.js';
 import type { Graph, Node } from '../ir/graph.js';
 import { attrInt } from '../ir/graph.js';
-import type { ShapeInfo } from '../ir/shapes.js';
-import { convOutSize, convParams } from '../ir/shapes.js';
+import type { ShapeInfo } from '../ir/shapes/index.js';
+import { convOutSize, convParams } from '../ir/shapes/index.js';
 import type { Tensor } from '../ir/tensor.js';
 import type {
   QuadLayerKind,

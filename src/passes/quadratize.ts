@@ -10,8 +10,8 @@
 
 import type { Graph } from '../ir/graph.js';
 import { cloneGraph } from '../ir/graph.js';
-import type { ShapeInfo } from '../ir/shapes.js';
-import { inferShapes } from '../ir/shapes.js';
+import type { ShapeInfo } from '../ir/shapes/index.js';
+import { inferShapes } from '../ir/shapes/index.js';
 import { build, checkNameClashes } from './quadratic-build.js';
 import type { BudgetItem } from './quadratic-budget.js';
 import { mostCommon, paramCount, spendBudget, tooDear } from './quadratic-budget.js';

@@ -9,7 +9,7 @@
 
 import type { Graph, Node } from '../ir/graph.js';
 import { attrInt, cloneGraph, consumers, GraphError, producers } from '../ir/graph.js';
-import { inferShapes } from '../ir/shapes.js';
+import { inferShapes } from '../ir/shapes/index.js';
 import type { Tensor } from '../ir/tensor.js';
 import { numel, tensor } from '../ir/tensor.js';
 import { Rng } from '../util/random.js';

@@ -18,7 +18,7 @@ import {
   uniqueName,
   usedNames,
 } from '../ir/graph.js';
-import { inferShapes } from '../ir/shapes.js';
+import { inferShapes } from '../ir/shapes/index.js';
 import type { Tensor } from '../ir/tensor.js';
 import { int64s, scalar, toNumbers } from '../ir/tensor.js';
 import { wrapAxis } from '../ir/axes.js';

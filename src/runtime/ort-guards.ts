@@ -1,7 +1,7 @@
 import { GraphBuilder } from '../ir/builder.js';
 import type { Graph, Node } from '../ir/graph.js';
 import { cloneGraph } from '../ir/graph.js';
-import { inferShapes } from '../ir/shapes.js';
+import { inferShapes } from '../ir/shapes/index.js';
 
 /**
  * Keeps onnxruntime from computing a graph wrongly. onnxruntime-node 1.30's PadFusion (on at every

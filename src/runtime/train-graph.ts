@@ -7,7 +7,7 @@ import { clipByGlobalNorm, emitUpdate } from '../autodiff/optimizers.js';
 import { GraphBuilder } from '../ir/builder.js';
 import type { Graph } from '../ir/graph.js';
 import { cloneGraph, GraphError } from '../ir/graph.js';
-import { inferShapes, staticShape } from '../ir/shapes.js';
+import { inferShapes, staticShape } from '../ir/shapes/index.js';
 import type { RecomputeSegment } from '../autodiff/recompute.js';
 import { readAdapterState } from '../passes/quadratic-spec.js';
 import { setTrainingMode } from '../passes/training-mode.js';

@@ -9,7 +9,7 @@ import { split as splitDataset } from '../data/dataset.js';
 import { loadDataset } from '../data/spec.js';
 import type { Dim, Graph } from '../ir/graph.js';
 import { cloneGraph } from '../ir/graph.js';
-import { inferShapes } from '../ir/shapes.js';
+import { inferShapes } from '../ir/shapes/index.js';
 import type { LossOptions } from '../autodiff/losses.js';
 import type { Task } from './evaluate.js';
 import { SMALL_SPLIT, accuracyInterval, taskOf } from './evaluate.js';

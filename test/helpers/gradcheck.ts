@@ -1,7 +1,7 @@
 import { backward } from '../../src/autodiff/backward.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { emptyGraph } from '../../src/ir/graph.js';
-import { inferShapes, staticShape } from '../../src/ir/shapes.js';
+import { inferShapes, staticShape } from '../../src/ir/shapes/index.js';
 import type { DType, Tensor } from '../../src/ir/tensor.js';
 import { numel, tensor } from '../../src/ir/tensor.js';
 import { Session } from '../../src/runtime/session.js';

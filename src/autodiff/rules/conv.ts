@@ -1,6 +1,6 @@
 import type { Node } from '../../ir/graph.js';
 import { attrInt, attrInts, attrString, GraphError } from '../../ir/graph.js';
-import { convParams } from '../../ir/shapes.js';
+import { convParams } from '../../ir/shapes/index.js';
 import { numel, tensor } from '../../ir/tensor.js';
 import type { GradContext } from '../registry.js';
 import { registerGradient } from '../registry.js';

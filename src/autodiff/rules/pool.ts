@@ -1,6 +1,6 @@
 import type { Attribute } from '../../ir/graph.js';
 import { attrInt, attrInts, GraphError } from '../../ir/graph.js';
-import { convParams, convOutSize } from '../../ir/shapes.js';
+import { convParams, convOutSize } from '../../ir/shapes/index.js';
 import type { DType } from '../../ir/tensor.js';
 import { numel, tensor } from '../../ir/tensor.js';
 import type { GradContext } from '../registry.js';

@@ -4,7 +4,7 @@ import protobuf from 'protobufjs/minimal.js';
 import { differentiableOps } from '../../autodiff/registry.js';
 import '../../autodiff/backward.js';
 import { implicitInputs } from '../../ir/graph.js';
-import { inferShapes } from '../../ir/shapes.js';
+import { inferShapes } from '../../ir/shapes/index.js';
 import { accountLayers } from '../../passes/accounting.js';
 import { describeFold } from '../../passes/fold.js';
 import { describeNormalize } from '../../passes/normalize-export.js';

@@ -16,13 +16,13 @@ import { emptyGraph, validateGraph } from '../../../ir/graph.js';
 import { QuadranetFileError } from '../../errors.js';
 import type { TfAttr, TfNode, TfValue } from './graph-context.js';
 import { GraphContext, shortName } from './graph-context.js';
-import { tfOpConverter } from './graph-ops.js';
+import { tfOpConverter } from './graph-ops/index.js';
 import type { JsonObject } from './model-json.js';
 import { isObject, namingFile, parseManifest, readModelJsonText } from './model-json.js';
 import { symbolicShape } from './topology.js';
 import { readWeights } from './weights.js';
 
-export { supportedTfOps } from './graph-ops.js';
+export { supportedTfOps } from './graph-ops/index.js';
 
 /** Options of `importTfjsGraph`. */
 export interface TfjsGraphImportOptions {

@@ -14,7 +14,7 @@ import { validateGraph, emptyGraph } from '../../../ir/graph.js';
 import { QuadranetFileError } from '../../errors.js';
 import type { KValue } from './context.js';
 import { ConversionContext } from './context.js';
-import { isModelClass } from './layers.js';
+import { isModelClass } from './layers/index.js';
 import {
   isObject,
   modelLayers,
@@ -26,7 +26,7 @@ import {
 import { convertModel, modelName, symbolicShape, unsupportedLayers } from './topology.js';
 import { readWeights } from './weights.js';
 
-export { supportedLayers } from './layers.js';
+export { supportedLayers } from './layers/index.js';
 export { ACTIVATIONS } from './activations.js';
 
 /** Options of `importTfjs`. */

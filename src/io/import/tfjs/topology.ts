@@ -8,7 +8,7 @@ import type { Dim } from '../../../ir/graph.js';
 import { QuadranetFileError } from '../../errors.js';
 import { ACTIVATIONS, activationName } from './activations.js';
 import type { ConversionContext, KValue } from './context.js';
-import { isModelClass, layerConverter } from './layers.js';
+import { isModelClass, layerConverter } from './layers/index.js';
 import type { InboundRef, KerasLayerJson } from './model-json.js';
 import { isObject, modelLayers, parseRef } from './model-json.js';
 
