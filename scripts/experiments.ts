@@ -7,7 +7,7 @@
  * --quick: < 10 minutes on 2 cores (one seed); default: the full setting (≈ 100 minutes on 2
  * cores, cut data); --gpu: the same protocol on the full data sets with wider backbones (a GPU
  * machine; see docs/experiments.md). --micro: a seconds-long smoke setting for the test suite
- * (numbers meaningless; no docs).
+ * (numbers meaningless). Only the full setting writes docs/experiments.md by default.
  * Progress goes to stderr; runs are cached in the output directory (rerun to continue).
  */
 
@@ -29,7 +29,7 @@ the quadratic network from scratch, (b) adaptation to distribution shift vs the 
   --micro            a seconds-long smoke setting (tests); numbers are meaningless
   --json FILE        write the results JSON here too
   --out DIR          output directory (default runs/experiments/<setting>)
-  --docs FILE        write the markdown here too (default docs/experiments.md; not for --micro)
+  --docs FILE        write the markdown here too (default: docs/experiments.md for the full setting only)
   --no-docs          do not write the markdown outside the output directory
   --fashion-dir DIR  Fashion-MNIST (default ${DEFAULT_FASHION_DIR}; apt-get install dataset-fashion-mnist)
   -h, --help         this help
@@ -74,7 +74,8 @@ async function main(): Promise<number> {
   const outDir = args.out ?? `runs/experiments/${preset}`;
   const docsFile = args['no-docs']
     ? undefined
-    : (args.docs ?? (preset === 'micro' ? undefined : 'docs/experiments.md'));
+    : // Only the full setting's results belong on the committed page (quick/micro are indicative).
+      (args.docs ?? (preset === 'full' ? 'docs/experiments.md' : undefined));
   for (const f of [args.json, docsFile]) if (f) mkdirSync(dirname(f), { recursive: true });
   const ac = new AbortController();
   process.once('SIGINT', () => {
