@@ -6,8 +6,6 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { HistoryRecord } from '../src/io/formats/run-format.js';
 import {
-  claimB,
-  claimA,
   meanStd,
   noiseBand,
   savingPct,
@@ -16,7 +14,7 @@ import {
   type TimeToAccuracyRow,
 } from '../src/experiments/analysis.js';
 import type { AblationRow } from '../src/experiments/analysis.js';
-import { placementFindings } from '../src/experiments/analysis.js';
+import { claimA, claimB, placementFindings } from '../src/experiments/verdicts.js';
 import type { RunOutcome } from '../src/experiments/runner.js';
 import {
   chooseLr,

@@ -17,16 +17,10 @@ import { ensureWritableDir, writeFileAtomic, writeFilesAtomic } from '../io/atom
 import { writeReport } from '../report/index.js';
 import { backendSessionOptions } from '../runtime/ort.js';
 import { VERSION } from '../version.js';
-import type { AblationRow, ClaimVerdict, ShiftRow, TimeToAccuracyRow } from './analysis.js';
-import {
-  ablationRows,
-  claimA,
-  claimB,
-  claimC,
-  otherFindings,
-  shiftRows,
-  timeToAccuracyRows,
-} from './analysis.js';
+import type { AblationRow, ShiftRow, TimeToAccuracyRow } from './analysis.js';
+import { ablationRows, shiftRows, timeToAccuracyRows } from './analysis.js';
+import type { ClaimVerdict } from './verdicts.js';
+import { claimA, claimB, claimC, otherFindings } from './verdicts.js';
 import type { ExperimentConfig, PresetName } from './config.js';
 import { DEFAULT_FASHION_DIR, presetConfig } from './config.js';
 import { estimatePlanSeconds } from './estimate.js';

@@ -7,15 +7,11 @@ import type { ExperimentConfig } from './config.js';
 import type { ExperimentResults } from './index.js';
 import { NO_ADAPTATION } from './analysis.js';
 import type { AblationRow, ShiftRow } from './analysis.js';
+import { mdTable } from '../util/markdown.js';
 
 const p2 = (x: number | null | undefined) => (x == null ? '—' : `${(x * 100).toFixed(2)}`);
 const f1 = (x: number | null | undefined) => (x == null ? '—' : x.toFixed(1));
 const mins = (s: number) => (s < 90 ? `${s.toFixed(0)} s` : `${(s / 60).toFixed(1)} min`);
-
-function table(head: string[], rows: string[][]): string {
-  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
-  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
-}
 
 function accCell(r: ShiftRow | undefined): string {
   if (!r) return '—';
@@ -112,7 +108,7 @@ export function renderExperimentsMarkdown(res: ExperimentResults): string {
   out.push('');
   const t = c.timeToAccuracy;
   out.push(
-    table(
+    mdTable(
       ['study', 'backbone(s)', 'data', 'examples (train+val / test)', 'epochs', 'seeds'],
       [
         [
@@ -175,7 +171,7 @@ export function renderExperimentsMarkdown(res: ExperimentResults): string {
   );
   out.push('');
   out.push(
-    table(
+    mdTable(
       [
         'arm',
         'backbone',
@@ -251,7 +247,7 @@ export function renderExperimentsMarkdown(res: ExperimentResults): string {
   );
   out.push('');
   out.push(
-    table(
+    mdTable(
       ['shift', ...methods],
       shifts.map((sh) => [
         sh,
@@ -278,7 +274,7 @@ export function renderExperimentsMarkdown(res: ExperimentResults): string {
   );
   out.push('');
   out.push(
-    table(
+    mdTable(
       [
         'axis',
         'setting',

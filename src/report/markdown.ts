@@ -17,6 +17,11 @@ import {
 } from './format.js';
 import { shortLatency } from './recommend.js';
 import type { ReportSummary } from './summary.js';
+import { mdTable } from '../util/markdown.js';
+
+/** The report's tables name their alignment first (its call sites read better that way). */
+const reportTable = (head: string[], align: Array<'l' | 'r'>, rows: string[][]) =>
+  mdTable(head, rows, align);
 
 /** Escapes text for a markdown table cell (pipes, line breaks, HTML-significant characters). */
 export function escapeMd(s: string): string {
@@ -27,15 +32,6 @@ export function escapeMd(s: string): string {
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
     .replace(/([*_`[\]])/g, '\\$1');
-}
-
-function mdTable(head: string[], align: Array<'l' | 'r'>, rows: string[][]): string {
-  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
-  return [
-    line(head),
-    line(align.map((a) => (a === 'r' ? '---:' : ':---'))),
-    ...rows.map((r) => line(r)),
-  ].join('\n');
 }
 
 /** Renders the report summary as a markdown document. */
@@ -59,7 +55,7 @@ export function renderMarkdown(s: ReportSummary): string {
       for (const x of rec.sentences) out.push(`- ${m(x)}`);
       out.push('');
       out.push(
-        mdTable(
+        reportTable(
           [
             'Option',
             'Accuracy',
@@ -101,7 +97,7 @@ export function renderMarkdown(s: ReportSummary): string {
 
   out.push('## Runs', '');
   out.push(
-    mdTable(
+    reportTable(
       ['Run', 'Method', 'Data', 'Seed', 'Params', 'Trainable', 'Epochs', 'Status', 'Directory'],
       ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'l', 'l'],
       runs.map((r) => [
@@ -121,7 +117,7 @@ export function renderMarkdown(s: ReportSummary): string {
 
   out.push('## Final accuracy', '');
   out.push(
-    mdTable(
+    reportTable(
       ['Configuration', 'Method', 'Runs', 'Seeds', 'Mean', '± std (pts)', 'Range'],
       ['l', 'l', 'r', 'l', 'r', 'r', 'r'],
       [
@@ -151,7 +147,7 @@ export function renderMarkdown(s: ReportSummary): string {
   out.push('## Compute saved vs from scratch', '');
   if (s.computeSavings.length > 0) {
     out.push(
-      mdTable(
+      reportTable(
         [
           'Run',
           'Baseline',
@@ -191,7 +187,7 @@ export function renderMarkdown(s: ReportSummary): string {
 
   out.push('## Training compute spent', '');
   out.push(
-    mdTable(
+    reportTable(
       ['Run', 'Method', 'CPU-seconds', 'Wall clock', 'CPU-hours', 'Cost', 'Samples'],
       ['l', 'l', 'r', 'r', 'r', 'r', 'r'],
       runs.map((r) => [
@@ -227,7 +223,7 @@ export function renderMarkdown(s: ReportSummary): string {
   }
   if (lat.length > 0) {
     out.push(
-      mdTable(
+      reportTable(
         [
           'Run',
           'Batch',
@@ -249,7 +245,7 @@ export function renderMarkdown(s: ReportSummary): string {
     out.push('No run has latency measurements.', '');
   }
   out.push(
-    mdTable(
+    reportTable(
       [
         'Run',
         'Params',
@@ -276,7 +272,7 @@ export function renderMarkdown(s: ReportSummary): string {
   if (s.roi.length > 0) {
     out.push('## Return on investment', '');
     out.push(
-      mdTable(
+      reportTable(
         [
           'Run',
           'Final acc.',
@@ -305,7 +301,7 @@ export function renderMarkdown(s: ReportSummary): string {
 
   out.push('## Machine and definitions', '');
   out.push(
-    mdTable(
+    reportTable(
       ['CPU', 'Threads', 'Node', 'ONNX Runtime', 'quadranet', 'Runs'],
       ['l', 'r', 'l', 'l', 'l', 'l'],
       s.envs.map((v) => [
