@@ -24,7 +24,7 @@ import onnxProto from 'onnx-proto';
 import { PNG } from 'pngjs';
 import { loadCsv } from '../src/data/csv.js';
 import { DataError } from '../src/data/errors.js';
-import { decodeImage } from '../src/data/folder.js';
+import { decodeImage } from '../src/data/image.js';
 import { encodeIdx, parseIdx, readIdx } from '../src/data/idx.js';
 import { QuadranetFileError } from '../src/io/errors.js';
 import { decodeSafetensors, encodeSafetensors } from '../src/io/formats/safetensors.js';

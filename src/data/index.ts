@@ -45,17 +45,14 @@ export {
   type Split,
 } from './mnist.js';
 export {
-  decodeImage,
   DEFAULT_TEST_FRACTION,
   IMAGE_EXTENSIONS,
-  imageToChw,
   loadFolder,
-  resizeBilinear,
   sampleIndices,
   splitByClass,
   type FolderOptions,
-  type RgbaImage,
 } from './folder.js';
+export { decodeImage, imageToChw, resizeBilinear, type RgbaImage } from './image.js';
 export { CSV_TASKS, DEFAULT_LABEL_COLUMN, loadCsv, type CsvOptions, type CsvTask } from './csv.js';
 export {
   applyShift,

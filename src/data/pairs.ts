@@ -13,13 +13,13 @@ import {
   type FolderOptions,
   checkLimit,
   imageFiles,
-  imageToChw,
   readImage,
-  type RgbaImage,
   sampleIndices,
   splitByClass,
   subdirs,
 } from './folder.js';
+import type { RgbaImage } from './image.js';
+import { imageToChw } from './image.js';
 
 /**
  * Options of `loadPairs`: those of `loadFolder` (`size` resizes the inputs only; the fraction
