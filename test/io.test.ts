@@ -621,6 +621,29 @@ describe('checkpoints', () => {
     );
   });
 
+  it('a checkpoint meta.json is read against its schema: each fault is one line naming the file and field', async () => {
+    const dir = await tempDir();
+    const path = await saveCheckpoint(dir, ckpt(3));
+    const meta = join(path, 'meta.json');
+    for (const [text, expected] of [
+      ['{not json', /meta\.json: not valid JSON \(.*\); the checkpoint is corrupt$/],
+      ['[1]', /meta\.json: not a JSON object; the checkpoint is corrupt$/],
+      ['{"step": -1}', /meta\.json: "step" is not a whole number >= 0; the checkpoint is corrupt$/],
+      ['{"step": 1.5}', /"step" is not a whole number >= 0/],
+      ['{"epoch": 2}', /"step" is not a whole number >= 0/],
+    ] as const) {
+      await writeFile(meta, text);
+      await assert.rejects(loadCheckpoint(path), (e) => {
+        assert.ok(e instanceof QuadranetFileError, String(e));
+        assert.match(e.message, expected);
+        assert.ok(!e.message.includes('\n'));
+        return true;
+      });
+    }
+    await writeFile(meta, JSON.stringify({ step: 3, epoch: 1, extra: { a: [1] } }));
+    assert.deepEqual((await loadCheckpoint(path)).meta, { step: 3, epoch: 1, extra: { a: [1] } });
+  });
+
   it('survives a corrupt or hostile latest.json', async () => {
     const dir = await tempDir();
     await saveCheckpoint(dir, ckpt(1));

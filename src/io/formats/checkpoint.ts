@@ -29,14 +29,29 @@ import {
   writeFileAtomic,
   writeFileDurable,
 } from '../atomic.js';
+import { z } from 'zod';
+import { parseJsonFile } from './json-schema.js';
 
 /** What a checkpoint holds: tensors by name, and JSON metadata that includes the step. */
 export interface CheckpointData {
   /** Parameters and optimizer state, stored under exactly these names. */
   tensors: Record<string, SafeTensor>;
   /** Step (whole number >= 0), epoch, RNG state and anything else JSON can hold. */
-  meta: Record<string, unknown> & { step: number };
+  meta: CheckpointMeta;
 }
+
+const WHOLE = 'is not a whole number >= 0';
+
+/** meta.json of a checkpoint: the step, and whatever else the trainer and the loop keep. */
+const CheckpointMetaSchema = z.looseObject({
+  step: z.number({ error: WHOLE }).int({ error: WHOLE }).min(0, { error: WHOLE }),
+});
+
+/** The checkpoint's meta.json, as its schema defines it. */
+export type CheckpointMeta = z.infer<typeof CheckpointMetaSchema>;
+
+/** latest.json: the name of the newest step directory (only a `ckpt-*` name is accepted). */
+const LatestSchema = z.object({ checkpoint: z.string().regex(/^ckpt-\d{8,}$/) });
 
 /** Options for `saveCheckpoint`. */
 export interface SaveCheckpointOptions {
@@ -211,31 +226,9 @@ export async function loadCheckpoint(path: string): Promise<CheckpointData> {
         )
       : fileErrorFrom(err, metaPath, 'read');
   }
-  let meta: unknown;
-  try {
-    meta = JSON.parse(text);
-  } catch (err) {
-    throw new QuadranetFileError(
-      metaPath,
-      `cannot read ${metaPath}: not valid JSON (${(err as Error).message}); the checkpoint is corrupt`,
-      { cause: err },
-    );
-  }
-  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) {
-    throw new QuadranetFileError(
-      metaPath,
-      `cannot read ${metaPath}: not a JSON object; the checkpoint is corrupt`,
-    );
-  }
-  const { step } = meta as { step?: unknown };
-  if (typeof step !== 'number' || !Number.isSafeInteger(step) || step < 0) {
-    throw new QuadranetFileError(
-      metaPath,
-      `cannot read ${metaPath}: "step" is not a whole number >= 0; the checkpoint is corrupt`,
-    );
-  }
+  const meta = parseJsonFile(CheckpointMetaSchema, text, metaPath, 'the checkpoint is corrupt');
   const { tensors } = await readSafetensors(join(path, STATE_FILE));
-  return { tensors, meta: meta as CheckpointData['meta'] };
+  return { tensors, meta };
 }
 
 interface StepDir {
@@ -255,10 +248,9 @@ function stepDirs(entries: string[]): StepDir[] {
 
 /** Reads latest.json, accepting only a `ckpt-*` name so a hostile file cannot point elsewhere. */
 async function readLatest(path: string): Promise<StepDir> {
-  const parsed: unknown = JSON.parse(await readFile(path, 'utf8'));
-  const name = (parsed as { checkpoint?: unknown } | null)?.checkpoint;
-  const m = typeof name === 'string' ? STEP_DIR.exec(name) : null;
-  if (!m) throw new Error('it does not name a ckpt-* directory');
+  const parsed = LatestSchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
+  if (!parsed.success) throw new Error('it does not name a ckpt-* directory');
+  const m = STEP_DIR.exec(parsed.data.checkpoint)!;
   return { name: m[0], step: Number(m[1]) };
 }
 
