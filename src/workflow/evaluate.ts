@@ -70,6 +70,13 @@ export interface LatencyOptions {
   session?: SessionOptions;
   /** Reports the timed rounds as they run. */
   onPhase?: OnPhase;
+  /**
+   * Fresh sessions the runs are spread over (default 3, at most `runs`). Each onnxruntime session
+   * has a speed of its own for its lifetime (two sessions of one model differed by up to 1.6×,
+   * bench/PROFILE.md), so timings from one pair of sessions would make a session's luck look
+   * like a difference between models; the model order also rotates from one set to the next.
+   */
+  sessionSets?: number;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -78,57 +85,68 @@ function percentile(sorted: number[], p: number): number {
 
 /**
  * p50/p95 inference latency per batch and per sample, on random inputs of the models' shape.
- * Several models are timed alternately, run by run, so machine noise hits them alike.
+ * Several models are timed alternately, run by run, so machine noise hits them alike, over
+ * several fresh sets of sessions (`sessionSets`), so one session's own speed is not taken for
+ * the model's.
  */
 export async function measureLatency(
   models: readonly Graph[],
   shape: readonly number[],
   opts: LatencyOptions = {},
 ): Promise<LatencySummary[][]> {
-  const sessions = await Promise.all(models.map((m) => Session.create(m, opts.session)));
   const rng = new Rng(0);
   const out: LatencySummary[][] = models.map(() => []);
   const batchSizes = opts.batchSizes ?? [1, 32];
   const runs = opts.runs ?? 30;
+  const sets = Math.max(1, Math.min(opts.sessionSets ?? 3, runs));
   const phase = `timing inference (batch ${batchSizes.join(', ')})`;
   const total = batchSizes.length * runs;
   let done = 0;
   const tick = () => opts.onPhase?.({ phase, done, total, unit: 'runs', finished: done >= total });
   tick();
-  try {
-    for (const bs of batchSizes) {
-      const n = bs * shape.reduce((p, d) => p * d, 1);
-      const data = rng.uniformArray(n, 0, 1);
-      const feeds = models.map((m) => ({
-        [m.inputs[0]!.name]: { dtype: 'float32' as const, dims: [bs, ...shape], data },
-      }));
-      for (let i = 0; i < 3; i++)
-        for (let k = 0; k < models.length; k++) await sessions[k]!.run(feeds[k]!);
-      const times: number[][] = models.map(() => []);
-      for (let i = 0; i < runs; i++) {
-        for (let k = 0; k < models.length; k++) {
-          const t0 = performance.now();
-          await sessions[k]!.run(feeds[k]!);
-          times[k]!.push(performance.now() - t0);
+  const times: number[][][] = batchSizes.map(() => models.map(() => []));
+  const data = batchSizes.map((bs) =>
+    rng.uniformArray(bs * shape.reduce((p, d) => p * d, 1), 0, 1),
+  );
+  for (let set = 0; set < sets; set++) {
+    const sessions = await Promise.all(models.map((m) => Session.create(m, opts.session)));
+    // Runs of this set; the model order rotates from set to set.
+    const n = Math.floor(runs / sets) + (set < runs % sets ? 1 : 0);
+    const order = models.map((_, k) => (k + set) % models.length);
+    try {
+      for (let b = 0; b < batchSizes.length; b++) {
+        const bs = batchSizes[b]!;
+        const feeds = models.map((m) => ({
+          [m.inputs[0]!.name]: { dtype: 'float32' as const, dims: [bs, ...shape], data: data[b]! },
+        }));
+        for (let i = 0; i < 3; i++) for (const k of order) await sessions[k]!.run(feeds[k]!);
+        for (let i = 0; i < n; i++) {
+          for (const k of order) {
+            const t0 = performance.now();
+            await sessions[k]!.run(feeds[k]!);
+            times[b]![k]!.push(performance.now() - t0);
+          }
+          done++;
+          tick();
         }
-        done++;
-        tick();
       }
-      times.forEach((t, k) => {
-        const sorted = [...t].sort((a, b) => a - b);
-        const p50 = percentile(sorted, 0.5);
-        out[k]!.push({
-          batchSize: bs,
-          p50Ms: p50,
-          p95Ms: percentile(sorted, 0.95),
-          perSampleMs: p50 / bs,
-          timesMs: t,
-        });
-      });
+    } finally {
+      for (const s of sessions) await s.release();
     }
-  } finally {
-    for (const s of sessions) await s.release();
   }
+  batchSizes.forEach((bs, b) => {
+    times[b]!.forEach((t, k) => {
+      const sorted = [...t].sort((x, y) => x - y);
+      const p50 = percentile(sorted, 0.5);
+      out[k]!.push({
+        batchSize: bs,
+        p50Ms: p50,
+        p95Ms: percentile(sorted, 0.95),
+        perSampleMs: p50 / bs,
+        timesMs: t,
+      });
+    });
+  });
   return out;
 }
 
