@@ -1,7 +1,8 @@
 import type { Graph } from '../ir/graph.js';
 import { cloneGraph } from '../ir/graph.js';
 import { encodeModel } from '../ir/onnx.js';
-import { importModel, sha256 } from '../io/import/importers.js';
+import { sha256Hex } from '../io/formats/adapter-config.js';
+import { importModel } from '../io/import/importers.js';
 import { ARCHITECTURES, type ArchName, type ImageShape } from '../models/zoo.js';
 import { UserError } from '../util/errors.js';
 import type { ImportNotes } from '../io/import/importers.js';
@@ -70,7 +71,7 @@ export async function loadModelSource(
       );
     }
     const graph = make({ inputShape, classes: opts.classes ?? 10, seed: opts.seed ?? 0, width });
-    return { graph, name: spec, sha256: sha256(encodeModel(graph)) };
+    return { graph, name: spec, sha256: sha256Hex(encodeModel(graph)) };
   }
   if (spec.startsWith('arch:')) {
     throw new UserError(

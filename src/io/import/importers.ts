@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import type { Graph } from '../../ir/graph.js';
 import { GraphError } from '../../ir/graph.js';
@@ -7,6 +6,7 @@ import type { NormalizeReport, NormalizeResult } from '../../passes/normalize-ex
 import type { UpgradeReport } from '../../passes/upgrade-opset.js';
 import { decodeModel } from '../../ir/onnx.js';
 import { QuadranetFileError } from '../errors.js';
+import { sha256Hex } from '../formats/adapter-config.js';
 import { isGraphModelJson } from './tfjs/graph-model.js';
 
 /** A model file read into the IR, with what identifies the exact base model. */
@@ -106,11 +106,6 @@ registerImporter('safetensors', {
     (await import('./safetensors-arch.js')).readArchCheckpoint(file, bytes),
 });
 
-/** SHA-256 hex digest of bytes. */
-export function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
 /**
  * Reads a model file with the importer registered for its format. Errors are one line naming
  * the file and what to do.
@@ -152,5 +147,5 @@ export async function importModel(
     candidates[0]!;
   const read = await entry[1].read(file, bytes);
   const { graph, notes } = 'nodes' in read ? { graph: read, notes: {} } : read;
-  return { graph, file, sha256: sha256(bytes), format: entry[0], notes };
+  return { graph, file, sha256: sha256Hex(bytes), format: entry[0], notes };
 }
