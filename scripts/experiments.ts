@@ -11,6 +11,7 @@
  * Progress goes to stderr; runs are cached in the output directory (rerun to continue).
  */
 
+import { execFileSync } from 'node:child_process';
 import { dirname } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -92,6 +93,7 @@ async function main(): Promise<number> {
     log: (line) => process.stderr.write(line + '\n'),
     signal: ac.signal,
     command: `npm run experiments${argv ? ` -- ${argv}` : ''}`,
+    source: gitRevision(),
   });
   for (const c of res.claims) {
     process.stderr.write(`claim (${c.claim}): ${c.verdict}\n`);
@@ -101,6 +103,18 @@ async function main(): Promise<number> {
     `done in ${(res.meta.wall_seconds / 60).toFixed(1)} min; results in ${outDir}/results.json, ${outDir}/experiments.md${docsFile ? `, ${docsFile}` : ''}${args.json ? `, ${args.json}` : ''}\n`,
   );
   return 0;
+}
+
+/** The checkout's revision (`dirty` when tracked files differ), or undefined outside git. */
+function gitRevision(): string | undefined {
+  try {
+    return execFileSync('git', ['describe', '--always', '--dirty', '--abbrev=12'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+  } catch {
+    return undefined;
+  }
 }
 
 main().then(

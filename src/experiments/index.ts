@@ -48,6 +48,8 @@ export interface ExperimentOptions {
   signal?: AbortSignal;
   /** The command line, recorded in the results. */
   command?: string;
+  /** The source revision that ran (e.g. `git describe --always --dirty`), recorded in the results. */
+  source?: string;
   /** Override parts of the preset's settings (tests). */
   config?: ExperimentConfig;
 }
@@ -56,6 +58,8 @@ export interface ExperimentOptions {
 export interface ExperimentMeta {
   preset: PresetName;
   command: string;
+  /** The source revision that ran, when the caller knew it (`git describe --always --dirty`). */
+  source?: string;
   config: ExperimentConfig;
   started: string;
   finished: string;
@@ -171,6 +175,7 @@ export async function runExperiments(o: ExperimentOptions): Promise<ExperimentRe
   const meta: ExperimentMeta = {
     preset: o.preset,
     command: o.command ?? `npm run experiments -- --${o.preset}`,
+    ...(o.source ? { source: o.source } : {}),
     config: cfg,
     started: started.toISOString(),
     finished: new Date().toISOString(),
