@@ -493,6 +493,8 @@ describe('report: bad input gives one-line errors naming the file', () => {
     const noParams: Partial<RunInfo> = runInfo(FIXTURES[4]!);
     delete noParams.params;
     await writeFile(join(d, 'run.json'), JSON.stringify(noParams));
+    await rejectsOneLine(() => writeReport([d], out()), /run\.json: field "params" is missing/);
+    await writeFile(join(d, 'run.json'), JSON.stringify({ ...noParams, params: [1] }));
     await rejectsOneLine(
       () => writeReport([d], out()),
       /run\.json: field "params" must be a JSON object/,

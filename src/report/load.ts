@@ -18,26 +18,15 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { QuadranetFileError, errnoCode, fileErrorFrom } from '../io/errors.js';
-import type {
-  EvalSummary,
-  HistoryRecord,
-  LatencySummary,
-  RegressionSummary,
-  RunInfo,
-  RunMethod,
-} from '../io/formats/run-format.js';
+import type { z } from 'zod';
+import type { EvalSummary, HistoryRecord, RunInfo } from '../io/formats/run-format.js';
+import {
+  EvalSummarySchema,
+  HistoryRecordSchema,
+  RunInfoSchema,
+} from '../io/formats/run-schemas.js';
 
-/** Every method the run format defines, in the order the report lists them. */
-export const RUN_METHODS: readonly RunMethod[] = [
-  'quadratic-adapt',
-  'linear-adapter',
-  'fine-tune',
-  'head-only',
-  'scratch-quadratic',
-  'scratch',
-];
-
-const STATUSES: readonly RunInfo['status'][] = ['running', 'done', 'interrupted', 'diverged'];
+export { RUN_METHODS } from '../io/formats/run-schemas.js';
 
 /** A run directory as read from disk, validated. */
 export interface LoadedRun {
@@ -132,133 +121,78 @@ async function readOptional(file: string): Promise<string | undefined> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Validation helpers. `where` prefixes messages ("line 3: ") for multi-record files.
+// Validation: the schemas (io/formats/run-schemas.ts) decide; these phrase their first complaint
+// as the one line the report has always given. `where` prefixes messages ("line 3: ").
 
-type Obj = Record<string, unknown>;
+/** Throws the report's one-line error about `file`. */
+function fail(file: string, message: string, where = ''): never {
+  throw new QuadranetFileError(
+    file,
+    `${file}: ${where}${message}; fix or regenerate the file, or leave this run out of the report`,
+  );
+}
 
-class Reader {
-  constructor(
-    private readonly file: string,
-    private readonly where = '',
-  ) {}
-
-  fail(message: string): never {
-    throw new QuadranetFileError(
-      this.file,
-      `${this.file}: ${this.where}${message}; fix or regenerate the file, or leave this run out of the report`,
+function parseText(text: string, file: string, where = ''): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    return fail(
+      file,
+      `not valid JSON (${err instanceof Error ? err.message : String(err)})`,
+      where,
     );
   }
+}
 
-  json(text: string): unknown {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
-      return this.fail(`not valid JSON (${why})`);
-    }
-  }
+const A_TYPE: Record<string, string> = { object: 'a JSON object', array: 'an array' };
 
-  obj(v: unknown, name: string): Obj {
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) {
-      return this.fail(`${name} must be a JSON object`);
-    }
-    return v as Obj;
-  }
-
-  num(o: Obj, key: string, name = key, opts: { min?: number; max?: number } = {}): number {
-    const v = o[key];
-    if (typeof v !== 'number' || !Number.isFinite(v)) {
-      return this.fail(
-        v === undefined ? `field "${name}" is missing` : `field "${name}" must be a number`,
+/** `value` checked by `schema`; its first fault becomes the one-line error. */
+function check<T>(schema: z.ZodType<T>, value: unknown, file: string, what: string, where = ''): T {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return fail(file, `${what} must be a JSON object`, where);
+  const r = schema.safeParse(value, { reportInput: true });
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  const name = issue.path
+    .map((k, i) => (typeof k === 'number' ? `[${k}]` : `${i ? '.' : ''}${String(k)}`))
+    .join('');
+  const field = `field "${name}"`;
+  if (issue.input === undefined) return fail(file, `${field} is missing`, where);
+  switch (issue.code) {
+    case 'invalid_type':
+      return fail(
+        file,
+        `${field} must be ${A_TYPE[issue.expected] ?? `a ${issue.expected}`}`,
+        where,
       );
-    }
-    if (opts.min !== undefined && v < opts.min) this.fail(`field "${name}" must be ≥ ${opts.min}`);
-    if (opts.max !== undefined && v > opts.max) this.fail(`field "${name}" must be ≤ ${opts.max}`);
-    return v;
-  }
-
-  optNum(
-    o: Obj,
-    key: string,
-    name = key,
-    opts: { min?: number; max?: number } = {},
-  ): number | undefined {
-    return o[key] === undefined || o[key] === null ? undefined : this.num(o, key, name, opts);
-  }
-
-  str(o: Obj, key: string, name = key): string {
-    const v = o[key];
-    if (typeof v !== 'string') {
-      return this.fail(
-        v === undefined ? `field "${name}" is missing` : `field "${name}" must be a string`,
+    case 'too_small':
+      return fail(file, `${field} must be ≥ ${String(issue.minimum)}`, where);
+    case 'too_big':
+      return fail(file, `${field} must be ≤ ${String(issue.maximum)}`, where);
+    case 'invalid_value':
+      return fail(
+        file,
+        `${field} is ${JSON.stringify(issue.input)}; expected one of ${issue.values.join(', ')}`,
+        where,
       );
-    }
-    return v;
-  }
-
-  optStr(o: Obj, key: string, fallback: string): string {
-    const v = o[key];
-    return typeof v === 'string' ? v : fallback;
-  }
-
-  oneOf<T extends string>(o: Obj, key: string, allowed: readonly T[]): T {
-    const v = this.str(o, key);
-    if (!(allowed as readonly string[]).includes(v)) {
-      this.fail(`field "${key}" is "${v}"; expected one of ${allowed.join(', ')}`);
-    }
-    return v as T;
+    default:
+      return fail(file, `${field} ${issue.message}`, where);
   }
 }
 
 /** Validates the text of a run.json. */
 export function parseRunInfo(text: string, file: string): RunInfo {
-  const r = new Reader(file);
-  const o = r.obj(r.json(text), 'run.json');
-  if (o['format'] !== 1) {
-    r.fail(
-      o['format'] === undefined
+  const o = parseText(text, file);
+  const format = (o as { format?: unknown } | null)?.format;
+  if (typeof o === 'object' && o !== null && !Array.isArray(o) && format !== 1) {
+    fail(
+      file,
+      format === undefined
         ? 'field "format" is missing'
-        : `unsupported format ${JSON.stringify(o['format'])} (this quadranet reads format 1); use the quadranet version that wrote it`,
+        : `unsupported format ${JSON.stringify(format)} (this quadranet reads format 1); use the quadranet version that wrote it`,
     );
   }
-  const method = r.oneOf(o, 'method', RUN_METHODS);
-  const label = r.str(o, 'label');
-  if (label.trim() === '') r.fail('field "label" is empty');
-  const params = r.obj(o['params'], 'field "params"');
-  const flops = r.obj(o['flops'], 'field "flops"');
-  const env = o['env'] === undefined ? {} : r.obj(o['env'], 'field "env"');
-  const info: RunInfo = {
-    format: 1,
-    method,
-    label,
-    model: r.optStr(o, 'model', 'unknown'),
-    data: r.str(o, 'data'),
-    seed: r.num(o, 'seed'),
-    command: r.optStr(o, 'command', ''),
-    params: {
-      total: r.num(params, 'total', 'params.total', { min: 0 }),
-      trainable: r.num(params, 'trainable', 'params.trainable', { min: 0 }),
-      base: r.num(params, 'base', 'params.base', { min: 0 }),
-    },
-    flops: {
-      model: r.num(flops, 'model', 'flops.model', { min: 0 }),
-      base: r.num(flops, 'base', 'flops.base', { min: 0 }),
-    },
-    started: r.optStr(o, 'started', ''),
-    status: r.oneOf(o, 'status', STATUSES),
-    env: {
-      quadranet: r.optStr(env, 'quadranet', 'unknown'),
-      onnxruntime: r.optStr(env, 'onnxruntime', 'unknown'),
-      node: r.optStr(env, 'node', 'unknown'),
-      cpu: r.optStr(env, 'cpu', 'unknown'),
-      threads: r.optNum(env, 'threads', 'env.threads', { min: 0 }) ?? 0,
-    },
-  };
-  if (typeof o['modelSha256'] === 'string') info.modelSha256 = o['modelSha256'];
-  const tfs = r.optNum(o, 'trainFlopsPerSample', 'trainFlopsPerSample', { min: 0 });
-  if (tfs !== undefined) info.trainFlopsPerSample = tfs;
-  if (typeof o['finished'] === 'string') info.finished = o['finished'];
-  return info;
+  return check(RunInfoSchema, o, file, 'run.json');
 }
 
 /**
@@ -272,54 +206,27 @@ export function parseHistory(text: string, file: string, warnings: string[] = []
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.trim();
     if (line === '') continue;
-    const lineNo = i + 1;
-    const r = new Reader(file, `line ${lineNo}: `);
-    const isUnterminatedLast = i === lines.length - 1;
+    const where = `line ${i + 1}: `;
     let value: unknown;
     try {
       value = JSON.parse(line) as unknown;
     } catch (err) {
-      if (isUnterminatedLast && out.length > 0) {
+      if (i === lines.length - 1 && out.length > 0) {
         warnings.push(
-          `${file}: line ${lineNo} is incomplete (the writer was probably stopped mid-line) and was skipped`,
+          `${file}: line ${i + 1} is incomplete (the writer was probably stopped mid-line) and was skipped`,
         );
         continue;
       }
-      const why = err instanceof Error ? err.message : String(err);
-      r.fail(`not valid JSON (${why})`);
+      fail(file, `not valid JSON (${err instanceof Error ? err.message : String(err)})`, where);
     }
-    const o = r.obj(value, 'each record');
-    const acc = { min: 0, max: 1 };
-    const rec: HistoryRecord = {
-      step: r.num(o, 'step', 'step', { min: 0 }),
-      epoch: r.num(o, 'epoch', 'epoch', { min: 0 }),
-      // A diverged run may record a non-finite loss as null; the report does not use the loss.
-      loss: o['loss'] === null ? Number.NaN : r.num(o, 'loss'),
-      wallSeconds: r.optNum(o, 'wallSeconds', 'wallSeconds', { min: 0 }) ?? 0,
-      cpuSeconds: r.num(o, 'cpuSeconds', 'cpuSeconds', { min: 0 }),
-      samples: r.num(o, 'samples', 'samples', { min: 0 }),
-      samplesPerSecond: r.optNum(o, 'samplesPerSecond', 'samplesPerSecond', { min: 0 }) ?? 0,
-      lr: r.optNum(o, 'lr') ?? 0,
-    };
-    const train = r.optNum(o, 'trainAccuracy', 'trainAccuracy', acc);
-    if (train !== undefined) rec.trainAccuracy = train;
-    const val = r.optNum(o, 'valAccuracy', 'valAccuracy', acc);
-    if (val !== undefined) rec.valAccuracy = val;
-    const valLoss = r.optNum(o, 'valLoss');
-    if (valLoss !== undefined) rec.valLoss = valLoss;
-    const valMse = r.optNum(o, 'valMse', 'valMse', { min: 0 });
-    if (valMse !== undefined) rec.valMse = valMse;
-    // An infinite PSNR (outputs equal to the targets) is written as null.
-    if (o['valPsnr'] === null) rec.valPsnr = Infinity;
-    else {
-      const valPsnr = r.optNum(o, 'valPsnr');
-      if (valPsnr !== undefined) rec.valPsnr = valPsnr;
-    }
+    const rec = check(HistoryRecordSchema, value, file, 'each record', where);
     if (prev) {
       for (const k of ['cpuSeconds', 'samples', 'step'] as const) {
         if (rec[k] < prev[k]) {
-          r.fail(
+          fail(
+            file,
             `"${k}" goes backwards (${rec[k]} after ${prev[k]}); the values are cumulative, so the file mixes two runs`,
+            where,
           );
         }
       }
@@ -327,87 +234,11 @@ export function parseHistory(text: string, file: string, warnings: string[] = []
     out.push(rec);
     prev = rec;
   }
-  if (out.length === 0) {
-    new Reader(file).fail('has no records (the run has not completed an epoch)');
-  }
+  if (out.length === 0) fail(file, 'has no records (the run has not completed an epoch)');
   return out;
-}
-
-function parseLatency(r: Reader, v: unknown, name: string): LatencySummary[] {
-  if (!Array.isArray(v)) return r.fail(`field "${name}" must be an array`);
-  return v.map((item, i) => {
-    const o = r.obj(item, `${name}[${i}]`);
-    const out: LatencySummary = {
-      batchSize: r.num(o, 'batchSize', `${name}[${i}].batchSize`, { min: 1 }),
-      p50Ms: r.num(o, 'p50Ms', `${name}[${i}].p50Ms`, { min: 0 }),
-      p95Ms: r.num(o, 'p95Ms', `${name}[${i}].p95Ms`, { min: 0 }),
-      perSampleMs: r.num(o, 'perSampleMs', `${name}[${i}].perSampleMs`, { min: 0 }),
-    };
-    if (o['timesMs'] !== undefined) {
-      const t = o['timesMs'];
-      if (
-        !Array.isArray(t) ||
-        !t.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0)
-      )
-        return r.fail(`field "${name}[${i}].timesMs" must be an array of non-negative numbers`);
-      out.timesMs = t as number[];
-    }
-    return out;
-  });
-}
-
-/** The `regression` field of an eval.json (or of its `base`), when present. */
-function parseRegression(r: Reader, v: unknown, name: string): RegressionSummary | undefined {
-  if (v === undefined || v === null) return undefined;
-  const o = r.obj(v, `field "${name}"`);
-  const out: RegressionSummary = {
-    mse: r.num(o, 'mse', `${name}.mse`, { min: 0 }),
-    rmse: r.num(o, 'rmse', `${name}.rmse`, { min: 0 }),
-    mae: r.num(o, 'mae', `${name}.mae`, { min: 0 }),
-  };
-  // PSNR is null in JSON when infinite (outputs equal to the targets).
-  for (const k of ['psnr', 'meanPsnr'] as const) {
-    if (o[k] === null) out[k] = Infinity;
-    else if (o[k] !== undefined) out[k] = r.num(o, k, `${name}.${k}`);
-  }
-  return out;
-}
-
-/**
- * An accuracy field: a fraction, or null (NaN) in the eval.json of regression data, which has
- * `regression` metrics instead.
- */
-function parseAccuracy(r: Reader, o: Record<string, unknown>, name: string, regression: boolean) {
-  return regression && o['accuracy'] === null
-    ? Number.NaN
-    : r.num(o, 'accuracy', name, { min: 0, max: 1 });
 }
 
 /** Validates the text of an eval.json. */
 export function parseEvalSummary(text: string, file: string): EvalSummary {
-  const r = new Reader(file);
-  const o = r.obj(r.json(text), 'eval.json');
-  const regression = parseRegression(r, o['regression'], 'regression');
-  const out: EvalSummary = {
-    n: r.num(o, 'n', 'n', { min: 0 }),
-    accuracy: parseAccuracy(r, o, 'accuracy', regression !== undefined),
-    loss: o['loss'] === null ? Number.NaN : r.num(o, 'loss'),
-    perClassAccuracy: Array.isArray(o['perClassAccuracy'])
-      ? (o['perClassAccuracy'] as unknown[]).filter((x): x is number => typeof x === 'number')
-      : [],
-    confusion: Array.isArray(o['confusion']) ? (o['confusion'] as number[][]) : [],
-    latency: o['latency'] === undefined ? [] : parseLatency(r, o['latency'], 'latency'),
-  };
-  if (regression) out.regression = regression;
-  if (o['base'] !== undefined && o['base'] !== null) {
-    const b = r.obj(o['base'], 'field "base"');
-    const baseRegression = parseRegression(r, b['regression'], 'base.regression');
-    out.base = {
-      accuracy: parseAccuracy(r, b, 'base.accuracy', baseRegression !== undefined),
-      loss: b['loss'] === null ? Number.NaN : r.num(b, 'loss', 'base.loss'),
-      latency: b['latency'] === undefined ? [] : parseLatency(r, b['latency'], 'base.latency'),
-    };
-    if (baseRegression) out.base.regression = baseRegression;
-  }
-  return out;
+  return check(EvalSummarySchema, parseText(text, file), file, 'eval.json');
 }

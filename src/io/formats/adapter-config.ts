@@ -7,10 +7,11 @@
 
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { z } from 'zod';
 import type {
   AdapterConfig,
+  QuadLayerKind,
   QuadOp,
-  QuadParamSpec,
   QuadMode,
   QuadRole,
 } from '../../passes/quadratic-spec.js';
@@ -131,97 +132,148 @@ export async function readAdapterConfig(dir: string): Promise<AdapterFileConfig>
       `cannot read ${path}: not valid JSON (${(e as Error).message})`,
     );
   }
-  return validateConfig(raw, path);
-}
-
-const OPS: readonly QuadOp[] = ['Conv', 'Gemm', 'MatMul'];
-
-/** Checks the structure of a parsed config; every fault is a one-line error naming the file. */
-function validateConfig(raw: unknown, path: string): AdapterFileConfig {
   const bad = (what: string): never => {
     throw new QuadranetFileError(
       path,
       `${path}: ${what}; the file is corrupt or not a quadranet adapter config`,
     );
   };
-  const isObj = (v: unknown): v is Record<string, unknown> =>
-    typeof v === 'object' && v !== null && !Array.isArray(v);
-  const isInts = (v: unknown): v is number[] =>
-    Array.isArray(v) && v.every((d) => Number.isSafeInteger(d) && d >= 0);
-  if (!isObj(raw)) return bad('not a JSON object');
-  const c = raw;
-  if (c['format'] !== 'quadranet-adapter')
-    bad(`format is ${JSON.stringify(c['format'])}, not "quadranet-adapter"`);
-  if (c['formatVersion'] !== 1)
-    bad(
-      `formatVersion ${JSON.stringify(c['formatVersion'])} is not supported (this quadranet reads version 1)`,
-    );
-  for (const k of ['baseModelSha256', 'weightsSha256'] as const)
-    if (typeof c[k] !== 'string' || !SHA_RE.test(c[k] as string))
-      bad(`${k} is not a SHA-256 hex string`);
-  const isMode = (v: unknown) => QUAD_MODES.includes(v as QuadMode);
-  if (!isMode(c['mode'])) bad(`mode ${JSON.stringify(c['mode'])} is unknown`);
-  const isPhi = (v: unknown) => typeof v === 'string' && quadVariant(v) !== undefined;
-  if (!isPhi(c['phi']))
-    bad(`phi ${JSON.stringify(c['phi'])} is unknown (known: ${quadVariants().join(', ')})`);
-  if (!Number.isSafeInteger(c['rank']) || (c['rank'] as number) < 1)
-    bad('rank is not a whole number ≥ 1');
-  if (!Number.isSafeInteger(c['seed'])) bad('seed is not a whole number');
-  if (typeof c['initScale'] !== 'number') bad('initScale is not a number');
-  if (typeof c['weightsFile'] !== 'string' || c['weightsFile'] !== ADAPTER_WEIGHTS_FILE)
-    bad(`weightsFile must be "${ADAPTER_WEIGHTS_FILE}"`);
-  if (!Array.isArray(c['targets']) || c['targets'].length === 0)
-    bad('targets is not a non-empty list');
-  const seen = new Set<string>();
-  (c['targets'] as unknown[]).forEach((t, i) => {
-    if (!isObj(t)) return bad(`targets[${i}] is not an object`);
-    const where = `targets[${i}]`;
-    if (typeof t['node'] !== 'string' || typeof t['weight'] !== 'string')
-      bad(`${where} lacks node or weight`);
-    if (!OPS.includes(t['op'] as QuadOp))
-      bad(`${where}.op ${JSON.stringify(t['op'])} is not Conv, Gemm or MatMul`);
-    if (!isMode(t['mode'])) bad(`${where}.mode is unknown`);
-    if (!isPhi(t['phi'])) bad(`${where}.phi is unknown`);
-    const refusal = variantRefusal(t['phi'] as string, t['mode'] as QuadMode);
-    if (refusal) bad(`${where}: ${refusal}`);
-    if (t['mode'] === 'lowrank' ? !Number.isSafeInteger(t['rank']) : t['rank'] !== null)
-      bad(`${where}.rank does not fit its mode`);
-    for (const k of ['kq', 'dq', 'strides', 'pads'])
-      if (t[k] !== undefined && !isInts(t[k])) bad(`${where}.${k} is not a list of whole numbers`);
-    if (!Array.isArray(t['params'])) return bad(`${where}.params is not a list`);
-    for (const p of t['params'] as unknown[]) {
-      if (!isObj(p) || !QUAD_ROLES.includes(p['role'] as QuadRole) || !isInts(p['shape']))
-        bad(`${where}.params has an entry without a valid role and shape`);
-      const q = p as unknown as QuadParamSpec;
-      if (q.name !== `${t['weight'] as string}.${q.role}`)
-        bad(
-          `${where}: parameter '${String(q.name)}' should be named '${t['weight'] as string}.${q.role}'`,
-        );
-      if (seen.has(q.name)) bad(`parameter '${q.name}' is listed twice`);
-      seen.add(q.name);
-    }
-  });
-  if (c['savedBaseParams'] !== undefined) {
-    const list = c['savedBaseParams'];
-    if (!Array.isArray(list)) bad('savedBaseParams is not a list');
-    for (const p of list as unknown[]) {
-      if (!isObj(p) || typeof p['name'] !== 'string' || !isInts(p['shape']))
-        bad('savedBaseParams has an entry without a name and shape');
-      const name = (p as { name: string }).name;
-      if (seen.has(name)) bad(`parameter '${name}' is listed twice`);
-      seen.add(name);
-    }
-  }
-  if (c['head'] !== undefined) {
-    const h = c['head'];
-    if (
-      !isObj(h) ||
-      typeof h['node'] !== 'string' ||
-      !Number.isSafeInteger(h['numClasses']) ||
-      (h['numClasses'] as number) < 1 ||
-      !Number.isSafeInteger(h['seed'])
-    )
-      bad('head is not {node, numClasses, seed}');
-  }
-  return c as unknown as AdapterFileConfig;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    return bad('not a JSON object');
+  const r = AdapterFileConfigSchema.safeParse(raw);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  // The field as the messages have always named it (targets[0].op), then what is wrong with it.
+  const field = issue.path
+    .map((k, i) => (typeof k === 'number' ? `[${k}]` : `${i ? '.' : ''}${String(k)}`))
+    .join('');
+  return bad(`${field} ${issue.message}`);
 }
+
+const OPS = ['Conv', 'Gemm', 'MatMul'] as const satisfies readonly QuadOp[];
+const KINDS = [
+  'conv',
+  'depthwise',
+  'grouped',
+  'gemm',
+  'matmul',
+] as const satisfies readonly QuadLayerKind[];
+
+/** A whole number ≥ `min` (any whole number without `min`), failing with `message`. */
+const whole = (message: string, min?: number) => {
+  const n = z.number({ error: message }).int({ error: message });
+  return min === undefined ? n : n.min(min, { error: message });
+};
+const wholeList = z.array(whole('is not a list of whole numbers', 0), {
+  error: 'is not a list of whole numbers',
+});
+const shown = (v: unknown) => JSON.stringify(v) ?? 'undefined';
+const modeSchema = z.enum(QUAD_MODES as readonly QuadMode[] as [QuadMode, ...QuadMode[]], {
+  error: (i) => `${shown(i.input)} is unknown`,
+});
+const phiSchema = z.string().refine((v) => quadVariant(v) !== undefined, {
+  error: (i) => `${shown(i.input)} is unknown (known: ${quadVariants().join(', ')})`,
+});
+const sha = z.string().regex(SHA_RE, { error: 'is not a SHA-256 hex string' });
+const HeadSchema = z.object({
+  node: z.string(),
+  numClasses: whole('', 1),
+  seed: whole(''),
+});
+
+const TargetSchema = z
+  .looseObject(
+    {
+      node: z.string({ error: 'is not a string' }),
+      weight: z.string({ error: 'is not a string' }),
+      op: z.enum(OPS, { error: (i) => `${shown(i.input)} is not Conv, Gemm or MatMul` }),
+      kind: z.enum(KINDS, { error: (i) => `${shown(i.input)} is not one of ${KINDS.join(', ')}` }),
+      mode: modeSchema,
+      phi: phiSchema,
+      rank: whole('is not a whole number ≥ 1', 1).nullable(),
+      kq: wholeList.optional(),
+      dq: wholeList.optional(),
+      strides: wholeList.optional(),
+      pads: wholeList.optional(),
+      group: whole('is not a whole number ≥ 1', 1).optional(),
+      transA: whole('is not 0 or 1', 0).max(1, { error: 'is not 0 or 1' }).optional(),
+      transB: whole('is not 0 or 1', 0).max(1, { error: 'is not 0 or 1' }).optional(),
+      params: z.array(
+        z.object(
+          {
+            role: z.enum(QUAD_ROLES as readonly QuadRole[] as [QuadRole, ...QuadRole[]], {
+              error: (i) => `${shown(i.input)} is not one of ${QUAD_ROLES.join(', ')}`,
+            }),
+            name: z.string({ error: 'is not a string' }),
+            shape: wholeList,
+          },
+          { error: 'is not {role, name, shape}' },
+        ),
+        { error: 'is not a list' },
+      ),
+    },
+    { error: 'is not an object' },
+  )
+  .superRefine((t, ctx) => {
+    const refusal = variantRefusal(t.phi, t.mode);
+    if (refusal) ctx.addIssue({ code: 'custom', path: ['phi'], message: `refused: ${refusal}` });
+    if (t.mode === 'lowrank' ? t.rank === null : t.rank !== null)
+      ctx.addIssue({ code: 'custom', path: ['rank'], message: `does not fit mode ${t.mode}` });
+    t.params.forEach((p, j) => {
+      if (p.name !== `${t.weight}.${p.role}`)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['params', j, 'name'],
+          message: `'${p.name}' should be '${t.weight}.${p.role}'`,
+        });
+    });
+  });
+
+/** `adapter_config.json`, checked field by field (the interface above is what it must produce). */
+const AdapterFileConfigSchema: z.ZodType<AdapterFileConfig> = z
+  .looseObject({
+    format: z.literal('quadranet-adapter', {
+      error: (i) => `is ${shown(i.input)}, not "quadranet-adapter"`,
+    }),
+    formatVersion: z.literal(1, {
+      error: (i) => `${shown(i.input)} is not supported (this quadranet reads version 1)`,
+    }),
+    libraryVersion: z.string({ error: 'is not a string' }),
+    baseModelSha256: sha,
+    weightsSha256: sha,
+    mode: modeSchema,
+    phi: phiSchema,
+    rank: whole('is not a whole number ≥ 1', 1),
+    seed: whole('is not a whole number'),
+    initScale: z.number({ error: 'is not a number' }),
+    weightsFile: z.literal(ADAPTER_WEIGHTS_FILE, {
+      error: `must be "${ADAPTER_WEIGHTS_FILE}"`,
+    }),
+    keyLayout: z.record(z.string(), z.string(), { error: 'is not a map of strings' }),
+    targets: z.array(TargetSchema, { error: 'is not a non-empty list' }).min(1, {
+      error: 'is not a non-empty list',
+    }),
+    savedBaseParams: z
+      .array(z.object({ name: z.string(), shape: wholeList }, { error: 'is not {name, shape}' }), {
+        error: 'is not a list',
+      })
+      .optional(),
+    head: z
+      .custom<AdapterHeadRecord>((h) => HeadSchema.safeParse(h).success, {
+        error: 'is not {node, numClasses, seed}',
+      })
+      .optional(),
+  })
+  .superRefine((c, ctx) => {
+    // Every parameter name once: the weights file has one tensor per name.
+    const seen = new Set<string>();
+    const once = (name: string, path: (string | number)[]) => {
+      if (seen.has(name))
+        ctx.addIssue({ code: 'custom', path, message: `'${name}' is listed twice` });
+      seen.add(name);
+    };
+    c.targets.forEach((t, i) =>
+      t.params.forEach((p, j) => once(p.name, ['targets', i, 'params', j, 'name'])),
+    );
+    c.savedBaseParams?.forEach((p, i) => once(p.name, ['savedBaseParams', i, 'name']));
+  });
