@@ -5,6 +5,7 @@
  */
 
 import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
 import { QuadranetFileError, fileErrorFrom } from '../../errors.js';
 
 /** A JSON object as read from the file. */
@@ -100,69 +101,97 @@ export function parseModelJson(text: string, file: string): ModelJson {
   };
 }
 
-const WEIGHT_DTYPES = new Set(['float32', 'int32', 'bool']);
-const QUANT_DTYPES = new Set(['uint8', 'uint16', 'float16']);
+const WEIGHT_DTYPES = ['float32', 'int32', 'bool'] as const;
+const QUANT_DTYPES = ['uint8', 'uint16', 'float16'] as const;
+const SIZE = 'is not a size (a whole number ≥ 0)';
+
+const WeightSchema = z
+  .object({
+    name: z.string({ error: (i) => (i.input === undefined ? 'is missing' : 'is not a string') }),
+    shape: z.array(z.number({ error: SIZE }).int({ error: SIZE }).min(0, { error: SIZE }), {
+      error: 'is not a list of sizes',
+    }),
+    dtype: z
+      .enum(WEIGHT_DTYPES, {
+        error: (i) =>
+          `${JSON.stringify(i.input)} is not supported (supported: ${WEIGHT_DTYPES.join(', ')})`,
+      })
+      .default('float32'),
+    quantization: z
+      .object(
+        {
+          dtype: z.enum(QUANT_DTYPES, {
+            error: (i) =>
+              `${JSON.stringify(i.input) ?? 'missing'} is not supported (supported: ${QUANT_DTYPES.join(', ')})`,
+          }),
+          scale: z.number().optional(),
+          min: z.number().optional(),
+        },
+        { error: 'is not an object' },
+      )
+      .optional(),
+  })
+  .superRefine((w, ctx) => {
+    const q = w.quantization;
+    if (!q) return;
+    const at = { code: 'custom' as const, path: ['quantization'] };
+    if (q.dtype === 'float16') {
+      if (w.dtype !== 'float32') ctx.addIssue({ ...at, message: 'float16 needs dtype float32' });
+    } else {
+      if (q.scale === undefined || q.min === undefined)
+        ctx.addIssue({ ...at, message: `${q.dtype} needs numeric 'scale' and 'min'` });
+      if (w.dtype === 'bool') ctx.addIssue({ ...at, message: 'bool cannot be quantized' });
+    }
+  })
+  .transform((w): WeightSpec => ({
+    name: w.name,
+    shape: w.shape,
+    dtype: w.dtype,
+    ...(w.quantization
+      ? {
+          quantization:
+            w.quantization.dtype === 'float16'
+              ? { dtype: 'float16' }
+              : {
+                  dtype: w.quantization.dtype,
+                  scale: w.quantization.scale!,
+                  min: w.quantization.min!,
+                },
+        }
+      : {}),
+  }));
+
+/** A weights manifest: groups of shard files (concatenated in order) and the weights they hold. */
+const ManifestSchema = z.array(
+  z.object(
+    {
+      paths: z.array(z.string().min(1, { error: 'must be a file name' }), {
+        error: "must have 'paths' and 'weights' lists",
+      }),
+      weights: z.array(WeightSchema, { error: "must have 'paths' and 'weights' lists" }),
+    },
+    { error: "must have 'paths' and 'weights' lists" },
+  ),
+  { error: 'must be a list of weight groups' },
+);
 
 /** Parses and checks a `weightsManifest` (layers and graph models share its format). */
 export function parseManifest(raw: unknown, file: string): WeightsGroup[] {
   if (raw === undefined) return [];
-  if (!Array.isArray(raw)) fail(file, 'weightsManifest must be a list of weight groups');
-  return raw.map((g, gi): WeightsGroup => {
-    if (!isObject(g) || !Array.isArray(g.paths) || !Array.isArray(g.weights)) {
-      fail(file, `weightsManifest[${gi}] must have 'paths' and 'weights' lists`);
-    }
-    const paths = g.paths.map((p, pi) => {
-      if (typeof p !== 'string' || p === '')
-        fail(file, `weightsManifest[${gi}].paths[${pi}] must be a file name`);
-      return p;
-    });
-    const weights = g.weights.map((w, wi): WeightSpec => {
-      const where = `weightsManifest[${gi}].weights[${wi}]`;
-      if (!isObject(w) || typeof w.name !== 'string') fail(file, `${where} has no name`);
-      const shape = w.shape;
-      if (
-        !Array.isArray(shape) ||
-        !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)
-      ) {
-        fail(file, `weight '${w.name}' has no valid shape (a list of sizes)`);
-      }
-      const dtype = w.dtype ?? 'float32';
-      if (typeof dtype !== 'string' || !WEIGHT_DTYPES.has(dtype)) {
-        fail(
-          file,
-          `weight '${w.name}' has dtype ${String(dtype)}; supported: float32, int32, bool`,
-        );
-      }
-      const spec: WeightSpec = {
-        name: w.name,
-        shape: shape as number[],
-        dtype: dtype as WeightSpec['dtype'],
-      };
-      if (w.quantization !== undefined) {
-        const q = w.quantization;
-        if (!isObject(q) || typeof q.dtype !== 'string' || !QUANT_DTYPES.has(q.dtype)) {
-          fail(
-            file,
-            `weight '${w.name}' has an unsupported quantization; supported: uint8, uint16, float16`,
-          );
-        }
-        const qd = q.dtype as 'uint8' | 'uint16' | 'float16';
-        if (qd === 'float16') {
-          if (spec.dtype !== 'float32')
-            fail(file, `weight '${w.name}': float16 quantization needs dtype float32`);
-          spec.quantization = { dtype: qd };
-        } else {
-          if (typeof q.scale !== 'number' || typeof q.min !== 'number') {
-            fail(file, `weight '${w.name}': ${qd} quantization needs numeric 'scale' and 'min'`);
-          }
-          if (spec.dtype === 'bool') fail(file, `weight '${w.name}': bool cannot be quantized`);
-          spec.quantization = { dtype: qd, scale: q.scale, min: q.min };
-        }
-      }
-      return spec;
-    });
-    return { paths, weights };
-  });
+  const r = ManifestSchema.safeParse(raw);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  // weightsManifest[0].weights[3] ('dense/kernel').quantization: the field, then the weight's name.
+  let where = 'weightsManifest';
+  let node: unknown = raw;
+  for (const k of issue.path) {
+    node = (node as Record<PropertyKey, unknown> | undefined)?.[k];
+    where += typeof k === 'number' ? `[${k}]` : `.${String(k)}`;
+    const name = (node as { name?: unknown } | undefined)?.name;
+    if (typeof k === 'number' && where.endsWith(`weights[${k}]`) && typeof name === 'string')
+      where += ` ('${name}')`;
+  }
+  return fail(file, `${where} ${issue.message}`);
 }
 
 /** The Keras layers of a model config (`{layers: [...]}`, or a bare list for old Sequentials). */
