@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { QuadranetFileError } from '../io/errors.js';
 import { fmtUsd } from './format.js';
 import type { ReportSummary } from './summary.js';
-import { CLIENT_JS } from './html/client.js';
+import { CLIENT_JS } from './html/client-bundle.js';
 import { CSS } from './html/style.js';
 import {
   BASE_COLOR,
