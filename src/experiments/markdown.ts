@@ -61,8 +61,21 @@ export function protocolSection(c: ExperimentConfig): string[] {
   ];
 }
 
-/** The markdown document of `res`. */
+/** The results page (docs/experiments.md): one function per section. */
 export function renderExperimentsMarkdown(res: ExperimentResults): string {
+  return [
+    ...headerSection(res),
+    ...verdictsSection(res),
+    ...settingSection(res),
+    ...headlineSection(res),
+    ...shiftSection(res),
+    ...ablationsSection(res),
+    ...durationsSection(res),
+  ].join('\n');
+}
+
+/** Title, provenance, skipped parts and the protocol. */
+function headerSection(res: ExperimentResults): string[] {
   const m = res.meta;
   const c = m.config;
   const out: string[] = [];
@@ -92,6 +105,12 @@ export function renderExperimentsMarkdown(res: ExperimentResults): string {
 
   out.push(...protocolSection(c));
 
+  return out;
+}
+
+/** The verdict of each claim, then the other findings. */
+function verdictsSection(res: ExperimentResults): string[] {
+  const out: string[] = [];
   out.push('## Verdicts');
   out.push('');
   for (const v of res.claims) {
@@ -103,7 +122,13 @@ export function renderExperimentsMarkdown(res: ExperimentResults): string {
     for (const d of res.other_findings) out.push(`  - ${d}`);
   }
   out.push('');
+  return out;
+}
 
+/** The setting: studies, data, epochs, seeds, rates. */
+function settingSection(res: ExperimentResults): string[] {
+  const c = res.meta.config;
+  const out: string[] = [];
   out.push('## Setting');
   out.push('');
   const t = c.timeToAccuracy;
@@ -163,7 +188,12 @@ export function renderExperimentsMarkdown(res: ExperimentResults): string {
       `(b) and (c)'s rates were fixed before running and not tuned afterwards.`,
   );
   out.push('');
+  return out;
+}
 
+/** (a) The headline claim: the time-to-accuracy rows, the chosen rates and the curves. */
+function headlineSection(res: ExperimentResults): string[] {
+  const out: string[] = [];
   out.push('## (a) The headline claim: adapting vs the converged quadratic network from scratch');
   out.push('');
   out.push(
@@ -230,7 +260,13 @@ export function renderExperimentsMarkdown(res: ExperimentResults): string {
     );
   }
   out.push('');
+  return out;
+}
 
+/** (b) Distribution shift: each method on each shift. */
+function shiftSection(res: ExperimentResults): string[] {
+  const c = res.meta.config;
+  const out: string[] = [];
   out.push('## (b) Distribution shift: adapting a network pretrained on clean MNIST');
   out.push('');
   const methods = [
@@ -265,7 +301,13 @@ export function renderExperimentsMarkdown(res: ExperimentResults): string {
     });
   out.push(`Training cost per run, mean over shifts: ${perMethod.join('; ')}.`);
   out.push('');
+  return out;
+}
 
+/** (c) The ablations. */
+function ablationsSection(res: ExperimentResults): string[] {
+  const c = res.meta.config;
+  const out: string[] = [];
   out.push('## (c) Ablations');
   out.push('');
   out.push(
@@ -293,7 +335,13 @@ export function renderExperimentsMarkdown(res: ExperimentResults): string {
     ),
   );
   out.push('');
+  return out;
+}
 
+/** How long each study took. */
+function durationsSection(res: ExperimentResults): string[] {
+  const m = res.meta;
+  const out: string[] = [];
   out.push('## Durations');
   out.push('');
   const sw = m.study_wall_seconds;
@@ -321,5 +369,5 @@ export function renderExperimentsMarkdown(res: ExperimentResults): string {
     'Runs are cached in the output directory (a finished run with the same settings is reused, so an interrupted run continues); delete the directory to start over. The same seed gives the same trained weights; times differ run to run.',
   );
   out.push('');
-  return out.join('\n');
+  return out;
 }

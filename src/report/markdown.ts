@@ -36,6 +36,22 @@ export function escapeMd(s: string): string {
 
 /** Renders the report summary as a markdown document. */
 export function renderMarkdown(s: ReportSummary): string {
+  return [
+    ...headerSection(s),
+    ...recommendationSection(s),
+    ...verdictSection(s),
+    ...runsSection(s),
+    ...finalAccuracySection(s),
+    ...computeSavedSection(s),
+    ...computeSpentSection(s),
+    ...inferenceSection(s),
+    ...roiSection(s),
+    ...machineSection(s),
+  ].join('\n');
+}
+
+/** Title and what the report covers. */
+function headerSection(s: ReportSummary): string[] {
   const m = escapeMd;
   const runs = s.runs;
   const out: string[] = [];
@@ -48,6 +64,13 @@ export function renderMarkdown(s: ReportSummary): string {
     '',
   );
 
+  return out;
+}
+
+/** The recommendation per data set: the sentences and the options compared. */
+function recommendationSection(s: ReportSummary): string[] {
+  const m = escapeMd;
+  const out: string[] = [];
   if (s.recommendations.length > 0) {
     out.push('## Recommendation', '');
     for (const rec of s.recommendations) {
@@ -84,7 +107,13 @@ export function renderMarkdown(s: ReportSummary): string {
       );
     }
   }
+  return out;
+}
 
+/** One verdict per pretrained-start run, then what to check before deciding. */
+function verdictSection(s: ReportSummary): string[] {
+  const m = escapeMd;
+  const out: string[] = [];
   out.push('## Verdict', '');
   if (s.verdicts.length > 0) for (const v of s.verdicts) out.push(`- ${m(v)}`);
   else out.push('No run started from a pretrained model.');
@@ -94,7 +123,14 @@ export function renderMarkdown(s: ReportSummary): string {
     for (const w of s.warnings) out.push(`- ${m(w)}`);
     out.push('');
   }
+  return out;
+}
 
+/** Every run: method, data, seed, parameters, epochs, status. */
+function runsSection(s: ReportSummary): string[] {
+  const m = escapeMd;
+  const runs = s.runs;
+  const out: string[] = [];
   out.push('## Runs', '');
   out.push(
     reportTable(
@@ -114,7 +150,13 @@ export function renderMarkdown(s: ReportSummary): string {
     ),
     '',
   );
+  return out;
+}
 
+/** Final accuracy per configuration (mean, spread and range over seeds). */
+function finalAccuracySection(s: ReportSummary): string[] {
+  const m = escapeMd;
+  const out: string[] = [];
   out.push('## Final accuracy', '');
   out.push(
     reportTable(
@@ -143,7 +185,13 @@ export function renderMarkdown(s: ReportSummary): string {
     ),
     '',
   );
+  return out;
+}
 
+/** Compute saved against the from-scratch baseline. */
+function computeSavedSection(s: ReportSummary): string[] {
+  const m = escapeMd;
+  const out: string[] = [];
   out.push('## Compute saved vs from scratch', '');
   if (s.computeSavings.length > 0) {
     out.push(
@@ -184,7 +232,14 @@ export function renderMarkdown(s: ReportSummary): string {
   } else {
     out.push('No run started from a pretrained model.', '');
   }
+  return out;
+}
 
+/** Training compute spent per run (CPU-seconds, wall clock, cost, samples). */
+function computeSpentSection(s: ReportSummary): string[] {
+  const m = escapeMd;
+  const runs = s.runs;
+  const out: string[] = [];
   out.push('## Training compute spent', '');
   out.push(
     reportTable(
@@ -202,7 +257,14 @@ export function renderMarkdown(s: ReportSummary): string {
     ),
     '',
   );
+  return out;
+}
 
+/** Inference latency against the original, and parameter and FLOP overheads. */
+function inferenceSection(s: ReportSummary): string[] {
+  const m = escapeMd;
+  const runs = s.runs;
+  const out: string[] = [];
   out.push('## Inference cost', '');
   const lat: string[][] = [];
   for (const r of runs) {
@@ -268,7 +330,13 @@ export function renderMarkdown(s: ReportSummary): string {
     ),
     '',
   );
+  return out;
+}
 
+/** Return on investment of each pretrained-start run. */
+function roiSection(s: ReportSummary): string[] {
+  const m = escapeMd;
+  const out: string[] = [];
   if (s.roi.length > 0) {
     out.push('## Return on investment', '');
     out.push(
@@ -298,7 +366,14 @@ export function renderMarkdown(s: ReportSummary): string {
       '',
     );
   }
+  return out;
+}
 
+/** The machines and the definitions of the numbers. */
+function machineSection(s: ReportSummary): string[] {
+  const m = escapeMd;
+  const runs = s.runs;
+  const out: string[] = [];
   out.push('## Machine and definitions', '');
   out.push(
     reportTable(
@@ -324,5 +399,5 @@ export function renderMarkdown(s: ReportSummary): string {
       'when a run has none); ± is the sample standard deviation over seeds.',
     '',
   );
-  return out.join('\n');
+  return out;
 }

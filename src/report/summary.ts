@@ -29,49 +29,32 @@
 
 import { fmtAcc, fmtShare, fmtSigned, fmtSignedShare } from './format.js';
 import type { LoadedRun } from './load.js';
-import { RUN_METHODS } from './load.js';
 import { describeLatency, latencyOf, recommend } from './recommend.js';
-import { wilsonInterval } from './stats.js';
+import {
+  baseAccuraciesOf,
+  comparePretrainedStarts,
+  groupSeeds,
+  headlinesOf,
+  machinesOf,
+  smallEvaluationWarnings,
+} from './summary-sections.js';
 import type { RunMethod } from '../io/formats/run-format.js';
 import type {
-  BaseAccuracy,
   ComputeSaving,
   CurvePoint,
-  EnvSummary,
-  GroupHeadline,
-  GroupSummary,
   LatencyComparison,
   ReportSummary,
   RoiSummary,
   RunSummary,
   SummaryOptions,
 } from './summary-types.js';
-import { FALLBACK_BASELINE_METHOD, FROM_SCRATCH_METHODS } from './summary-types.js';
 
 export * from './summary-types.js';
 
-/** Mean of a non-empty list. */
-export function mean(xs: readonly number[]): number {
-  let s = 0;
-  for (const x of xs) s += x;
-  return s / xs.length;
-}
-
-/** Sample standard deviation (n − 1); null for fewer than two values. */
-export function sampleStd(xs: readonly number[]): number | null {
-  if (xs.length < 2) return null;
-  const m = mean(xs);
-  let s = 0;
-  for (const x of xs) s += (x - m) * (x - m);
-  return Math.sqrt(s / (xs.length - 1));
-}
+export { mean, sampleStd } from './summary-math.js';
 
 function overheadPct(value: number, base: number): number | null {
   return base > 0 ? ((value - base) / base) * 100 : null;
-}
-
-function methodOrder(m: RunMethod): number {
-  return RUN_METHODS.indexOf(m);
 }
 
 /** Display names that are unique across the runs. */
@@ -231,7 +214,7 @@ function verdictFor(
 
 /**
  * Computes every number of the report from loaded runs. Pure: the same runs and options give the
- * same summary.
+ * same summary. Each section is its own function (summary-sections.ts); warnings collect in order.
  */
 export function summarize(
   loaded: readonly LoadedRun[],
@@ -241,246 +224,17 @@ export function summarize(
   const warnings: string[] = loaded.flatMap((r) => r.warnings);
   const names = displayNames(loaded);
   const runs = loaded.map((r, i) => summarizeRun(r, i, names[i]!, opts.pricePerHour));
-
-  // Groups of seeds.
-  const groupMap = new Map<string, RunSummary[]>();
-  for (const r of runs) {
-    const key = JSON.stringify([r.method, r.label, r.data]);
-    const g = groupMap.get(key);
-    if (g) g.push(r);
-    else groupMap.set(key, [r]);
-  }
-  const manyData = new Set(runs.map((r) => r.data)).size > 1;
-  const groups: GroupSummary[] = [...groupMap.entries()].map(([key, rs]) => {
-    const accs = rs.map((r) => r.finalAccuracy).filter((a): a is number => a !== null);
-    const cpus = rs.map((r) => r.cpuSeconds);
-    const first = rs[0]!;
-    return {
-      key,
-      name: manyData ? `${first.label} · ${first.data}` : first.label,
-      method: first.method,
-      label: first.label,
-      data: first.data,
-      runs: rs.map((r) => r.index),
-      seeds: rs.map((r) => r.seed),
-      n: accs.length,
-      meanAccuracy: accs.length > 0 ? mean(accs) : null,
-      stdAccuracy: sampleStd(accs),
-      minAccuracy: accs.length > 0 ? Math.min(...accs) : null,
-      maxAccuracy: accs.length > 0 ? Math.max(...accs) : null,
-      meanCpuSeconds: mean(cpus),
-      stdCpuSeconds: sampleStd(cpus),
-    };
-  });
-  groups.sort(
-    (a, b) =>
-      a.data.localeCompare(b.data) ||
-      methodOrder(a.method) - methodOrder(b.method) ||
-      a.label.localeCompare(b.label),
+  const groups = groupSeeds(runs);
+  const baseAccuracies = baseAccuraciesOf(runs, warnings);
+  const { computeSavings, roi } = comparePretrainedStarts(
+    runs,
+    opts.baselineMethod,
+    warnings,
+    verdictFor,
   );
-
-  // Base-model accuracy per data set. A from-scratch run's "base" is its random initialisation,
-  // not the original model: it is left out (unless only such runs are on that data).
-  const baseAccuracies: BaseAccuracy[] = [];
-  for (const data of [...new Set(runs.map((r) => r.data))]) {
-    const withBase = runs.filter((r) => r.data === data && r.baseAccuracy !== null);
-    const fromOriginal = withBase.filter((r) => !FROM_SCRATCH_METHODS.includes(r.method));
-    const vals = (fromOriginal.length > 0 ? fromOriginal : withBase).map((r) => r.baseAccuracy!);
-    if (vals.length === 0) continue;
-    if (Math.max(...vals) - Math.min(...vals) > 1e-9) {
-      warnings.push(
-        `runs on ${data} report different base-model accuracies (${vals.map((v) => fmtAcc(v, 2)).join(', ')}); were they started from different models?`,
-      );
-    }
-    baseAccuracies.push({ data, accuracy: mean(vals), n: vals.length });
-  }
-
-  // Baselines per data set.
-  const baselineCache = new Map<string, { method: RunMethod; runs: RunSummary[] } | null>();
-  const baselineFor = (data: string) => {
-    if (baselineCache.has(data)) return baselineCache.get(data)!;
-    const pick = (m: RunMethod) =>
-      runs.filter((r) => r.method === m && r.data === data && r.curveFinalAccuracy !== null);
-    let found: { method: RunMethod; runs: RunSummary[] } | null = null;
-    const primary = pick(opts.baselineMethod);
-    if (primary.length > 0) {
-      found = { method: opts.baselineMethod, runs: primary };
-    } else if (opts.baselineMethod !== FALLBACK_BASELINE_METHOD) {
-      const fb = pick(FALLBACK_BASELINE_METHOD);
-      if (fb.length > 0) {
-        found = { method: FALLBACK_BASELINE_METHOD, runs: fb };
-        warnings.push(
-          `no ${opts.baselineMethod} run on ${data}; compute saved is measured against the ${FALLBACK_BASELINE_METHOD} run${fb.length > 1 ? 's' : ''} instead`,
-        );
-      }
-    }
-    baselineCache.set(data, found);
-    return found;
-  };
-
-  const fineTuneMean = (data: string): number | null => {
-    const accs = runs
-      .filter((r) => r.method === 'fine-tune' && r.data === data && r.finalAccuracy !== null)
-      .map((r) => r.finalAccuracy!);
-    return accs.length > 0 ? mean(accs) : null;
-  };
-
-  const computeSavings: ComputeSaving[] = [];
-  const roi: RoiSummary[] = [];
-  const compared = runs.filter(
-    (r) => !FROM_SCRATCH_METHODS.includes(r.method) && r.method !== opts.baselineMethod,
-  );
-  compared.sort(
-    (a, b) =>
-      a.data.localeCompare(b.data) ||
-      methodOrder(a.method) - methodOrder(b.method) ||
-      a.index - b.index,
-  );
-  const noBaselineData = new Set<string>();
-  for (const run of compared) {
-    const baseline = baselineFor(run.data);
-    const saving: ComputeSaving = {
-      run: run.index,
-      name: run.name,
-      baselineMethod: baseline?.method ?? null,
-      baselineRuns: baseline?.runs.map((b) => b.index) ?? [],
-      targetAccuracy: null,
-      baselineCpuSeconds: null,
-      timeToAccuracyCpuSeconds: null,
-      timeToAccuracySamples: null,
-      reached: false,
-      savingPct: null,
-      spentCpuSeconds: run.cpuSeconds,
-      totalSavingPct: null,
-    };
-    if (baseline) {
-      const target = mean(baseline.runs.map((b) => b.curveFinalAccuracy!));
-      const baseCpu = mean(baseline.runs.map((b) => b.cpuSeconds));
-      saving.targetAccuracy = target;
-      saving.baselineCpuSeconds = baseCpu;
-      const hit = run.curve.find((p) => p.accuracy >= target);
-      if (hit) {
-        saving.reached = true;
-        saving.timeToAccuracyCpuSeconds = hit.cpuSeconds;
-        saving.timeToAccuracySamples = hit.samples;
-        saving.savingPct = baseCpu > 0 ? (1 - hit.cpuSeconds / baseCpu) * 100 : null;
-      }
-      saving.totalSavingPct = baseCpu > 0 ? (1 - run.cpuSeconds / baseCpu) * 100 : null;
-      const metrics = new Set(baseline.runs.map((b) => b.curveMetric));
-      if (!metrics.has(run.curveMetric) || metrics.size > 1) {
-        warnings.push(
-          `${run.name} records ${run.curveMetric} accuracy but its baseline records ${[...metrics].join('/')} accuracy; its time-to-accuracy compares different measurements`,
-        );
-      }
-    } else if (!noBaselineData.has(run.data)) {
-      noBaselineData.add(run.data);
-      warnings.push(
-        `no from-scratch run (${opts.baselineMethod} or ${FALLBACK_BASELINE_METHOD}) on ${run.data}, so compute saved cannot be measured there`,
-      );
-    }
-    computeSavings.push(saving);
-
-    const ft = run.method === 'fine-tune' ? null : fineTuneMean(run.data);
-    const gainVsFineTunePts =
-      ft !== null && run.finalAccuracy !== null ? (run.finalAccuracy - ft) * 100 : null;
-    const withBase = run.latency.filter((l) => l.p50Ratio !== null);
-    const ref = withBase.find((l) => l.batchSize === 1) ?? withBase[0] ?? null;
-    const partial: Omit<RoiSummary, 'verdict'> = {
-      run: run.index,
-      name: run.name,
-      method: run.method,
-      computeHours: run.computeHours,
-      costUsd: run.costUsd,
-      finalAccuracy: run.finalAccuracy,
-      baseAccuracy: run.baseAccuracy,
-      gainVsBasePts: run.gainVsBasePts,
-      fineTuneAccuracy: ft,
-      gainVsFineTunePts,
-      costPerPointUsd:
-        run.gainVsBasePts !== null && run.gainVsBasePts > 0
-          ? run.costUsd / run.gainVsBasePts
-          : null,
-      latencyBatchSize: ref?.batchSize ?? null,
-      slowdown: ref?.p50Ratio ?? null,
-    };
-    roi.push({ ...partial, verdict: verdictFor(run, saving, partial) });
-  }
-
-  // Headlines: the compared runs aggregated per configuration.
-  const headlines: GroupHeadline[] = [];
-  for (const g of groups) {
-    const members = roi.filter((o) => g.runs.includes(o.run));
-    if (members.length === 0) continue;
-    const savings = computeSavings.filter((c) => g.runs.includes(c.run));
-    const meanOf = (xs: Array<number | null>): number | null => {
-      const v = xs.filter((x): x is number => x !== null);
-      return v.length > 0 ? mean(v) : null;
-    };
-    const first = runs[g.runs[0]!]!;
-    const batch = members.map((o) => o.latencyBatchSize).find((b) => b !== null) ?? null;
-    headlines.push({
-      group: g.key,
-      name: g.name,
-      method: g.method,
-      data: g.data,
-      runs: g.runs.length,
-      meanAccuracy: g.meanAccuracy,
-      stdAccuracy: g.stdAccuracy,
-      meanGainVsBasePts: meanOf(members.map((o) => o.gainVsBasePts)),
-      meanGainVsFineTunePts: meanOf(members.map((o) => o.gainVsFineTunePts)),
-      targetAccuracy: savings[0]?.targetAccuracy ?? null,
-      reached: savings.filter((c) => c.reached).length,
-      meanSavingPct: meanOf(savings.map((c) => c.savingPct)),
-      meanCpuSeconds: mean(members.map((o) => runs[o.run]!.cpuSeconds)),
-      meanCostUsd: mean(members.map((o) => o.costUsd)),
-      meanSlowdown: meanOf(
-        members.filter((o) => o.latencyBatchSize === batch).map((o) => o.slowdown),
-      ),
-      latencyBatchSize: batch,
-      paramOverheadPct: first.paramOverheadPct,
-      flopOverheadPct: first.flopOverheadPct,
-    });
-  }
-  headlines.sort(
-    (a, b) =>
-      a.data.localeCompare(b.data) ||
-      methodOrder(a.method) - methodOrder(b.method) ||
-      a.name.localeCompare(b.name),
-  );
-
-  // Machines.
-  const envMap = new Map<string, EnvSummary>();
-  for (const r of runs) {
-    const e = r.env;
-    const key = JSON.stringify([e.cpu, e.threads, e.node, e.onnxruntime, e.quadranet]);
-    const found = envMap.get(key);
-    if (found) found.runs.push(r.index);
-    else envMap.set(key, { ...e, runs: [r.index] });
-  }
-  const envs = [...envMap.values()];
-  if (new Set(envs.map((e) => JSON.stringify([e.cpu, e.threads]))).size > 1) {
-    warnings.push(
-      'the runs used different machines or thread counts, so their CPU-seconds are not directly comparable',
-    );
-  }
-
-  // Small evaluation sets: say how wide an accuracy's interval is before anyone compares two.
-  for (const data of [...new Set(runs.map((r) => r.data))]) {
-    const ns = runs
-      .filter((r) => r.data === data && r.testExamples !== null)
-      .map((r) => r.testExamples!);
-    if (ns.length === 0) continue;
-    const n = Math.min(...ns);
-    const acc = runs.find((r) => r.data === data && r.testExamples === n)!.finalAccuracy!;
-    const iv = wilsonInterval(acc, n)!;
-    const half = ((iv[1] - iv[0]) / 2) * 100;
-    if (half > 1) {
-      warnings.push(
-        `only ${n} test example${n === 1 ? '' : 's'} on ${data}: an accuracy of ${fmtAcc(acc)} is uncertain by ±${half.toFixed(1)} pts (95% binomial interval ${fmtAcc(iv[0])}–${fmtAcc(iv[1])}); smaller differences are noise`,
-      );
-    }
-  }
-
+  const headlines = headlinesOf(groups, runs, computeSavings, roi);
+  const envs = machinesOf(runs, warnings);
+  warnings.push(...smallEvaluationWarnings(runs));
   return {
     title: opts.title,
     generated: opts.date.toISOString(),
