@@ -69,19 +69,29 @@ describe('experiments: analysis', () => {
     assert.ok(Math.abs(b - 2 * Math.sqrt(0.005)) < 1e-12);
   });
 
-  it('plateau rule: gain over the last quarter of epochs from the mean of each epoch’s readings', () => {
-    const rule = { window: 0.25, minGainPts: 0.3, minEpochs: 4 };
+  it('plateau rule: the last quarter of epochs (≥ 2) against the best epoch before, from each epoch’s mean reading', () => {
+    const rule = { window: 0.25, minGainPts: 0.3, minEpochs: 4, minWindowEpochs: 2 };
     // Two readings per epoch; rising 2 pts per epoch, then flat from epoch 6 on.
     const acc = (e: number) => 0.8 + 0.02 * Math.min(e, 6);
     const h: HistoryRecord[] = [];
     for (let k = 1; k <= 16; k++) h.push(rec(k / 2, k, acc(Math.ceil(k / 2))));
     assert.equal(epochMeanVal(h, 3), acc(3));
-    // After 4 epochs: k = 1, a(4) − a(3) = 2 pts: still rising.
-    assert.ok(Math.abs(plateauGainPts(h, 4, rule)! - 2) < 1e-9);
+    // After 4 epochs: k = 2, max(a3, a4) − max(a1, a2) = 4 pts: still rising.
+    assert.ok(Math.abs(plateauGainPts(h, 4, rule)! - 4) < 1e-9);
     assert.equal(plateauHolds(h, 4, rule), false);
-    // After 8 epochs: k = 2, a(8) − a(6) = 0: converged.
+    // After 8 epochs: k = 2, max(a7, a8) − max(a1..a6) = 0: converged.
     assert.ok(Math.abs(plateauGainPts(h, 8, rule)!) < 1e-9);
     assert.equal(plateauHolds(h, 8, rule), true);
+    // A one-epoch dip while still rising is not a plateau (the first form of the rule said it was).
+    const dip = [0.25, 0.49, 0.826, 0.81].map((a, i) => rec(i + 1, i + 1, a));
+    assert.ok(Math.abs(plateauGainPts(dip, 4, rule)! - 33.6) < 1e-9);
+    assert.equal(plateauHolds(dip, 4, rule), false);
+    // A noisy plateau: the last two epochs do not beat the best before them.
+    const noisy = [0.23, 0.59, 0.79, 0.84, 0.898, 0.923, 0.906, 0.907].map((a, i) =>
+      rec(i + 1, i + 1, a),
+    );
+    assert.ok(plateauGainPts(noisy, 8, rule)! < 0);
+    assert.equal(plateauHolds(noisy, 8, rule), true);
     // Never before minEpochs, even when flat; not measurable without readings.
     const flat = [rec(1, 1, 0.9), rec(2, 2, 0.9), rec(3, 3, 0.9)];
     assert.equal(plateauHolds(flat, 3, rule), false);

@@ -222,7 +222,7 @@ const ALL_METHODS: ExperimentConfig['shift']['methods'] = [
 ];
 
 /** The plateau rule of every from-scratch run (issue #13: the last 25% of epochs gain < 0.3 pts). */
-const PLATEAU: PlateauRule = { window: 0.25, minGainPts: 0.3, minEpochs: 4 };
+const PLATEAU: PlateauRule = { window: 0.25, minGainPts: 0.3, minEpochs: 4, minWindowEpochs: 2 };
 /** The learning-rate sweep's factors (three trials per method). */
 const SWEEP_FACTORS = [1 / 3, 1, 3];
 const ARM_B_TARGETS = [

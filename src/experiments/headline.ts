@@ -3,10 +3,13 @@
  * plateau rule, the learning-rate choice, training FLOPs, both definitions of saving and the
  * verdict rules. docs/experiments.md states the protocol these implement.
  *
- * - Plateau rule: after epoch E (E ≥ `minEpochs`), the gain over the last `window` of the epochs
- *   is a(E) − a(E − k), k = max(1, round(window · E)), where a(e) is the mean of the validation
- *   readings in epoch (e − 1, e] (one reading is noisy; their mean less so). The run has converged
- *   when the gain is < `minGainPts` points.
+ * - Plateau rule: after epoch E (E ≥ `minEpochs`), the gain of the last `window` of the epochs
+ *   is max a(e) over e in (E − k, E] minus max a(e) over e ≤ E − k, k = max(`minWindowEpochs`,
+ *   round(window · E)), where a(e) is the mean of the validation readings in epoch (e − 1, e].
+ *   The run has converged when the gain is < `minGainPts` points: its last k epochs did not beat
+ *   its best before them. (Amended before any verdict: the first form, a(E) − a(E − k) with
+ *   k ≥ 1, declared convergence on a one-epoch dip at a constant learning rate, e.g. at epoch 4
+ *   of a from-scratch run whose training loss was still halving each epoch.)
  * - Training FLOPs per sample (forward FLOPs F of the trained model, F_q those of its quadratic or
  *   adapter term): fully trained 3·F (forward, input gradient, weight gradient); adapter-only
  *   2·F + F_q (the input-gradient pass still runs back through every frozen layer; only the
@@ -31,6 +34,8 @@ export interface PlateauRule {
   minGainPts: number;
   /** Never converged before this many epochs. */
   minEpochs: number;
+  /** The window is at least this many epochs (one epoch's dip is not a plateau). */
+  minWindowEpochs: number;
 }
 
 /** Mean validation accuracy of the readings in epoch (e − 1, e]; null without readings. */
@@ -42,17 +47,24 @@ export function epochMeanVal(history: readonly HistoryRecord[], e: number): numb
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null;
 }
 
-/** The gain in points over the last `window` of `epochs` epochs (null if not measurable). */
+/**
+ * The gain in points of the last `window` of `epochs` epochs over the best epoch before them
+ * (null if not measurable: too few epochs, or an epoch without readings).
+ */
 export function plateauGainPts(
   history: readonly HistoryRecord[],
   epochs: number,
   rule: PlateauRule,
 ): number | null {
-  const k = Math.max(1, Math.round(rule.window * epochs));
+  const k = Math.max(rule.minWindowEpochs, Math.round(rule.window * epochs));
   if (epochs - k < 1) return null;
-  const now = epochMeanVal(history, epochs);
-  const before = epochMeanVal(history, epochs - k);
-  return now === null || before === null ? null : (now - before) * 100;
+  const a: number[] = [];
+  for (let e = 1; e <= epochs; e++) {
+    const v = epochMeanVal(history, e);
+    if (v === null) return null;
+    a.push(v);
+  }
+  return (Math.max(...a.slice(epochs - k)) - Math.max(...a.slice(0, epochs - k))) * 100;
 }
 
 /** Whether the plateau rule holds after `epochs` whole epochs. */

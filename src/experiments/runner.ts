@@ -366,7 +366,7 @@ async function trainOne(
       if (p.kind === 'epoch' && p.record) {
         const r = p.record;
         o.log(
-          `    epoch ${r.epoch}/${spec.epochs}: loss ${r.loss.toFixed(3)}, val ${pct(r.valAccuracy)}, ${r.cpuSeconds.toFixed(1)} CPU-s`,
+          `    epoch ${Number(r.epoch.toFixed(2))}/${spec.epochs}: loss ${r.loss.toFixed(3)}, val ${pct(r.valAccuracy)}, ${r.cpuSeconds.toFixed(1)} CPU-s`,
         );
       }
     },
