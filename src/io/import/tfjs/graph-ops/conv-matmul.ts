@@ -3,6 +3,7 @@
 import type { Dim } from '../../../../ir/graph.js';
 import { tensor } from '../../../../ir/tensor.js';
 import type { Layout } from '../context.js';
+import { onnxConvKernel, onnxDepthwiseKernel } from '../tf-conv.js';
 import { transposeData } from '../context.js';
 import type { TfValue } from '../graph-context.js';
 import { shortName } from '../graph-context.js';
@@ -50,21 +51,13 @@ function convolution(kind: ConvKind, fused: boolean): OpConverter {
         cx.fail(node, `${cin} input channels do not split into filters of depth ${fin}`);
       group = cin / fin;
       cout = fout;
-      // TF: [kh, kw, Cin/g, Cout] → ONNX: [Cout, Cin/g, kh, kw].
-      w = cx.param(f, 'conv', () => {
-        const t = transposeData(f.data, f.dims, [3, 2, 0, 1]);
-        return tensor('float32', t.dims, t.data);
-      });
+      w = cx.param(f, 'conv', () => onnxConvKernel(f.data, f.dims));
     } else {
       if (fin !== cin)
         cx.fail(node, `the depthwise filter has ${fin} channels but the input has ${cin}`);
       group = cin;
       cout = cin * fout;
-      // [kh, kw, C, M] → [C, M, kh, kw] → [C·M, 1, kh, kw]: output channel c·M + m, as TF.
-      w = cx.param(f, 'depthwise', () => {
-        const t = transposeData(f.data, f.dims, [2, 3, 0, 1]);
-        return tensor('float32', [cout, 1, kh, kw], t.data);
-      });
+      w = cx.param(f, 'depthwise', () => onnxDepthwiseKernel(f.data, f.dims));
     }
     const win = window(call, sizes, [kh, kw], strides, dilations);
     const inputs = [cx.to(x, 'cf'), w];

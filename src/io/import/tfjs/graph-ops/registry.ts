@@ -4,6 +4,7 @@ import type { Dim } from '../../../../ir/graph.js';
 import type { Layout } from '../context.js';
 import type { GraphContext, RuntimeValue, TfNode, TfValue } from '../graph-context.js';
 import { shortName } from '../graph-context.js';
+import { tfWindow } from '../tf-conv.js';
 
 /** One node: the context, the node and its input values (in TF input order). */
 export interface OpCall {
@@ -116,53 +117,22 @@ export function window(
   const explicit = padding === 'EXPLICIT' ? attrInts(call, 'explicit_paddings') : [];
   if (padding === 'EXPLICIT' && explicit.length !== 8)
     call.cx.fail(call.node, `explicit_paddings must hold 8 ints (4 pairs), got ${explicit.length}`);
-  const begin: number[] = [];
-  const end: number[] = [];
-  const out: Dim[] = [];
-  let dynamic = false;
-  sizes.forEach((size, i) => {
-    const eff = (kernel[i]! - 1) * dilations[i]! + 1;
-    const s = strides[i]!;
-    if (!(s >= 1)) call.cx.fail(call.node, `strides must be ≥ 1`);
-    let b0 = 0;
-    let e0 = 0;
-    if (padding === 'EXPLICIT') {
-      b0 = explicit[2 * (i + 1)]!;
-      e0 = explicit[2 * (i + 1) + 1]!;
-    } else if (padding === 'SAME') {
-      if (typeof size !== 'number') {
-        if (s !== 1) {
-          dynamic = true;
-          out.push(`${shortName(call.node.name)}_out${i}`);
-          begin.push(0);
-          end.push(0);
-          return;
+  const w = tfWindow(
+    sizes,
+    kernel,
+    strides,
+    dilations,
+    padding === 'EXPLICIT'
+      ? {
+          explicit: sizes.map((_, i) => [explicit[2 * (i + 1)]!, explicit[2 * (i + 1) + 1]!]),
         }
-        b0 = Math.floor((eff - 1) / 2);
-        e0 = eff - 1 - b0;
-      } else {
-        const o = Math.ceil(size / s);
-        const total = Math.max(0, (o - 1) * s + eff - size);
-        b0 = Math.floor(total / 2);
-        e0 = total - b0;
-      }
-    }
-    begin.push(b0);
-    end.push(e0);
-    if (typeof size === 'number') {
-      const padded = size + b0 + e0;
-      if (padded < eff)
-        call.cx.fail(call.node, `input size ${size} is smaller than the window ${eff}`);
-      out.push(Math.floor((padded - eff) / s) + 1);
-    } else {
-      // An unknown size stays itself only when the pads make up exactly for the window.
-      out.push(s === 1 && b0 + e0 === eff - 1 ? size : `${shortName(call.node.name)}_out${i}`);
-    }
-  });
-  return {
-    attrs: dynamic ? { auto_pad: 'SAME_UPPER' } : { pads: [...begin, ...end] },
-    out,
-  };
+      : padding === 'SAME'
+        ? 'same'
+        : 'valid',
+    (message) => call.cx.fail(call.node, message),
+    (i) => `${shortName(call.node.name)}_out${i}`,
+  );
+  return { attrs: w.pads ? { pads: w.pads } : { auto_pad: 'SAME_UPPER' }, out: w.out };
 }
 
 export function spatial4(call: OpCall, x: RuntimeValue): { sizes: Dim[]; channels: Dim } {

@@ -3,6 +3,7 @@
 import type { Dim } from '../../../../ir/graph.js';
 import { tensor } from '../../../../ir/tensor.js';
 import { applyActivation } from '../activations.js';
+import { onnxConvKernel, onnxDepthwiseKernel } from '../tf-conv.js';
 import type { KValue } from '../context.js';
 import { transposeData } from '../context.js';
 import {
@@ -36,12 +37,7 @@ registerLayer(['Conv2D', 'Conv1D', 'Conv3D'], (call) => {
   const cin = numericDim(call, sp.channels, 'number of input channels');
   if (cin % groups !== 0) call.cx.fail(call.layer, `${cin} channels do not split into ${groups}`);
   const k = call.cx.weight(call.layer, 'kernel', 0, [...kernel, cin / groups, filters]);
-  // Keras: [k1..kn, Cin/g, Cout] → ONNX: [Cout, Cin/g, k1..kn].
-  const perm = [n + 1, n, ...Array.from({ length: n }, (_, i) => i)];
-  const w = call.cx.param(call.layer, 'weight', () => {
-    const t = transposeData(k.data, k.dims, perm);
-    return tensor('float32', t.dims, t.data);
-  });
+  const w = call.cx.param(call.layer, 'weight', () => onnxConvKernel(k.data, k.dims));
   const win = windowPads(call, sp.sizes, kernel, strides, dilations, padding);
   const inputs = [sp.name, w];
   if (useBias(call)) inputs.push(biasParam(call, 1, filters));
@@ -67,15 +63,10 @@ function depthwise(
   withBias: boolean,
   nodeName: string,
 ) {
-  const n = kernel.length;
   const c = numericDim(call, sp.channels, 'number of input channels');
   const m = num(call, 'depth_multiplier', 1);
   const k = call.cx.weight(call.layer, 'depthwise_kernel', 0, [...kernel, c, m]);
-  // [k.., C, M] → [C, M, k..] → [C·M, 1, k..]: output channel c·M + m, as TF orders them.
-  const w = call.cx.param(call.layer, role, () => {
-    const t = transposeData(k.data, k.dims, [n, n + 1, ...Array.from({ length: n }, (_, i) => i)]);
-    return tensor('float32', [c * m, 1, ...kernel], t.data);
-  });
+  const w = call.cx.param(call.layer, role, () => onnxDepthwiseKernel(k.data, k.dims));
   const win = windowPads(call, sp.sizes, kernel, strides, dilations, padding);
   const inputs = [sp.name, w];
   if (withBias) inputs.push(biasParam(call, 1, c * m));

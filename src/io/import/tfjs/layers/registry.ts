@@ -5,6 +5,8 @@ import { tensor } from '../../../../ir/tensor.js';
 import type { ConversionContext, KValue, Layout } from '../context.js';
 import type { KerasLayerJson } from '../model-json.js';
 import { isObject } from '../model-json.js';
+import type { TfWindow } from '../tf-conv.js';
+import { tfWindow } from '../tf-conv.js';
 
 /** One call of a layer: the context, the layer and its input tensors. */
 export interface LayerCall {
@@ -133,49 +135,18 @@ export function windowPads(
   strides: number[],
   dilations: number[],
   padding: string,
-): { pads?: number[]; autoPad?: string; out: Dim[] } {
-  const n = sizes.length;
+): TfWindow {
   if (padding !== 'same' && padding !== 'valid')
     call.cx.fail(call.layer, `padding '${padding}' is not supported (same, valid)`);
-  const begin: number[] = [];
-  const end: number[] = [];
-  const out: Dim[] = [];
-  let dynamic = false;
-  for (let i = 0; i < n; i++) {
-    const size = sizes[i]!;
-    const eff = (kernel[i]! - 1) * dilations[i]! + 1;
-    const s = strides[i]!;
-    if (s < 1) call.cx.fail(call.layer, `strides must be ≥ 1`);
-    if (padding === 'valid') {
-      begin.push(0);
-      end.push(0);
-      if (typeof size === 'number') {
-        if (size < eff) {
-          call.cx.fail(
-            call.layer,
-            `input size ${size} is smaller than the window ${eff} (padding valid)`,
-          );
-        }
-        out.push(Math.floor((size - eff) / s) + 1);
-      } else out.push(s === 1 && eff === 1 ? size : `${call.layer.name}_out${i}`);
-      continue;
-    }
-    if (typeof size === 'number') {
-      const o = Math.ceil(size / s);
-      const total = Math.max(0, (o - 1) * s + eff - size);
-      begin.push(Math.floor(total / 2));
-      end.push(total - Math.floor(total / 2));
-      out.push(o);
-    } else if (s === 1) {
-      begin.push(Math.floor((eff - 1) / 2));
-      end.push(eff - 1 - Math.floor((eff - 1) / 2));
-      out.push(size);
-    } else {
-      dynamic = true;
-      out.push(`${call.layer.name}_out${i}`);
-    }
-  }
-  return dynamic ? { autoPad: 'SAME_UPPER', out } : { pads: [...begin, ...end], out };
+  return tfWindow(
+    sizes,
+    kernel,
+    strides,
+    dilations,
+    padding,
+    (message) => call.cx.fail(call.layer, message),
+    (i) => `${call.layer.name}_out${i}`,
+  );
 }
 
 export function numericDim(call: LayerCall, d: Dim, what: string): number {
