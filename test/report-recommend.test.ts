@@ -134,6 +134,26 @@ describe('report statistics', () => {
     assert.ok(slower.interval![0] > 1.2 && slower.interval![1] < 1.4, `${slower.interval}`);
     assert.equal(pairedRatio([1, 2], [1]), null);
   });
+
+  it('paired ratio over session sets: the interval covers every set’s median', () => {
+    // Three sets of 10 runs whose ratios sit around 1.10, 1.12 and 1.03 (±4% run to run), as
+    // when each onnxruntime session keeps a speed of its own. The runs' interval (10th and 21st
+    // of 30) starts near the top of the slow set; the sets are the independent repeats, so the
+    // interval reaches down to that set's median.
+    const base = Array.from({ length: 30 }, (_, i) => 10 + (i % 3));
+    const setRatio = [1.1, 1.12, 1.03];
+    const model = base.map(
+      (t, i) => t * setRatio[Math.floor(i / 10)]! * (1 + ((i % 5) - 2) * 0.02),
+    );
+    const pooled = pairedRatio(model, base)!;
+    assert.ok(pooled.interval![0] > 1.05, `pooled interval ${pooled.interval}`);
+    const bySets = pairedRatio(model, base, [10, 10, 10])!;
+    expectAllClose(bySets.setMedians!, setRatio, { rtol: 1e-9 });
+    expectAllClose(bySets.interval!, [1.03, pooled.interval![1]], { rtol: 1e-9 });
+    assert.equal(bySets.median, pooled.median);
+    // Set sizes that do not add up to the runs are ignored (not a partial split).
+    assert.deepEqual(pairedRatio(model, base, [10, 10])!.interval, pooled.interval);
+  });
 });
 
 describe('report recommendation', () => {

@@ -368,7 +368,7 @@ export function ablationRows(
         .map((r) => {
           const m = r.eval.latency.find((l) => l.batchSize === 1);
           const b = r.eval.base?.latency.find((l) => l.batchSize === 1);
-          return pairedRatio(m?.timesMs, b?.timesMs)?.median;
+          return pairedRatio(m?.timesMs, b?.timesMs, m?.setSizes)?.median;
         })
         .filter((x): x is number => x !== undefined);
       row.latency_ratio = ratios.length ? meanStd(ratios).mean : null;

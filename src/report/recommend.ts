@@ -90,6 +90,8 @@ export function latencyOf(runs: readonly RunSummary[]): LatencyVerdict | null {
   const batchSize = batches.includes(1) ? 1 : batches[0]!;
   const model: number[] = [];
   const base: number[] = [];
+  // Every run's session sets are separate repeats; null once a run lacks them.
+  let sets: number[] | null = [];
   let paired = true;
   const medians: number[] = [];
   for (const r of runs) {
@@ -101,9 +103,11 @@ export function latencyOf(runs: readonly RunSummary[]): LatencyVerdict | null {
     if (p && q && p.length === q.length && p.length > 0) {
       model.push(...p);
       base.push(...q);
+      const s = l.model.setSizes;
+      sets = sets && s && s.reduce((a, b) => a + b, 0) === p.length ? [...sets, ...s] : null;
     } else paired = false;
   }
-  const pr = paired ? pairedRatio(model, base) : null;
+  const pr = paired ? pairedRatio(model, base, sets ?? undefined) : null;
   if (pr) {
     const iv = pr.interval;
     const difference = !iv ? 'unknown' : iv[0] > 1 ? 'slower' : iv[1] < 1 ? 'faster' : 'none';

@@ -49,25 +49,63 @@ export function medianInterval(values: readonly number[]): Interval | null {
   return [sorted[k - 1]!, sorted[n - k]!];
 }
 
+/** Median of a non-empty list. */
+function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 /**
  * Ratio of two models' inference times from timings taken alternately, run by run: the median of
  * the per-run ratios and its 95% interval. Pairing cancels most machine noise, which on a shared
  * machine swings single timings by far more than the difference between two similar models.
+ *
+ * With `setSizes` (how many runs each fresh set of sessions made, in order), the interval also
+ * covers the median ratio of every set: a session keeps a speed of its own (two sessions of one
+ * model differed by up to 1.6×), so runs within a set are not independent repeats, and an
+ * interval from the runs alone would call one session's luck a difference between the models.
  * Null when the timings are missing or not paired (different counts).
  */
 export function pairedRatio(
   modelMs: readonly number[] | undefined,
   baseMs: readonly number[] | undefined,
-): { median: number; interval: Interval | null } | null {
+  setSizes?: readonly number[],
+): { median: number; interval: Interval | null; setMedians?: number[] } | null {
   if (!modelMs || !baseMs || modelMs.length === 0 || modelMs.length !== baseMs.length) return null;
+  const ratioAt = (i: number) => (baseMs[i]! > 0 ? modelMs[i]! / baseMs[i]! : null);
   const ratios: number[] = [];
-  for (let i = 0; i < modelMs.length; i++)
-    if (baseMs[i]! > 0) ratios.push(modelMs[i]! / baseMs[i]!);
+  for (let i = 0; i < modelMs.length; i++) {
+    const r = ratioAt(i);
+    if (r !== null) ratios.push(r);
+  }
   if (ratios.length === 0) return null;
-  const sorted = [...ratios].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-  return { median, interval: medianInterval(ratios) };
+  const out: { median: number; interval: Interval | null; setMedians?: number[] } = {
+    median: median(ratios),
+    interval: medianInterval(ratios),
+  };
+  const sets = setSizes ?? [];
+  if (sets.length > 1 && sets.reduce((a, b) => a + b, 0) === modelMs.length) {
+    const setMedians: number[] = [];
+    let start = 0;
+    for (const n of sets) {
+      const rs: number[] = [];
+      for (let i = start; i < start + n; i++) {
+        const r = ratioAt(i);
+        if (r !== null) rs.push(r);
+      }
+      if (rs.length > 0) setMedians.push(median(rs));
+      start += n;
+    }
+    out.setMedians = setMedians;
+    if (out.interval) {
+      out.interval = [
+        Math.min(out.interval[0], ...setMedians),
+        Math.max(out.interval[1], ...setMedians),
+      ];
+    }
+  }
+  return out;
 }
 
 /**

@@ -157,7 +157,7 @@ async function searchLatency(
       session: o.session,
       onPhase: o.onPhase,
     });
-    const r = pairedRatio(model![0]!.timesMs, base![0]!.timesMs)!;
+    const r = pairedRatio(model![0]!.timesMs, base![0]!.timesMs, model![0]!.setSizes)!;
     const t: TimedPlan = {
       flopsFraction: fraction,
       overhead: layers.reduce((s, l) => s + l.flops, 0) / baseFlops,

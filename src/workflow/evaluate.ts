@@ -105,6 +105,7 @@ export async function measureLatency(
   const tick = () => opts.onPhase?.({ phase, done, total, unit: 'runs', finished: done >= total });
   tick();
   const times: number[][][] = batchSizes.map(() => models.map(() => []));
+  const setSizes: number[] = [];
   const data = batchSizes.map((bs) =>
     rng.uniformArray(bs * shape.reduce((p, d) => p * d, 1), 0, 1),
   );
@@ -112,6 +113,7 @@ export async function measureLatency(
     const sessions = await Promise.all(models.map((m) => Session.create(m, opts.session)));
     // Runs of this set; the model order rotates from set to set.
     const n = Math.floor(runs / sets) + (set < runs % sets ? 1 : 0);
+    setSizes.push(n);
     const order = models.map((_, k) => (k + set) % models.length);
     try {
       for (let b = 0; b < batchSizes.length; b++) {
@@ -144,6 +146,7 @@ export async function measureLatency(
         p95Ms: percentile(sorted, 0.95),
         perSampleMs: p50 / bs,
         timesMs: t,
+        setSizes: [...setSizes],
       });
     });
   });

@@ -117,6 +117,11 @@ export interface LatencySummary {
    * timings of two models are a pair (the report's latency intervals come from these pairs).
    */
   timesMs?: number[];
+  /**
+   * How many of `timesMs` each fresh set of sessions ran, in order. A session keeps a speed of
+   * its own, so the sets, not the runs, are the independent repeats of a comparison.
+   */
+  setSizes?: number[];
 }
 
 /**

@@ -117,6 +117,7 @@ const LatencySchema: z.ZodType<LatencySummary> = z
     p95Ms: count,
     perSampleMs: count,
     timesMs: z.array(count).optional(),
+    setSizes: z.array(z.number().int().min(1)).optional(),
   })
   .transform(dropUndefined);
 
