@@ -18,6 +18,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { QuadranetFileError, errnoCode, fileErrorFrom } from '../io/errors.js';
+import { fieldPath } from '../io/formats/json-schema.js';
 import type { z } from 'zod';
 import type { EvalSummary, HistoryRecord, RunInfo } from '../io/formats/run-format.js';
 import {
@@ -153,10 +154,7 @@ function check<T>(schema: z.ZodType<T>, value: unknown, file: string, what: stri
   const r = schema.safeParse(value, { reportInput: true });
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
-  const name = issue.path
-    .map((k, i) => (typeof k === 'number' ? `[${k}]` : `${i ? '.' : ''}${String(k)}`))
-    .join('');
-  const field = `field "${name}"`;
+  const field = `field "${fieldPath(issue.path)}"`;
   if (issue.input === undefined) return fail(file, `${field} is missing`, where);
   switch (issue.code) {
     case 'invalid_type':

@@ -19,6 +19,7 @@ import { QUAD_MODES, QUAD_ROLES } from '../../passes/quadratic-spec.js';
 import { quadVariant, quadVariants, variantRefusal } from '../../passes/variants/index.js';
 import { readCommittedFile } from '../atomic.js';
 import { QuadranetFileError, fileErrorFrom } from '../errors.js';
+import { fieldPath } from './json-schema.js';
 /**
  * An adapter was loaded onto another base model than the one it was saved for (their SHA-256
  * differ). A QuadranetFileError naming the adapter config, so the CLI reports it as one line;
@@ -144,10 +145,7 @@ export async function readAdapterConfig(dir: string): Promise<AdapterFileConfig>
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
   // The field as the messages have always named it (targets[0].op), then what is wrong with it.
-  const field = issue.path
-    .map((k, i) => (typeof k === 'number' ? `[${k}]` : `${i ? '.' : ''}${String(k)}`))
-    .join('');
-  return bad(`${field} ${issue.message}`);
+  return bad(`${fieldPath(issue.path)} ${issue.message}`);
 }
 
 const OPS = ['Conv', 'Gemm', 'MatMul'] as const satisfies readonly QuadOp[];

@@ -7,6 +7,13 @@
 import type { z } from 'zod';
 import { QuadranetFileError } from '../errors.js';
 
+/** A zod issue's path as messages name a field: `targets[0].params[1].name`. */
+export function fieldPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((k, i) => (typeof k === 'number' ? `[${k}]` : `${i ? '.' : ''}${String(k)}`))
+    .join('');
+}
+
 /**
  * Parses `text` (the contents of `file`) as JSON and checks it against `schema`. Throws a
  * QuadranetFileError: `cannot read FILE: not valid JSON (…); HINT`, `… not a JSON object; HINT`
@@ -33,7 +40,7 @@ export function parseJsonFile<S extends z.ZodType>(
   const r = schema.safeParse(raw);
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
-  const field = issue.path.map(String).join('.');
+  const field = fieldPath(issue.path);
   throw new QuadranetFileError(
     file,
     `cannot read ${file}: ${field ? `"${field}" ` : ''}${issue.message}; ${hint}`,
