@@ -81,6 +81,12 @@ export const RunInfoSchema: z.ZodType<RunInfo> = z
   .transform(dropUndefined);
 
 const accuracy = z.number().min(0).max(1);
+/** A PSNR: infinite (outputs equal to the targets) is written as null. */
+const psnr = z
+  .number()
+  .nullable()
+  .optional()
+  .transform((v) => (v === null ? Infinity : v));
 
 /** One line of history.jsonl (the counters' order across lines is the reader's to check). */
 export const HistoryRecordSchema: z.ZodType<HistoryRecord> = z
@@ -101,12 +107,7 @@ export const HistoryRecordSchema: z.ZodType<HistoryRecord> = z
       .nullish()
       .transform((v) => v ?? undefined),
     valMse: count.nullish().transform((v) => v ?? undefined),
-    // An infinite PSNR (outputs equal to the targets) is written as null.
-    valPsnr: z
-      .number()
-      .nullable()
-      .optional()
-      .transform((v) => (v === null ? Infinity : v)),
+    valPsnr: psnr,
   })
   .transform(dropUndefined);
 
@@ -121,11 +122,6 @@ const LatencySchema: z.ZodType<LatencySummary> = z
   })
   .transform(dropUndefined);
 
-const psnr = z
-  .number()
-  .nullable()
-  .optional()
-  .transform((v) => (v === null ? Infinity : v));
 const RegressionSchema: z.ZodType<RegressionSummary> = z
   .object({ mse: count, rmse: count, mae: count, psnr, meanPsnr: psnr })
   .transform(dropUndefined);
