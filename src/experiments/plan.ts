@@ -191,7 +191,7 @@ export function buildPlan(
       },
       { lr: cfg.scratchLr, quadLr: cfg.scratchLr },
       t.sweep.scratchEpochs,
-      t.scratchEpochs,
+      t.pretrainEpochs ?? t.scratchEpochs,
       [{ dir, seed: 0, study: 'pretrain' }],
       { converge: t.plateau },
     );
