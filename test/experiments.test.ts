@@ -297,7 +297,11 @@ describe('experiments: headline rows from synthetic runs', () => {
     rec(i + 1, (i + 1) * 10, Math.min(0.98, 0.9 + 0.016 * (i + 1))),
   );
   const adaptHistory = (vals: number[]) => vals.map((v, i) => rec((i + 1) / 2, (i + 1) * 2, v));
-  const outcomes = (adapt: number[], controls: number) => {
+  const outcomes = (
+    adapt: number[],
+    controls: number,
+    adaptedHistory = adaptHistory([0.96, 0.97, 0.975, 0.98]),
+  ) => {
     const rs: RunOutcome[] = [
       run({
         dir: 'pretrained/convnext-mnist',
@@ -338,7 +342,7 @@ describe('experiments: headline rows from synthetic runs', () => {
           seed,
           train: 'adapter',
           acc: adapt[2]!,
-          history: adaptHistory([0.96, 0.97, 0.975, 0.98]),
+          history: adaptedHistory,
           budgets: b,
           flops: 120,
           baseFlops: 100,
@@ -413,6 +417,11 @@ describe('experiments: headline rows from synthetic runs', () => {
       worse.every((r) => r.verdict === 'not-held' && r.smallest_matching_budget_epochs === null),
     );
     assert.equal(claimA(worse).verdict, 'not held');
+    // A budget's reading falls on a whole step (0.5 epoch of 31 steps: epoch 0.516); it counts
+    // for that budget's time to target.
+    const onSteps = [0.516, 1, 1.516, 2].map((e, i) => rec(e, (i + 1) * 2, 0.98));
+    const stepped = timeToAccuracyRows(outcomes([0.9, 0.98, 0.981], 0.5, onSteps));
+    assert.ok(stepped[0]!.adapt_flops_to_target !== null, 'the 0.516-epoch reading counts for 0.5');
   });
 });
 

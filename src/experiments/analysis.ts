@@ -94,15 +94,21 @@ export function runTrainFlopsPerSample(r: RunOutcome): number {
 const runSamples = (r: RunOutcome) => r.history.at(-1)?.samples ?? 0;
 
 /** A run's state at a budget: the budget point, or the end of the run. */
+/**
+ * How far a budget's reading may lie from the budget in epochs: a budget point falls on a whole
+ * step (0.5 epoch of 31 steps is step 16, epoch 0.516).
+ */
+const BUDGET_TOLERANCE = 0.02;
+
 function atBudget(r: RunOutcome, budget: number) {
-  const bp = r.budgets?.find((b) => Math.abs(b.epochs - budget) < 0.02);
+  const bp = r.budgets?.find((b) => Math.abs(b.epochs - budget) < BUDGET_TOLERANCE);
   if (bp) return { acc: bp.testAccuracy, samples: bp.samples, cpu: bp.cpuSeconds, n: bp.testN };
   return { acc: r.eval.accuracy, samples: runSamples(r), cpu: r.timing.fitCpuSeconds, n: r.eval.n };
 }
 
-/** The history up to a budget (epochs). */
+/** The history up to a budget (epochs), including the reading at the budget's whole step. */
 const upTo = (h: readonly HistoryRecord[], budget: number) =>
-  h.filter((r) => r.epoch <= budget + 1e-6);
+  h.filter((r) => r.epoch < budget + BUDGET_TOLERANCE);
 
 /** Rows of the headline study (see TimeToAccuracyRow and docs/experiments.md). */
 export function timeToAccuracyRows(runs: readonly RunOutcome[]): TimeToAccuracyRow[] {
