@@ -4,7 +4,7 @@
  *   tsx scripts/experiments.ts [--quick] [--json FILE] [--out DIR] [--docs FILE | --no-docs]
  *                              [--fashion-dir DIR]
  *
- * --quick: < 10 minutes on 2 cores (one seed); default: the full setting (≈ 100 minutes on 2
+ * --quick: < 10 minutes on 2 cores (one seed); default: the full setting (≈ 1 hour on 2
  * cores, cut data); --gpu: the same protocol on the full data sets with wider backbones (a GPU
  * machine; see docs/experiments.md). --micro: a seconds-long smoke setting for the test suite
  * (numbers meaningless). Only the full setting writes docs/experiments.md by default.

@@ -369,7 +369,8 @@ export function presetConfig(preset: PresetName): ExperimentConfig {
       ablations: { ...full.ablations, limit: 60000, testLimit: 10000 },
     };
   }
-  // full: sized to ≈ 100 minutes on 2 cores (docs/experiments.md: data cut, not seeds).
+  // full: ≈ 1 h on 2 cores (data cut, not seeds). Measured 2026-12-04: 48.5 min with a 12-epoch
+  // from-scratch cap, then 14.2 min for the 8 from-scratch references at the cap of 30.
   return {
     ...common,
     width: 1.25,

@@ -351,7 +351,10 @@ function durationsSection(res: ExperimentResults): string[] {
   out.push('');
   const sw = m.study_wall_seconds;
   out.push(
-    `This invocation: ${mins(m.wall_seconds)} wall in all (pretraining ${mins(sw.pretrain)}, time to accuracy ${mins(sw.t2a)}, shift ${mins(sw.shift)}, ablations ${mins(sw.ablation)}, memory ${mins(sw.memeff)}; ${m.reused_runs} of ${m.total_runs} runs reused — from the cache in ${m.out_dir}, or identical to another run of this invocation).`,
+    `This invocation: ${mins(m.wall_seconds)} wall in all (pretraining ${mins(sw.pretrain)}, time to accuracy ${mins(sw.t2a)}, shift ${mins(sw.shift)}, ablations ${mins(sw.ablation)}, memory ${mins(sw.memeff)}; ${m.reused_runs} of ${m.total_runs} runs reused — from the cache in ${m.out_dir}, or identical to another run of this invocation).` +
+      (m.reused_runs === m.total_runs
+        ? ' Every run was made by an earlier invocation of the same plan; this one analysed them (and measured the memory rows afresh).'
+        : ''),
   );
   if (m.estimate_full_seconds !== undefined) {
     out.push('');
@@ -367,7 +370,7 @@ function durationsSection(res: ExperimentResults): string[] {
   out.push('## Reproduce');
   out.push('');
   out.push(
-    '```sh\nnpm run experiments -- --quick            # < 10 min on 2 cores, one seed\nnpm run experiments                       # full setting, ≈ 2 h on 2 cores (resumable)\nnpm run experiments -- --gpu              # the same protocol at full data-set size (GPU machine)\nnpm run experiments -- --json results.json --out runs/experiments/full\n```',
+    '```sh\nnpm run experiments -- --quick            # < 10 min on 2 cores, one seed\nnpm run experiments                       # full setting, ≈ 1 h on 2 cores (resumable)\nnpm run experiments -- --gpu              # the same protocol at full data-set size (GPU machine)\nnpm run experiments -- --json results.json --out runs/experiments/full\n```',
   );
   out.push('');
   out.push(
