@@ -18,7 +18,13 @@ import type { TfAttr, TfNode, TfValue } from './graph-context.js';
 import { GraphContext, shortName } from './graph-context.js';
 import { tfOpConverter } from './graph-ops/index.js';
 import type { JsonObject } from './model-json.js';
-import { isObject, namingFile, parseManifest, readModelJsonText } from './model-json.js';
+import {
+  isObject,
+  namingFile,
+  parseJsonObject,
+  parseManifest,
+  readModelJsonText,
+} from './model-json.js';
 import { symbolicShape } from './topology.js';
 import { readWeights } from './weights.js';
 
@@ -169,13 +175,7 @@ function signatureOf(raw: JsonObject): { inputs?: string[]; outputs?: string[] }
 // ---------------------------------------------------------------- conversion
 
 async function convert(text: string, file: string, options: TfjsGraphImportOptions) {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    fail(file, `is not valid JSON (${(e as Error).message}); is it a TensorFlow.js model.json?`);
-  }
-  if (!isObject(raw)) fail(file, 'is not a TensorFlow.js model.json (expected a JSON object)');
+  const raw = parseJsonObject(text, file);
   const topology = raw.modelTopology;
   if (!isObject(topology)) fail(file, 'has no modelTopology object; is it a TensorFlow.js model?');
   const nodes = parseNodes(topology, file);

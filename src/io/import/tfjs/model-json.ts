@@ -60,11 +60,8 @@ export function isObject(v: unknown): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/**
- * Parses and validates `model.json` text. Refuses TF.js graph models (converted SavedModels),
- * which have no Keras topology, with a message saying so.
- */
-export function parseModelJson(text: string, file: string): ModelJson {
+/** `model.json` text as a JSON object (layers and graph models alike), or a one-line error. */
+export function parseJsonObject(text: string, file: string): JsonObject {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -72,6 +69,15 @@ export function parseModelJson(text: string, file: string): ModelJson {
     fail(file, `is not valid JSON (${(e as Error).message}); is it a TensorFlow.js model.json?`);
   }
   if (!isObject(raw)) fail(file, 'is not a TensorFlow.js model.json (expected a JSON object)');
+  return raw;
+}
+
+/**
+ * Parses and validates `model.json` text. Refuses TF.js graph models (converted SavedModels),
+ * which have no Keras topology, with a message saying so.
+ */
+export function parseModelJson(text: string, file: string): ModelJson {
+  const raw = parseJsonObject(text, file);
   const format = typeof raw.format === 'string' ? raw.format : undefined;
   if (format === 'graph-model') {
     fail(

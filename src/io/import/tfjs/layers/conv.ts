@@ -27,11 +27,8 @@ registerLayer(['Conv2D', 'Conv1D', 'Conv3D'], (call) => {
   const x = one(call);
   const sp = spatial(call, x, n);
   const filters = num(call, 'filters');
-  const kernel = ints(call, 'kernel_size', n);
-  const strides = ints(call, 'strides', n, new Array<number>(n).fill(1));
-  const dilations = ints(call, 'dilation_rate', n, new Array<number>(n).fill(1));
+  const { kernel, strides, dilations, padding } = windowConfig(call, n);
   const groups = num(call, 'groups', 1);
-  const padding = str(call, 'padding', 'valid');
   if (padding === 'causal')
     call.cx.fail(call.layer, `padding 'causal' is not supported (same, valid)`);
   const cin = numericDim(call, sp.channels, 'number of input channels');
@@ -51,14 +48,22 @@ registerLayer(['Conv2D', 'Conv1D', 'Conv3D'], (call) => {
   return [applyActivation(call.cx, call.layer, v, cfg(call, 'activation'))];
 });
 
+/** A conv layer's window: kernel_size, strides and dilation_rate (default 1), padding. */
+function windowConfig(call: LayerCall, n: number) {
+  const ones = new Array<number>(n).fill(1);
+  return {
+    kernel: ints(call, 'kernel_size', n),
+    strides: ints(call, 'strides', n, ones),
+    dilations: ints(call, 'dilation_rate', n, ones),
+    padding: str(call, 'padding', 'valid'),
+  };
+}
+
 /** Emits a depthwise conv (group C, multiplier M) from a Keras [k.., C, M] kernel. */
 function depthwise(
   call: LayerCall,
   sp: ReturnType<typeof spatial>,
-  kernel: number[],
-  strides: number[],
-  dilations: number[],
-  padding: string,
+  { kernel, strides, dilations, padding }: ReturnType<typeof windowConfig>,
   role: string,
   withBias: boolean,
   nodeName: string,
@@ -83,21 +88,7 @@ registerLayer(['DepthwiseConv2D', 'DepthwiseConv1D'], (call) => {
   const n = call.layer.className.endsWith('2D') ? 2 : 1;
   const x = one(call);
   const sp = spatial(call, x, n);
-  const kernel = ints(call, 'kernel_size', n);
-  const strides = ints(call, 'strides', n, new Array<number>(n).fill(1));
-  const dilations = ints(call, 'dilation_rate', n, new Array<number>(n).fill(1));
-  const padding = str(call, 'padding', 'valid');
-  const d = depthwise(
-    call,
-    sp,
-    kernel,
-    strides,
-    dilations,
-    padding,
-    'weight',
-    useBias(call),
-    call.layer.name,
-  );
+  const d = depthwise(call, sp, windowConfig(call, n), 'weight', useBias(call), call.layer.name);
   const v: KValue = { name: d.y, layout: sp.layout, shape: sp.kerasShape(d.cm, d.out) };
   return [applyActivation(call.cx, call.layer, v, cfg(call, 'activation'))];
 });
@@ -107,17 +98,10 @@ registerLayer(['SeparableConv2D', 'SeparableConv1D'], (call) => {
   const x = one(call);
   const sp = spatial(call, x, n);
   const filters = num(call, 'filters');
-  const kernel = ints(call, 'kernel_size', n);
-  const strides = ints(call, 'strides', n, new Array<number>(n).fill(1));
-  const dilations = ints(call, 'dilation_rate', n, new Array<number>(n).fill(1));
-  const padding = str(call, 'padding', 'valid');
   const d = depthwise(
     call,
     sp,
-    kernel,
-    strides,
-    dilations,
-    padding,
+    windowConfig(call, n),
     'depthwise_weight',
     false,
     `${call.layer.name}_depthwise`,
@@ -140,10 +124,7 @@ registerLayer('Conv2DTranspose', (call) => {
   const x = one(call);
   const sp = spatial(call, x, n);
   const filters = num(call, 'filters');
-  const kernel = ints(call, 'kernel_size', n);
-  const strides = ints(call, 'strides', n, [1, 1]);
-  const dilations = ints(call, 'dilation_rate', n, [1, 1]);
-  const padding = str(call, 'padding', 'valid');
+  const { kernel, strides, dilations, padding } = windowConfig(call, n);
   if (dilations.some((d) => d !== 1)) call.cx.fail(call.layer, `dilation_rate must be 1`);
   if (cfg(call, 'output_padding') !== null && cfg(call, 'output_padding') !== undefined)
     call.cx.fail(call.layer, `output_padding is not supported`);
