@@ -38,6 +38,29 @@ export function fromCfPerm(r: number): number[] {
   return [0, ...Array.from({ length: r - 2 }, (_, i) => i + 2), 1];
 }
 
+/**
+ * The IR value of `v` in `layout`: `v` itself, or a Transpose of it made once and kept in `cache`
+ * (with the way back, which is `v`). Shared by the layers and graph-model contexts.
+ */
+export function inLayout(
+  b: GraphBuilder,
+  cache: Map<string, string>,
+  v: { name: string; layout: Layout; shape: readonly Dim[] },
+  layout: Layout,
+): string {
+  if (v.layout === layout) return v.name;
+  const r = v.shape.length;
+  const key = `${v.name}\u0000${layout}`;
+  let name = cache.get(key);
+  if (!name) {
+    const perm = layout === 'cf' ? toCfPerm(r) : fromCfPerm(r);
+    name = b.op('Transpose', [v.name], { perm }, { name: `${v.name}_to_${layout}` });
+    cache.set(key, name);
+    cache.set(`${name}\u0000${v.layout}`, v.name);
+  }
+  return name;
+}
+
 /** Transposes row-major data of shape `dims` by `perm` (output dim i = input dim perm[i]). */
 export function transposeData(src: Float32Array, dims: readonly number[], perm: readonly number[]) {
   const r = dims.length;
@@ -150,18 +173,7 @@ export class ConversionContext {
 
   /** The IR value of `v` in `layout`, transposing (once per value) when needed. */
   to(v: KValue, layout: Layout): string {
-    if (v.layout === layout) return v.name;
-    const r = v.shape.length;
-    const key = `${v.name}\u0000${layout}`;
-    let name = this.layoutCache.get(key);
-    if (!name) {
-      const perm = layout === 'cf' ? toCfPerm(r) : fromCfPerm(r);
-      name = this.b.op('Transpose', [v.name], { perm }, { name: `${v.name}_to_${layout}` });
-      this.layoutCache.set(key, name);
-      // The way back is the value we started from.
-      this.layoutCache.set(`${name}\u0000${v.layout}`, v.name);
-    }
-    return name;
+    return inLayout(this.b, this.layoutCache, v, layout);
   }
 
   /** The IR axis holding Keras axis `axis` (negative counts from the end) of `v` in `layout`. */

@@ -16,7 +16,7 @@ import type { Tensor } from '../../../ir/tensor.js';
 import { tensor } from '../../../ir/tensor.js';
 import { QuadranetFileError } from '../../errors.js';
 import type { Layout } from './context.js';
-import { fromCfPerm, toCfPerm, transposeData } from './context.js';
+import { inLayout, toCfPerm, transposeData } from './context.js';
 import { wrapAxis } from '../../../ir/axes.js';
 
 /** A decoded TF attribute (`AttrValue` in the JSON form tfjs-converter writes). */
@@ -117,18 +117,9 @@ export class GraphContext {
 
   /** The IR value of `v` in `layout`, transposing (once per value) when needed. */
   to(v: RuntimeValue, layout: Layout): string {
-    const r = v.shape.length;
     // Below rank 3 both layouts are the same order.
-    if (v.layout === layout || r < 3) return v.name;
-    const key = `${v.name}\u0000${layout}`;
-    let name = this.layoutCache.get(key);
-    if (!name) {
-      const perm = layout === 'cf' ? toCfPerm(r) : fromCfPerm(r);
-      name = this.b.op('Transpose', [v.name], { perm }, { name: `${v.name}_to_${layout}` });
-      this.layoutCache.set(key, name);
-      this.layoutCache.set(`${name}\u0000${v.layout}`, v.name);
-    }
-    return name;
+    if (v.shape.length < 3) return v.name;
+    return inLayout(this.b, this.layoutCache, v, layout);
   }
 
   /** The IR axis holding TF axis `axis` (negative counts from the end) of a rank-`r` value. */
