@@ -67,8 +67,11 @@ export function normAxis(ctx: ShapeContext, axis: number, rank: number): number 
   return a;
 }
 
-/** Numpy-style broadcast of shapes. */
-export function broadcastShapes(ctx: ShapeContext | undefined, shapes: Dim[][]): Dim[] {
+/**
+ * Numpy-style broadcast of shapes. An unknown (symbolic) size yields to a known one; two known
+ * sizes that differ (neither 1) call `mismatch`, which throws.
+ */
+export function broadcastDims(shapes: readonly (readonly Dim[])[], mismatch: () => never): Dim[] {
   const rank = Math.max(...shapes.map((s) => s.length));
   const out: Dim[] = [];
   for (let i = 0; i < rank; i++) {
@@ -76,19 +79,21 @@ export function broadcastShapes(ctx: ShapeContext | undefined, shapes: Dim[][]):
     for (const s of shapes) {
       const e = s[s.length - rank + i];
       if (e === undefined || e === 1) continue;
-      if (d === 1) d = e;
-      else if (d !== e) {
-        if (typeof d === 'number' && typeof e === 'number') {
-          const msg = `shapes [${shapes.map((x) => x.join(',')).join('] and [')}] do not broadcast`;
-          if (ctx) fail(ctx, msg);
-          throw new Error(msg);
-        }
-        if (typeof d === 'string') d = e;
-      }
+      if (d === 1 || typeof d === 'string') d = e;
+      else if (typeof e === 'number' && e !== d) mismatch();
     }
     out.push(d);
   }
   return out;
+}
+
+/** Numpy-style broadcast of shapes, failing in `ctx` (or with an Error) when they do not. */
+export function broadcastShapes(ctx: ShapeContext | undefined, shapes: Dim[][]): Dim[] {
+  return broadcastDims(shapes, () => {
+    const msg = `shapes [${shapes.map((x) => x.join(',')).join('] and [')}] do not broadcast`;
+    if (ctx) fail(ctx, msg);
+    throw new Error(msg);
+  });
 }
 
 export const same: ShapeRule = (ctx) => ({

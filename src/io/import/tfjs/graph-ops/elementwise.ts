@@ -1,6 +1,7 @@
 /** TF op converters: elementwise arithmetic, activations, softmax, identity and casts. */
 
 import type { Dim } from '../../../../ir/graph.js';
+import { broadcastDims } from '../../../../ir/shapes/registry.js';
 import type { Layout } from '../context.js';
 import type { RuntimeValue, TfValue } from '../graph-context.js';
 import { shapeOf } from '../graph-context.js';
@@ -11,23 +12,12 @@ import type { OpCall, OpConverter } from './registry.js';
 
 /** NumPy/TF broadcasting of shapes; mismatching known sizes are an error. */
 export function broadcast(call: OpCall, shapes: Dim[][]): Dim[] {
-  const r = Math.max(...shapes.map((s) => s.length));
-  const out: Dim[] = [];
-  for (let i = 0; i < r; i++) {
-    let d: Dim = 1;
-    for (const s of shapes) {
-      const e = s[s.length - r + i];
-      if (e === undefined || e === 1) continue;
-      if (d === 1 || typeof d === 'string') d = e;
-      else if (typeof e === 'number' && e !== d)
-        call.cx.fail(
-          call.node,
-          `input shapes [${shapes.map((x) => x.join(', ')).join('] and [')}] do not broadcast`,
-        );
-    }
-    out.push(d);
-  }
-  return out;
+  return broadcastDims(shapes, () =>
+    call.cx.fail(
+      call.node,
+      `input shapes [${shapes.map((x) => x.join(', ')).join('] and [')}] do not broadcast`,
+    ),
+  );
 }
 
 /**

@@ -1,6 +1,7 @@
 /** Layer converters: merges, concatenation, upsampling, padding and cropping, and the reshaping layers. */
 
 import type { Dim } from '../../../../ir/graph.js';
+import { broadcastDims } from '../../../../ir/shapes/registry.js';
 import { tensor } from '../../../../ir/tensor.js';
 import type { KValue, Layout } from '../context.js';
 import { wrapAxis } from '../../../../ir/axes.js';
@@ -18,23 +19,12 @@ function commonLayout(call: LayerCall): { names: string[]; layout: Layout } {
 
 function broadcastKeras(call: LayerCall): Dim[] {
   const shapes = call.inputs.map((v) => v.shape);
-  const r = Math.max(...shapes.map((s) => s.length));
-  const out: Dim[] = [];
-  for (let i = 0; i < r; i++) {
-    let d: Dim = 1;
-    for (const s of shapes) {
-      const e = s[s.length - r + i];
-      if (e === undefined || e === 1) continue;
-      if (d === 1 || typeof d === 'string') d = e;
-      else if (typeof e === 'number' && e !== d)
-        call.cx.fail(
-          call.layer,
-          `input shapes [${shapes.map((x) => x.join(', ')).join('] and [')}] do not match`,
-        );
-    }
-    out.push(d);
-  }
-  return out;
+  return broadcastDims(shapes, () =>
+    call.cx.fail(
+      call.layer,
+      `input shapes [${shapes.map((x) => x.join(', ')).join('] and [')}] do not match`,
+    ),
+  );
 }
 
 function merge(op: string, variadic: boolean): LayerConverter {
