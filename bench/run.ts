@@ -13,6 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Graph } from '../src/ir/graph.js';
 import { benchCnn, resnet18 } from './nets.js';
+import type { BenchResult } from './markdown.js';
+import { benchMarkdown } from './markdown.js';
 import { pairedRatio } from '../src/report/stats.js';
 import { cnn, convnext, mlp } from '../src/models/zoo.js';
 import { accountLayers } from '../src/passes/accounting.js';
@@ -213,14 +215,7 @@ const spread = (a: number[]) => {
   return (q(0.9) - q(0.1)) / median(a);
 };
 
-interface Result {
-  name: string;
-  quadranet_ms: number;
-  torch_ms: number | null;
-  ratio: number | null;
-  spread: number;
-  [extra: string]: unknown;
-}
+type Result = BenchResult;
 
 async function main(): Promise<void> {
   const peer = await startPeer();
@@ -414,20 +409,7 @@ async function main(): Promise<void> {
     results,
     webgpu,
   };
-  const md = [
-    `| case | quadranet ms | PyTorch ms | ratio (q/torch) | spread |`,
-    `|---|---:|---:|---:|---:|`,
-    ...results.map(
-      (r) =>
-        `| ${r.name} | ${r.quadranet_ms.toFixed(1)} | ${r.torch_ms?.toFixed(1) ?? '–'} | ${r.ratio?.toFixed(2) ?? '–'} | ${(r.spread * 100).toFixed(0)}% |`,
-    ),
-    '',
-    webgpu.available
-      ? `WebGPU (original CNN, batch 64): ${webgpu.ms!.toFixed(2)} ms vs ${webgpu.cpuMs!.toFixed(2)} ms on cpu (${webgpu.ratio!.toFixed(2)}×).`
-      : `WebGPU: not available on this machine (${webgpu.reason}).`,
-    '',
-    `Machine: ${doc.machine.cpus}, ${doc.machine.cores} cores; ${threads} threads each; node ${doc.versions.node}, onnxruntime-node ${doc.versions.onnxruntime}, torch ${doc.versions.torch ?? 'n/a'}. Medians of ${rounds} alternating rounds × ${iters} steps; ratio = median of per-round ratios; spread = (p90 − p10)/median of those ratios.`,
-  ].join('\n');
+  const md = benchMarkdown(doc);
   const dir = fileURLToPath(new URL('./results/', import.meta.url));
   mkdirSync(dir, { recursive: true });
   writeFileSync(`${dir}latest.json`, JSON.stringify(doc, null, 2) + '\n');
