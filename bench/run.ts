@@ -285,6 +285,33 @@ async function main(): Promise<void> {
     );
   }
 
+  // The latency method's own check: a model against an exact copy of itself, paired as above.
+  // The ratio should be 1 and its interval should cover 1; when it does not, the adapted ratios
+  // above are not to be trusted either.
+  {
+    const [a, b] = await measureLatency([orig, structuredClone(orig)], [3, 32, 32], {
+      batchSizes: [1],
+      runs: args.quick ? 20 : 60,
+      session: { threads },
+    });
+    const paired = pairedRatio(b![0]!.timesMs, a![0]!.timesMs, b![0]!.setSizes)!;
+    const iv = paired.interval!;
+    results.push({
+      name: 'same_model_paired_b1',
+      quadranet_ms: b![0]!.p50Ms,
+      torch_ms: null,
+      ratio: paired.median,
+      spread: (iv[1] - iv[0]) / 2 / paired.median,
+      original_ms: a![0]!.p50Ms,
+      batch: 1,
+      interval: iv,
+      covers_one: iv[0] <= 1 && iv[1] >= 1,
+    });
+    console.log(
+      `same_model_paired_b1 copy/original ${paired.median.toFixed(2)}× (interval ${iv[0].toFixed(2)}–${iv[1].toFixed(2)})`,
+    );
+  }
+
   // A ResNet-18-sized model at 224×224, batch 1 (issue #14: time within 1.1× of the FLOPs
   // ratio). The median of paired per-run ratios: single timings here swing far more than the
   // difference measured.

@@ -374,7 +374,9 @@ export function presetConfig(preset: PresetName): ExperimentConfig {
   return {
     ...common,
     width: 1.25,
-    latencyRuns: 3,
+    // Six session sets of five runs (the 2026-12-04 run used 3 runs, with spinning sessions, and
+    // its latency ratios did not survive re-timing: bench/PROFILE.md).
+    latencyRuns: 30,
     timeToAccuracy: {
       backbones: ['convnext'],
       datasets: ['mnist'],

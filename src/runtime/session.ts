@@ -23,6 +23,13 @@ export interface SessionOptions {
    * it needs a GPU and its Vulkan driver, libvulkan.so.1).
    */
   ep?: ExecutionProvider;
+  /**
+   * Whether onnxruntime's intra-op threads spin while waiting for work (default true,
+   * onnxruntime's default: lowest latency for a session that runs alone). `measureLatency` turns
+   * it off: its sessions alternate run by run, and one session's spinning threads took the cores
+   * from the next (bench/PROFILE.md).
+   */
+  spinning?: boolean;
 }
 
 /** Where onnxruntime runs a session's kernels. */
@@ -89,6 +96,9 @@ export class Session {
         enableMemPattern: opts.memoryPattern ?? true,
         enableProfiling: opts.profilePrefix !== undefined,
         profileFilePrefix: opts.profilePrefix,
+        ...(opts.spinning === false
+          ? { extra: { session: { intra_op: { allow_spinning: '0' } } } }
+          : {}),
       });
     } catch (e) {
       if (!opts.ep || opts.ep === 'cpu') throw e;

@@ -71,10 +71,13 @@ export interface LatencyOptions {
   /** Reports the timed rounds as they run. */
   onPhase?: OnPhase;
   /**
-   * Fresh sessions the runs are spread over (default 3, at most `runs`). Each onnxruntime session
+   * Fresh sessions the runs are spread over (default 6, at most `runs`). Each onnxruntime session
    * has a speed of its own for its lifetime (two sessions of one model differed by up to 1.6×,
    * bench/PROFILE.md), so timings from one pair of sessions would make a session's luck look
    * like a difference between models; the model order also rotates from one set to the next.
+   * The sets are the independent repeats: the range of six set medians is a 97% interval
+   * (sign test), which three cannot give (a model timed against its own copy: 3 of 18 intervals
+   * excluded 1 with three sets, 0 of 18 with six).
    */
   sessionSets?: number;
 }
@@ -87,7 +90,9 @@ function percentile(sorted: number[], p: number): number {
  * p50/p95 inference latency per batch and per sample, on random inputs of the models' shape.
  * Several models are timed alternately, run by run, so machine noise hits them alike, over
  * several fresh sets of sessions (`sessionSets`), so one session's own speed is not taken for
- * the model's.
+ * the model's. The sessions do not spin (unless `session.spinning` says so), which adds thread
+ * wake-up time to each run: absolute times at small batches read higher than a lone spinning
+ * session's (bench CNN, batch 1: 0.22 vs 0.17 ms); the ratios between models are what it is for.
  */
 export async function measureLatency(
   models: readonly Graph[],
@@ -98,7 +103,10 @@ export async function measureLatency(
   const out: LatencySummary[][] = models.map(() => []);
   const batchSizes = opts.batchSizes ?? [1, 32];
   const runs = opts.runs ?? 30;
-  const sets = Math.max(1, Math.min(opts.sessionSets ?? 3, runs));
+  const sets = Math.max(1, Math.min(opts.sessionSets ?? 6, runs));
+  // Without spinning: the sessions alternate run by run, and a spinning thread pool kept the
+  // cores from the next session (2× the time at batch 64, ratios biased by model position).
+  const session = { ...opts.session, spinning: opts.session?.spinning ?? false };
   const phase = `timing inference (batch ${batchSizes.join(', ')})`;
   const total = batchSizes.length * runs;
   let done = 0;
@@ -110,7 +118,7 @@ export async function measureLatency(
     rng.uniformArray(bs * shape.reduce((p, d) => p * d, 1), 0, 1),
   );
   for (let set = 0; set < sets; set++) {
-    const sessions = await Promise.all(models.map((m) => Session.create(m, opts.session)));
+    const sessions = await Promise.all(models.map((m) => Session.create(m, session)));
     // Runs of this set; the model order rotates from set to set.
     const n = Math.floor(runs / sets) + (set < runs % sets ? 1 : 0);
     setSizes.push(n);
