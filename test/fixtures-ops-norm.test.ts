@@ -6,10 +6,14 @@ import type { AttrInput } from '../src/ir/builder.js';
 import { GraphBuilder } from '../src/ir/builder.js';
 import type { Graph } from '../src/ir/graph.js';
 import { attrInt, GraphError, emptyGraph } from '../src/ir/graph.js';
-import { tensor } from '../src/ir/tensor.js';
+import { tensor, toNumbers } from '../src/ir/tensor.js';
+import { NetBuilder } from '../src/models/net-builder.js';
+import { Trainer } from '../src/runtime/trainer.js';
+import { Rng } from '../src/util/random.js';
+import { learnableParams } from '../src/workflow/params.js';
 import type { HostTensor } from '../src/runtime/session.js';
 import { Session } from '../src/runtime/session.js';
-import { setTrainingMode } from '../src/passes/training-mode.js';
+import { setTrainingMode, unshareRunningStats } from '../src/passes/training-mode.js';
 import { expectAllClose } from './helpers/allclose.js';
 
 // PyTorch float64 references (fixtures/README.md), run here in float32: forward outputs and
@@ -341,9 +345,83 @@ describe('setTrainingMode', () => {
       'bn.running_var',
     ]);
     b.output(y2, 'float32', c.inputs[0]!.dims);
+    // Exporters merge equal initializers (a fresh DenseNet's zero running means and zero BN
+    // biases became one tensor): each node gets its own copy of a running statistic that is
+    // read elsewhere, so each updates its own; the bias keeps the original.
     assert.throws(
       () => setTrainingMode(h, { batchNorm: 'train', dropout: false }),
       (e: unknown) => e instanceof GraphError && /shares its running statistic/.test(e.message),
     );
+    const shared = snapshot(h);
+    const r = setTrainingMode(unshareRunningStats(h), { batchNorm: 'train', dropout: false });
+    assert.equal(snapshot(h), shared);
+    const states = r.runningStats.map((s) => s.state);
+    assert.equal(new Set(states).size, 4, states.join(', '));
+    const bns = r.graph.nodes.filter((n) => n.opType === 'BatchNormalization');
+    for (const n of bns) {
+      for (const k of [3, 4]) {
+        expectAllClose(
+          r.graph.initializers.get(n.inputs[k]!)!.data,
+          h.initializers.get(k === 3 ? 'bn.running_mean' : 'bn.running_var')!.data,
+          { rtol: 0, atol: 0 },
+        );
+      }
+    }
+    const merged = bnGraph(c);
+    const mb = merged.nodes.find((n) => n.opType === 'BatchNormalization')!;
+    mb.inputs[3] = 'bn.bias'; // the running mean merged into the bias tensor
+    const m = setTrainingMode(unshareRunningStats(merged), { batchNorm: 'train', dropout: false });
+    const mn = m.graph.nodes.find((n) => n.opType === 'BatchNormalization')!;
+    assert.equal(mn.inputs[2], 'bn.bias');
+    assert.notEqual(mn.inputs[3], 'bn.bias');
+    assert.ok(!m.runningStats.some((s) => s.state === 'bn.bias'));
+    // Nothing shared: the same graph back, no copy.
+    const plain = bnGraph(c);
+    assert.equal(unshareRunningStats(plain), plain);
+  });
+});
+
+describe('training BatchNormalization statistics an exporter merged', () => {
+  it('each layer updates its own copy; the exported model keeps them apart', async () => {
+    const net = new NetBuilder([2, 6, 6], 5)
+      .conv('c1', 2, 4, 3)
+      .batchNorm('bn1', 4)
+      .relu()
+      .conv('c2', 4, 4, 3)
+      .batchNorm('bn2', 4)
+      .relu()
+      .flatten()
+      .linear('head', 144, 3);
+    const g = net.finish(3);
+    // As torch.onnx.export leaves equal tensors: bn2 reads bn1's running mean.
+    const bn2 = g.nodes.find((n) => n.name === 'bn2')!;
+    g.initializers.delete(bn2.inputs[3]!);
+    bn2.inputs[3] = 'bn1.running_mean';
+    const before = toNumbers(g.initializers.get('bn1.running_mean')!);
+    const trainer = await Trainer.create(g, {
+      batchSize: 4,
+      loss: { kind: 'cross_entropy' },
+      optimizer: { kind: 'sgd' },
+      groups: [{ name: 'all', params: learnableParams(g), lr: 0.01 }],
+      batchNorm: 'train',
+    });
+    try {
+      const rng = new Rng(2);
+      await trainer.trainStep({
+        x: rng.uniformArray(4 * 72, 0, 1),
+        y: Int32Array.of(0, 1, 2, 0),
+        size: 4,
+      });
+      const m = trainer.currentModel();
+      const [m1, m2] = m.nodes
+        .filter((n) => n.opType === 'BatchNormalization')
+        .map((n) => toNumbers(m.initializers.get(n.inputs[3]!)!));
+      // Both moved from the shared start, each by its own layer's batch mean.
+      assert.notDeepEqual(m1, before);
+      assert.notDeepEqual(m2, before);
+      assert.notDeepEqual(m1, m2);
+    } finally {
+      await trainer.release();
+    }
   });
 });

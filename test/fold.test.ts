@@ -359,6 +359,44 @@ describe('models exported by torch.onnx.export, folded on import', () => {
   }
 });
 
+describe('a ShuffleNet-style unit (torch.onnx.export, dynamic batch; scripts/gen_shuffle_model.py)', () => {
+  // torch writes `x.view(b, 2, c/2, h, w).transpose(1, 2).reshape(b, -1, h, w)` and
+  // `x.chunk(2, 1)` as Slices whose starts/ends come from Shape → Gather(1) of the shuffled
+  // tensor: they fold only if the Reshape's -1 is known while the batch is symbolic.
+  const file = fixture('torch_shuffle.onnx');
+  const io = JSON.parse(readFileSync(fixture('torch_shuffle.io.json'), 'utf8'));
+
+  it('the chunk Slices fold, outputs match PyTorch, a quadratic train step builds', async () => {
+    const g = (await importModel(file)).graph;
+    const shapes = inferShapes(g);
+    const slices = g.nodes.filter((n) => n.opType === 'Slice');
+    assert.equal(slices.length, 2);
+    for (const n of slices) {
+      assert.ok(g.initializers.has(n.inputs[1]!) && g.initializers.has(n.inputs[2]!), n.name);
+      assert.deepEqual(shapes.values.get(n.outputs[0]!)!.shape, ['batch', 4, 8, 8]);
+    }
+    const feeds = { input: { dims: io.input.dims, data: Float32Array.from(io.input.data) } };
+    const ours = (await run(g, feeds))['logits']!;
+    expectAllClose(ours, io.logits.data, { rtol: 1e-4, atol: 1e-5, what: 'vs PyTorch' });
+
+    const { graph: q, targets } = quadratize(g);
+    assert.ok(targets.length >= 4, `${targets.length} targets`);
+    await sameOutputs(g, q, feeds);
+    const trainer = await Trainer.create(q, {
+      batchSize: 2,
+      loss: { kind: 'cross_entropy' },
+      optimizer: { kind: 'adamw' },
+      groups: [{ name: 'quad', params: quadParamNames(q), lr: 1e-2 }],
+    });
+    try {
+      const r = await trainer.trainStep({ x: feeds.input.data, y: Int32Array.of(0, 1), size: 2 });
+      assert.ok(Number.isFinite(r.loss) && r.gradNorm > 0, `loss ${r.loss}, |g| ${r.gradNorm}`);
+    } finally {
+      await trainer.release();
+    }
+  });
+});
+
 describe('a tf2onnx-pattern Keras CNN (built with onnx.helper, not an actual tf2onnx export: tf2onnx cannot be installed here)', () => {
   const file = fixture('tf2onnx_style_cnn.onnx');
   const bytes = readFileSync(file);

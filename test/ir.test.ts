@@ -4,7 +4,7 @@ import { GraphBuilder } from '../src/ir/builder.js';
 import { GraphError, validateGraph, emptyGraph } from '../src/ir/graph.js';
 import { decodeModel, encodeModel, OnnxFormatError } from '../src/ir/onnx.js';
 import { inferShapes } from '../src/ir/shapes/index.js';
-import { int64s, tensor, toHalfBits } from '../src/ir/tensor.js';
+import { int64s, scalar, tensor, toHalfBits } from '../src/ir/tensor.js';
 import { cnn, convnext, resnet } from '../src/models/zoo.js';
 import { Session } from '../src/runtime/session.js';
 import { Rng } from '../src/util/random.js';
@@ -85,6 +85,30 @@ describe('shape inference', () => {
     const n = b.op('Gather', [shape, b.constant(int64s([0]))], { axis: 0 });
     const y = b.op('Reshape', [x, b.concat([n, b.ints([-1])], 0)]);
     assert.deepEqual(inferShapes(g).values.get(y)!.shape, [2, 12]);
+  });
+  it("Reshape's -1 with a symbolic batch: matching symbols cancel, a mismatch stays unknown", () => {
+    const g = emptyGraph('g');
+    const b = new GraphBuilder(g);
+    const x = b.input('x', 'float32', ['batch', 2, 4, 8, 8]);
+    const dim = (i: number) =>
+      b.op('Unsqueeze', [
+        b.op('Gather', [b.op('Shape', [x]), b.constant(scalar(i, 'int64'))], { axis: 0 }),
+        b.ints([0]),
+      ]);
+    // torch's channel shuffle: x.view(b, -1, h, w) with b read back from the shape.
+    const shuffled = b.op('Reshape', [x, b.concat([dim(0), b.ints([-1, 8, 8])], 0)]);
+    const flat = b.op('Reshape', [x, b.ints([-1, 512])]);
+    // -1 here is 2·batch: not representable, so not the batch symbol.
+    const twice = b.op('Reshape', [x, b.ints([-1, 256])]);
+    const info = inferShapes(g);
+    assert.deepEqual(info.values.get(shuffled)!.shape, ['batch', 8, 8, 8]);
+    assert.deepEqual(info.values.get(flat)!.shape, ['batch', 512]);
+    const d = info.values.get(twice)!.shape[0];
+    assert.ok(typeof d === 'string' && d !== 'batch', String(d));
+    const bad = emptyGraph('bad');
+    const bb = new GraphBuilder(bad);
+    bb.op('Reshape', [bb.input('x', 'float32', [2, 3]), bb.ints([-1, 4])]);
+    assert.throws(() => inferShapes(bad), /cannot reshape \[2,3\] to \[-1,4\]/);
   });
 });
 

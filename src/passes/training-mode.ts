@@ -1,6 +1,6 @@
 import type { Graph, Node } from '../ir/graph.js';
 import { attrInt, cloneGraph, consumers, GraphError, uniqueName, usedNames } from '../ir/graph.js';
-import { scalar, tensor } from '../ir/tensor.js';
+import { cloneTensor, scalar, tensor } from '../ir/tensor.js';
 
 /** How `setTrainingMode` treats BatchNormalization and Dropout. */
 export interface TrainingModeOptions {
@@ -25,6 +25,43 @@ export interface RunningStat {
 export interface TrainingModeResult {
   graph: Graph;
   runningStats: RunningStat[];
+}
+
+/**
+ * Gives each BatchNormalization its own running statistics where an initializer is read
+ * elsewhere too (a new graph; the input graph itself when nothing is shared). Exporters merge initializers of equal value (torch.onnx.export in eval mode
+ * gave a freshly initialised DenseNet's zero running means and zero BN biases one tensor), but a
+ * running statistic is one layer's state: it must be updated by that layer alone and must not
+ * move a bias that happens to share its storage.
+ */
+export function unshareRunningStats(graph: Graph): Graph {
+  const reads = new Map<string, number>();
+  const isShared = (n: Node) =>
+    n.domain === '' &&
+    n.opType === 'BatchNormalization' &&
+    [3, 4].some((k) => (reads.get(n.inputs[k] ?? '') ?? 0) > 1);
+  const count = (g: Graph) => {
+    reads.clear();
+    for (const n of g.nodes) for (const i of n.inputs) if (i) reads.set(i, (reads.get(i) ?? 0) + 1);
+    for (const o of g.outputs) reads.set(o.name, (reads.get(o.name) ?? 0) + 1);
+  };
+  count(graph);
+  if (!graph.nodes.some(isShared)) return graph;
+  const g = cloneGraph(graph);
+  const names = usedNames(g);
+  count(g);
+  for (const n of g.nodes) {
+    if (n.domain !== '' || n.opType !== 'BatchNormalization') continue;
+    for (const k of [3, 4] as const) {
+      const state = n.inputs[k]!;
+      if ((reads.get(state) ?? 0) <= 1) continue;
+      const own = uniqueName(names, `${n.name}.${k === 3 ? 'running_mean' : 'running_var'}`);
+      g.initializers.set(own, cloneTensor(g.initializers.get(state)!));
+      reads.set(state, reads.get(state)! - 1);
+      n.inputs[k] = own;
+    }
+  }
+  return g;
 }
 
 function fail(n: Node, msg: string): never {
@@ -79,7 +116,8 @@ export function setTrainingMode(graph: Graph, opts: TrainingModeOptions): Traini
     }
   }
   if (opts.batchNorm === 'train') {
-    // One state must have one update: two nodes sharing a running statistic cannot both write it.
+    // One state must have one update: two nodes sharing a running statistic cannot both write it
+    // (unshareRunningStats gives each its own first).
     const owner = new Map<string, Node>();
     for (const n of graph.nodes) {
       if (n.domain !== '' || n.opType !== 'BatchNormalization') continue;

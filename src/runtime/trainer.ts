@@ -1,6 +1,7 @@
 import type { LossOptions } from '../autodiff/losses.js';
 import { takesClassLabels } from '../autodiff/losses.js';
 import { detectOutputEnding } from '../passes/output-ending.js';
+import { unshareRunningStats } from '../passes/training-mode.js';
 import { predictRows, rowLoss } from './class-scores.js';
 import type { OptimizerOptions } from '../autodiff/optimizers.js';
 import type { Graph } from '../ir/graph.js';
@@ -153,7 +154,9 @@ export class Trainer {
   }
 
   /** Compiles the train step for `model` and creates its onnxruntime session. */
-  static async create(model: Graph, opts: TrainerOptions): Promise<Trainer> {
+  static async create(base: Graph, opts: TrainerOptions): Promise<Trainer> {
+    // Batch statistics are trained: each BatchNormalization needs running statistics of its own.
+    const model = (opts.batchNorm ?? 'train') === 'train' ? unshareRunningStats(base) : base;
     const train = buildTrainGraph(model, {
       batchSize: opts.batchSize,
       loss: opts.loss,

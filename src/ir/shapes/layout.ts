@@ -20,6 +20,36 @@ registerShapeRule('Flatten', (ctx) => {
   };
 });
 
+/**
+ * The size of a Reshape's -1 dim: the input's elements over the other target dims. Symbolic dims
+ * that appear on both sides cancel (a dynamic batch read back through Shape → Gather, as
+ * torch writes `x.view(b, -1, h, w)`); one left over on the input side carries over when the
+ * numbers match. Undefined when it cannot be known.
+ */
+function inferredDim(
+  input: readonly Dim[],
+  known: readonly Dim[],
+  bad: () => never,
+): Dim | undefined {
+  const syms = input.filter((d): d is string => typeof d === 'string');
+  let numIn = 1;
+  for (const d of input) if (typeof d === 'number') numIn *= d;
+  let numOut = 1;
+  for (const d of known) {
+    if (typeof d === 'number') numOut *= d;
+    else {
+      const k = syms.indexOf(d);
+      if (k < 0) return undefined;
+      syms.splice(k, 1);
+    }
+  }
+  if (syms.length > 1) return undefined;
+  if (numOut === 0 || numIn % numOut !== 0) return syms.length === 0 ? bad() : undefined;
+  const n = numIn / numOut;
+  if (syms.length === 0) return n;
+  return n === 1 ? syms[0] : undefined;
+}
+
 registerShapeRule('Reshape', (ctx) => {
   const x = req(ctx, 0);
   const target = ctx.dims(1);
@@ -28,20 +58,12 @@ registerShapeRule('Reshape', (ctx) => {
   const out: Dim[] = target.map((d, i) => (d === 0 && !allowZero ? x.shape[i]! : d));
   const neg = out.indexOf(-1);
   if (neg >= 0) {
-    const known = out.filter((_, i) => i !== neg);
-    const total = x.shape.every((d) => typeof d === 'number')
-      ? (x.shape as number[]).reduce((p, d) => p * d, 1)
-      : undefined;
-    if (total !== undefined && known.every((d) => typeof d === 'number')) {
-      const rest = (known as number[]).reduce((p, d) => p * d, 1);
-      if (rest === 0 || total % rest !== 0)
-        fail(ctx, `cannot reshape [${x.shape.join(',')}] to [${target.join(',')}]`);
-      out[neg] = total / rest;
-    } else {
-      // Dynamic batch: the symbolic dim that is not matched elsewhere carries over.
-      const sym = x.shape.find((d) => typeof d === 'string');
-      out[neg] = sym !== undefined && !out.includes(sym) ? sym : `reshape_${ctx.node.name}`;
-    }
+    out[neg] =
+      inferredDim(
+        x.shape,
+        out.filter((_, i) => i !== neg),
+        () => fail(ctx, `cannot reshape [${x.shape.join(',')}] to [${target.join(',')}]`),
+      ) ?? `reshape_${ctx.node.name}`;
   }
   return { outputs: [{ dtype: x.dtype, shape: out }], values: [ctx.dims(0)] };
 });
