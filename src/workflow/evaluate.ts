@@ -90,9 +90,10 @@ function percentile(sorted: number[], p: number): number {
  * p50/p95 inference latency per batch and per sample, on random inputs of the models' shape.
  * Several models are timed alternately, run by run, so machine noise hits them alike, over
  * several fresh sets of sessions (`sessionSets`), so one session's own speed is not taken for
- * the model's. The sessions do not spin (unless `session.spinning` says so), which adds thread
- * wake-up time to each run: absolute times at small batches read higher than a lone spinning
- * session's (bench CNN, batch 1: 0.22 vs 0.17 ms); the ratios between models are what it is for.
+ * the model's. With two or more models the sessions do not spin (unless `session.spinning` says
+ * so), which adds thread wake-up time to each run: absolute times at small batches read higher
+ * than a lone spinning session's (bench CNN, batch 1: 0.22 vs 0.17 ms), and the ratios between
+ * the models are fair. A model timed alone keeps onnxruntime's default, as it would be deployed.
  */
 export async function measureLatency(
   models: readonly Graph[],
@@ -104,9 +105,12 @@ export async function measureLatency(
   const batchSizes = opts.batchSizes ?? [1, 32];
   const runs = opts.runs ?? 30;
   const sets = Math.max(1, Math.min(opts.sessionSets ?? 6, runs));
-  // Without spinning: the sessions alternate run by run, and a spinning thread pool kept the
-  // cores from the next session (2× the time at batch 64, ratios biased by model position).
-  const session = { ...opts.session, spinning: opts.session?.spinning ?? false };
+  // Without spinning when sessions alternate run by run: one session's spinning threads kept the
+  // cores from the next (2× the time at batch 64, ratios biased by model position).
+  const session = {
+    ...opts.session,
+    spinning: opts.session?.spinning ?? (models.length > 1 ? false : undefined),
+  };
   const phase = `timing inference (batch ${batchSizes.join(', ')})`;
   const total = batchSizes.length * runs;
   let done = 0;
