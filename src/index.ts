@@ -32,7 +32,11 @@ export {
   type ImportOptions,
 } from './io/import/importers.js';
 export type { FoldReport } from './passes/fold.js';
-export type { FoldedWeight, NormalizeReport } from './passes/normalize-export.js';
+export type {
+  FoldedWeight,
+  NormalizeReport,
+  UntiedInitializer,
+} from './passes/normalize-export.js';
 export type { UpgradeReport } from './passes/upgrade-opset.js';
 export { importTfjs, type TfjsImportOptions } from './io/import/tfjs/index.js';
 export {

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
@@ -393,6 +395,39 @@ describe('a ShuffleNet-style unit (torch.onnx.export, dynamic batch; scripts/gen
       assert.ok(Number.isFinite(r.loss) && r.gradNorm > 0, `loss ${r.loss}, |g| ${r.gradNorm}`);
     } finally {
       await trainer.release();
+    }
+  });
+});
+
+describe('initializers an exporter merged from equal tensors', () => {
+  // torch.onnx.export (eval mode) gave a fresh DenseNet one zero tensor for 62 biases, read
+  // through Identity nodes; trained as they are, those layers would be tied together.
+  it('a repeated-value tensor read by several layers is untied on import; a varied one stays shared', async () => {
+    const g = emptyGraph('merged');
+    const b = new GraphBuilder(g);
+    const x = b.input('x', 'float32', ['batch', 4]);
+    g.initializers.set('zeros', tensor('float32', [4], [0, 0, 0, 0]));
+    g.initializers.set('tied', tensor('float32', [4, 4], randomFloats(16, 9)));
+    g.initializers.set('w1', tensor('float32', [4, 4], randomFloats(16, 7)));
+    let h = b.op('Gemm', [x, 'w1', b.op('Identity', ['zeros'])], { transB: 1 });
+    h = b.op('Relu', [h]);
+    h = b.op('Gemm', [h, 'tied', b.op('Identity', ['zeros'])], { transB: 1 });
+    h = b.op('Gemm', [h, 'tied', 'zeros'], { transB: 1 });
+    b.output(h, 'float32', ['batch', 4]);
+    const dir = mkdtempSync(join(tmpdir(), 'quadranet-merged-'));
+    try {
+      const file = join(dir, 'merged.onnx');
+      writeFileSync(file, encodeModel(g));
+      const { graph, notes } = await importModel(file);
+      assert.deepEqual(notes.normalized?.untied, [{ name: 'zeros', readers: 3 }]);
+      const gemms = graph.nodes.filter((n) => n.opType === 'Gemm');
+      const biases = gemms.map((n) => n.inputs[2]!);
+      assert.equal(new Set(biases).size, 3, biases.join(', '));
+      const weights = gemms.map((n) => n.inputs[1]!);
+      assert.deepEqual(weights, ['w1', 'tied', 'tied']);
+      await sameOutputs(g, graph, { x: { dims: [2, 4], data: randomFloats(8, 4) } });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -15,9 +15,17 @@
  */
 
 import type { Graph, Node } from '../ir/graph.js';
-import { attrInt, attrInts, cloneGraph, consumers, GraphError } from '../ir/graph.js';
+import {
+  attrInt,
+  attrInts,
+  cloneGraph,
+  consumers,
+  GraphError,
+  uniqueName,
+  usedNames,
+} from '../ir/graph.js';
 import type { DType, Tensor } from '../ir/tensor.js';
-import { allocate, dtypeFromOnnx } from '../ir/tensor.js';
+import { allocate, cloneTensor, dtypeFromOnnx } from '../ir/tensor.js';
 
 /** An initializer now stored in the layout (dtype) its reader saw through a folded node. */
 export interface FoldedWeight {
@@ -31,12 +39,22 @@ export interface FoldedWeight {
   to?: DType;
 }
 
+/** An initializer the exporter merged from equal tensors, given one copy per reader. */
+export interface UntiedInitializer {
+  /** Initializer name (kept by its first reader). */
+  name: string;
+  /** Node inputs that read it, so copies made = readers − 1. */
+  readers: number;
+}
+
 /** What `normalizeExport` did. */
 export interface NormalizeReport {
   /** Nodes put from their training form into inference form, by op type. */
   inference: Record<string, number>;
   /** Initializers that absorbed a Transpose or Cast node. */
   folded: FoldedWeight[];
+  /** Initializers of one repeated value read by several nodes, untied on import (`untieMerged`). */
+  untied: UntiedInitializer[];
 }
 
 /** The normalised graph and what was done. */
@@ -69,7 +87,9 @@ function registerNormalizer(opType: string, rule: NormalizeRule): void {
 
 /** Whether `normalizeExport` changed anything (a report worth showing). */
 export function normalizedAnything(report: NormalizeReport): boolean {
-  return Object.keys(report.inference).length > 0 || report.folded.length > 0;
+  return (
+    Object.keys(report.inference).length > 0 || report.folded.length > 0 || report.untied.length > 0
+  );
 }
 
 /** One line, or undefined when nothing was done. */
@@ -91,6 +111,15 @@ export function describeNormalize(r: NormalizeReport): string | undefined {
           .join(', ')} and ${fs.length - 3} more`;
   if (t.length) parts.push(`${t.length} weight(s) stored transposed (${names(t)})`);
   if (c.length) parts.push(`${c.length} weight(s) stored cast (${names(c)})`);
+  const u = r.untied;
+  if (u.length) {
+    const copies = u.reduce((k, x) => k + x.readers - 1, 0);
+    const list =
+      u.length <= 3 ? u.map((x) => x.name).join(', ') : `${u[0]!.name} and ${u.length - 1} more`;
+    parts.push(
+      `${u.length} initializer(s) the exporter merged from equal tensors (one repeated value, read by several layers) given ${copies} copies, so the layers train apart (${list})`,
+    );
+  }
   return parts.length ? parts.join('; ') : undefined;
 }
 
@@ -106,7 +135,7 @@ function fail(n: Node, msg: string): never {
  */
 export function normalizeExport(graph: Graph): NormalizeResult {
   const g = cloneGraph(graph);
-  const report: NormalizeReport = { inference: {}, folded: [] };
+  const report: NormalizeReport = { inference: {}, folded: [], untied: [] };
   const renames = new Map<string, string>();
   const ctx: NormalizeContext = {
     graph: g,
@@ -132,6 +161,51 @@ export function normalizeExport(graph: Graph): NormalizeResult {
       g.initializers.delete(flag);
   }
   return { graph: g, report };
+}
+
+const FLOATS = new Set<DType>(['float32', 'float64', 'float16']);
+
+/** Whether every element of a float tensor is the same (NaN never is). */
+function oneValue(t: Tensor): boolean {
+  const d = t.data as ArrayLike<number>;
+  for (let i = 1; i < d.length; i++) if (d[i] !== d[0]) return false;
+  return d.length > 0 && d[0] === d[0];
+}
+
+/**
+ * Exporters merge initializers of equal value: torch.onnx.export in eval mode gave a freshly
+ * initialised DenseNet one zero tensor for 62 biases, and its BatchNorm scales the same tensor
+ * of ones as their running variances. Trained as they are, those layers would be tied together,
+ * which PyTorch never did. A float initializer (2+ elements) that holds one repeated value and
+ * is read by several node inputs keeps its name for the first reader and gets a copy for each
+ * other. A tensor of varied values stays shared: that is weight tying, and it is meant. Runs
+ * after constant folding, since torch reads the merged tensor through Identity nodes. Pure: the
+ * input graph is returned as it is when nothing is merged, else a changed copy.
+ */
+export function untieMerged(graph: Graph): { graph: Graph; untied: UntiedInitializer[] } {
+  const g = cloneGraph(graph);
+  const readers = new Map<string, { node: Node; k: number }[]>();
+  for (const node of g.nodes) {
+    node.inputs.forEach((i, k) => {
+      if (!i || !g.initializers.has(i)) return;
+      const list = readers.get(i) ?? [];
+      list.push({ node, k });
+      readers.set(i, list);
+    });
+  }
+  const names = usedNames(g);
+  const untied: UntiedInitializer[] = [];
+  for (const [name, rs] of readers) {
+    const t = g.initializers.get(name)!;
+    if (rs.length < 2 || !FLOATS.has(t.dtype) || t.data.length < 2 || !oneValue(t)) continue;
+    for (const r of rs.slice(1)) {
+      const copy = uniqueName(names, name);
+      g.initializers.set(copy, cloneTensor(t));
+      r.node.inputs[r.k] = copy;
+    }
+    untied.push({ name, readers: rs.length });
+  }
+  return untied.length ? { graph: g, untied } : { graph, untied };
 }
 
 const bump = (ctx: NormalizeContext, op: string) =>

@@ -66,7 +66,8 @@ registerImporter('onnx', {
   matches: (file) => /\.onnx$/i.test(file),
   // Older opsets are upgraded (upgradeOpset, in decodeModel), training-mode exports put in
   // inference form (normalizeExport), Identity nodes and static shape arithmetic folded
-  // (foldConstants); what was done is kept for `inspect`.
+  // (foldConstants), initializers the exporter merged untied (untieMerged); what was done is
+  // kept for `inspect`.
   read: async (file, bytes) => {
     const [{ foldOnImport }, norm] = await Promise.all([
       import('../../passes/fold.js'),
@@ -81,10 +82,12 @@ registerImporter('onnx', {
       if (!(e instanceof GraphError)) throw e;
       throw new QuadranetFileError(file, `${file}: ${e.message}`);
     }
-    if (norm.normalizedAnything(normal.report)) notes.normalized = normal.report;
     const folded = foldOnImport(normal.graph);
     if (folded.report) notes.folded = folded.report;
-    return { graph: folded.graph, notes };
+    const untied = norm.untieMerged(folded.graph);
+    normal.report.untied = untied.untied;
+    if (norm.normalizedAnything(normal.report)) notes.normalized = normal.report;
+    return { graph: untied.graph, notes };
   },
 });
 
