@@ -183,29 +183,29 @@ function oneValue(t: Tensor): boolean {
  * input graph is returned as it is when nothing is merged, else a changed copy.
  */
 export function untieMerged(graph: Graph): { graph: Graph; untied: UntiedInitializer[] } {
-  const g = cloneGraph(graph);
-  const readers = new Map<string, { node: Node; k: number }[]>();
-  for (const node of g.nodes) {
+  // Readers by node index and input slot, found on the input graph: a copy is made only when
+  // something is merged (cloneGraph keeps the node order).
+  const readers = new Map<string, [number, number][]>();
+  graph.nodes.forEach((node, j) =>
     node.inputs.forEach((i, k) => {
-      if (!i || !g.initializers.has(i)) return;
-      const list = readers.get(i) ?? [];
-      list.push({ node, k });
-      readers.set(i, list);
-    });
-  }
+      if (i && graph.initializers.has(i)) readers.set(i, [...(readers.get(i) ?? []), [j, k]]);
+    }),
+  );
+  const merged = [...readers].filter(([name, rs]) => {
+    const t = graph.initializers.get(name)!;
+    return rs.length > 1 && FLOATS.has(t.dtype) && t.data.length > 1 && oneValue(t);
+  });
+  if (merged.length === 0) return { graph, untied: [] };
+  const g = cloneGraph(graph);
   const names = usedNames(g);
-  const untied: UntiedInitializer[] = [];
-  for (const [name, rs] of readers) {
-    const t = g.initializers.get(name)!;
-    if (rs.length < 2 || !FLOATS.has(t.dtype) || t.data.length < 2 || !oneValue(t)) continue;
-    for (const r of rs.slice(1)) {
+  for (const [name, rs] of merged) {
+    for (const [j, k] of rs.slice(1)) {
       const copy = uniqueName(names, name);
-      g.initializers.set(copy, cloneTensor(t));
-      r.node.inputs[r.k] = copy;
+      g.initializers.set(copy, cloneTensor(g.initializers.get(name)!));
+      g.nodes[j]!.inputs[k] = copy;
     }
-    untied.push({ name, readers: rs.length });
   }
-  return untied.length ? { graph: g, untied } : { graph, untied };
+  return { graph: g, untied: merged.map(([name, rs]) => ({ name, readers: rs.length })) };
 }
 
 const bump = (ctx: NormalizeContext, op: string) =>

@@ -28,11 +28,11 @@ export interface TrainingModeResult {
 }
 
 /**
- * Gives each BatchNormalization its own running statistics where an initializer is read
- * elsewhere too (a new graph; the input graph itself when nothing is shared). Exporters merge initializers of equal value (torch.onnx.export in eval mode
- * gave a freshly initialised DenseNet's zero running means and zero BN biases one tensor), but a
- * running statistic is one layer's state: it must be updated by that layer alone and must not
- * move a bias that happens to share its storage.
+ * Gives each BatchNormalization its own running statistics where their initializer is read
+ * elsewhere too: a running statistic is one layer's state, updated by that layer alone, and it
+ * must not move a bias that shares its storage. Import already unties tensors an exporter merged
+ * from one repeated value (`untieMerged`); this covers any other sharing before a train step.
+ * Returns a new graph, or the input graph itself when nothing is shared.
  */
 export function unshareRunningStats(graph: Graph): Graph {
   const reads = new Map<string, number>();
