@@ -46,8 +46,9 @@ async function check(file: string): Promise<string> {
   const [yo, yq] = [await first(g), await first(q.graph)];
   let scale = 0;
   for (const v of yo) scale = Math.max(scale, Math.abs(v));
+  // Relative to the output scale (absolute when the outputs are all zero, e.g. a zero head).
   const rel = (a: Float32Array, b: Float32Array) =>
-    a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0) / scale;
+    a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0) / (scale || 1);
   const trainer = await Trainer.create(q.graph, {
     batchSize: BATCH,
     loss: { kind: 'cross_entropy' },

@@ -3,7 +3,7 @@
 not a test: it needs torch and torchvision, `apt-get install -y python3-torch python3-torchvision`).
 
 Each model (10 classes, seeded weights; BatchNorm statistics and affine parameters randomised so
-they look trained and no two tensors are equal) is written with torch.onnx.export in eval and
+they look trained, and a zero-initialised Linear given small random weights) is written with torch.onnx.export in eval and
 training mode at opsets 13 and 17, with a dynamic batch, to OUT_DIR/NAME_{eval,train}_op{13,17}.onnx.
 BatchNorm momentum is 0 during export, so a training-mode export holds the same statistics as the
 eval-mode one and check-exports.ts can use the eval file as the reference for both.
@@ -24,6 +24,9 @@ def main():
         m = getattr(M, n)(num_classes=10, **kw).eval()
         g = torch.Generator().manual_seed(1)
         for mod in m.modules():
+            # A zero-initialised layer (ViT's head) would make every output 0: nothing to compare.
+            if isinstance(mod, torch.nn.Linear) and not mod.weight.detach().any():
+                mod.weight.data.copy_(torch.randn(mod.weight.shape, generator=g) * 0.02)
             if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
                 mod.momentum = 0.0
                 mod.running_mean.copy_(torch.randn(mod.running_mean.shape, generator=g) * 0.1)
@@ -31,7 +34,9 @@ def main():
                 if mod.affine:
                     mod.weight.data.copy_(torch.rand(mod.weight.shape, generator=g) + 0.5)
                     mod.bias.data.copy_(torch.randn(mod.bias.shape, generator=g) * 0.1)
-        x = torch.randn(1, 3, 96, 96)
+        # Transformers with fixed position tables or windows need their training size.
+        size = 224 if n.startswith(("vit", "swin", "maxvit")) else 96
+        x = torch.randn(1, 3, size, size)
         for mode, tm in (("eval", torch.onnx.TrainingMode.EVAL), ("train", torch.onnx.TrainingMode.TRAINING)):
             for opset in (13, 17):
                 f = f"{out}/{n}_{mode}_op{opset}.onnx"

@@ -399,6 +399,46 @@ describe('a ShuffleNet-style unit (torch.onnx.export, dynamic batch; scripts/gen
   });
 });
 
+describe("Swin's and ViT's shape arithmetic (torch.onnx.export, dynamic batch; scripts/gen_window_model.py)", () => {
+  // Pads computed with Mod from the shape (one block's pads known only once the previous
+  // block's have folded), `B * nh * nw` windows and back, torch.roll, and a class token
+  // expanded to the batch through Where(Equal(shape, -1), 1, shape).
+  const file = fixture('torch_window.onnx');
+  const io = JSON.parse(readFileSync(fixture('torch_window.io.json'), 'utf8'));
+
+  it('the pads fold, shapes are inferred with the batch open, outputs match PyTorch, it trains', async () => {
+    const g = (await importModel(file)).graph;
+    const pads = g.nodes.filter((n) => n.opType === 'Pad');
+    assert.equal(pads.length, 2);
+    for (const n of pads) assert.ok(g.initializers.has(n.inputs[1]!), `${n.name} pads folded`);
+    const shapes = inferShapes(g);
+    assert.deepEqual(shapes.values.get('logits')!.shape, ['batch', 10]);
+    const windows = g.nodes.filter(
+      (n) => n.opType === 'Reshape' && shapes.values.get(n.outputs[0]!)!.shape[0] === 'batch*9',
+    );
+    assert.equal(windows.length, 2, 'the two window partitions: [batch*9, 9, 8]');
+    const feeds = { input: { dims: io.input.dims, data: Float32Array.from(io.input.data) } };
+    const ours = (await run(g, feeds))['logits']!;
+    expectAllClose(ours, io.logits.data, { rtol: 1e-4, atol: 1e-5, what: 'vs PyTorch' });
+
+    const { graph: q, targets } = quadratize(g);
+    assert.ok(targets.length >= 4, `${targets.length} targets`);
+    await sameOutputs(g, q, feeds);
+    const trainer = await Trainer.create(q, {
+      batchSize: 2,
+      loss: { kind: 'cross_entropy' },
+      optimizer: { kind: 'adamw' },
+      groups: [{ name: 'quad', params: quadParamNames(q), lr: 1e-2 }],
+    });
+    try {
+      const r = await trainer.trainStep({ x: feeds.input.data, y: Int32Array.of(0, 1), size: 2 });
+      assert.ok(Number.isFinite(r.loss) && r.gradNorm > 0, `loss ${r.loss}, |g| ${r.gradNorm}`);
+    } finally {
+      await trainer.release();
+    }
+  });
+});
+
 describe('initializers an exporter merged from equal tensors', () => {
   // torch.onnx.export (eval mode) gave a fresh DenseNet one zero tensor for 62 biases, read
   // through Identity nodes; trained as they are, those layers would be tied together.
@@ -631,4 +671,26 @@ describe('a tf2onnx-pattern Keras CNN (built with onnx.helper, not an actual tf2
     assert.ok(losses.every(Number.isFinite));
     assert.ok(losses[5]! < 0.8 * losses[0]!, `loss did not fall: ${losses.join(', ')}`);
   });
+});
+
+describe('folding Mod (Swin pads its windows with (w − H % w) % w)', () => {
+  for (const [fmod, expected] of [
+    [0, [2, -2, -1, 1]], // the divisor's sign, as Python's %
+    [1, [-1, 1, -1, 1]], // the dividend's, as C's fmod
+  ] as const) {
+    it(`fmod = ${fmod}: folded and inferred alike`, () => {
+      const g = emptyGraph('mod');
+      const b = new GraphBuilder(g);
+      const m = b.op(
+        'Mod',
+        [b.constant(int64s([-7, 7, -7, 7])), b.constant(int64s([3, -3, -3, 3]))],
+        { fmod },
+      );
+      b.output(b.op('Cast', [m], { to: ONNX_DTYPE.float32 }), 'float32', [4]);
+      assert.deepEqual(inferShapes(g).constants.get(m), expected);
+      const r = foldConstants(g);
+      assert.equal(r.folded['Mod'], 1);
+      assert.deepEqual(toNumbers(r.graph.initializers.get(m)!), expected);
+    });
+  }
 });

@@ -191,10 +191,12 @@ export function evaluate(
     case 'Add':
     case 'Sub':
     case 'Mul':
-    case 'Div': {
+    case 'Div':
+    case 'Mod': {
       const y = n.inputs.length === 2 && n.inputs[1] ? constant(n.inputs[1]) : undefined;
       if (!y || y.dtype !== a.dtype) return undefined;
-      out = arithmetic(n.opType, a, ints(y));
+      const op = n.opType === 'Mod' && attrInt(n, 'fmod', 0) === 1 ? 'Fmod' : n.opType;
+      out = arithmetic(op, a, ints(y));
       break;
     }
     default:
@@ -262,7 +264,10 @@ function slice(n: Node, a: Ints, constant: (name: string) => Tensor | undefined)
   return { dtype: a.dtype, dims, v };
 }
 
-/** Broadcast integer Add/Sub/Mul/Div (Div truncates toward zero, as onnxruntime does). */
+/**
+ * Broadcast integer Add/Sub/Mul/Div/Mod (Div truncates toward zero, as onnxruntime does; Mod
+ * takes the divisor's sign, Fmod, i.e. Mod with fmod = 1, the dividend's).
+ */
 function arithmetic(op: string, a: Ints, b: Ints): Ints | undefined {
   const rank = Math.max(a.dims.length, b.dims.length);
   const pad = (d: number[]) => [...new Array<number>(rank - d.length).fill(1), ...d];
@@ -284,8 +289,11 @@ function arithmetic(op: string, a: Ints, b: Ints): Ints | undefined {
       if (db[k] !== 1) ib += i * sb[k]!;
     }
     const [x, y] = [a.v[ia]!, b.v[ib]!];
-    if (op === 'Div' && y === 0n) return undefined;
-    v.push(op === 'Add' ? x + y : op === 'Sub' ? x - y : op === 'Mul' ? x * y : x / y);
+    if ((op === 'Div' || op === 'Mod' || op === 'Fmod') && y === 0n) return undefined;
+    if (op === 'Mod' || op === 'Fmod') {
+      const r = x % y;
+      v.push(op === 'Fmod' || r === 0n || r < 0n === y < 0n ? r : r + y);
+    } else v.push(op === 'Add' ? x + y : op === 'Sub' ? x - y : op === 'Mul' ? x * y : x / y);
   }
   return { dtype: a.dtype, dims, v };
 }

@@ -14,7 +14,6 @@ import {
   attrInt,
   cloneGraph,
   consumers,
-  GraphError,
   implicitInputs,
   topoSort,
   validateGraph,
@@ -29,6 +28,9 @@ import { INT_TYPES, concatFloats, evaluate, make } from './fold-eval.js';
 
 /** Largest tensor (in elements) that folding computes or creates: shape vectors are tiny. */
 export const FOLD_MAX_ELEMENTS = 1024;
+
+/** Rounds of folding after the first (each can unlock the next block's shape arithmetic). */
+const FOLD_MAX_ROUNDS = 64;
 
 /** Options of `foldConstants`. */
 export interface FoldOptions {
@@ -66,6 +68,7 @@ const FOLDABLE = new Set([
   'Mul',
   'Add',
   'Div',
+  'Mod',
   'Sub',
   'Reshape',
   'ConstantOfShape',
@@ -146,18 +149,21 @@ function adapterGuard(graph: Graph): Guard | undefined {
 export function foldConstants(graph: Graph, opts: FoldOptions = {}): FoldResult {
   let r = foldOnce(graph, opts);
   // 5. An If whose condition became a constant is replaced by its taken branch, and the
-  //    branch's nodes are folded in turn (nested Ifs included: a few rounds at most).
-  for (let round = 0; round < 8; round++) {
+  //    branch's nodes are folded in turn (nested Ifs included).
+  // 6. Folding again until nothing changes: a node whose shape rule needed a folded value (a
+  //    Pad whose pads come from shape arithmetic, one in each Swin block) is inferred on the
+  //    next round, and what follows it can fold then.
+  for (let round = 0; round < FOLD_MAX_ROUNDS; round++) {
     const { graph: inlined, inlined: ifs } = inlineConstantIfs(r.graph);
-    if (ifs.length === 0) break;
     const next = foldOnce(inlined, opts);
+    if (ifs.length === 0 && Object.keys(next.folded).length === 0) break;
     const add = (a: Record<string, number>, b: Record<string, number>) => {
       for (const [k, v] of Object.entries(b)) a[k] = (a[k] ?? 0) + v;
       return a;
     };
     r = {
       graph: next.graph,
-      folded: add(add({ ...r.folded }, { If: ifs.length }), next.folded),
+      folded: add(add({ ...r.folded }, ifs.length ? { If: ifs.length } : {}), next.folded),
       removed: add({ ...r.removed }, next.removed),
       removedInitializers: [...r.removedInitializers, ...next.removedInitializers].sort(),
     };
@@ -324,29 +330,16 @@ export function foldOnImport(g: Graph): { graph: Graph; report?: FoldReport } {
 // The value of a node from the shape inference (static dims read through a Shape).
 
 /**
- * Shape inference of as much of the graph as it can follow: when a node's rule fails (e.g. a
- * Reshape whose target it cannot compute), that node and everything after it are left out and
- * the rest is inferred again. Undefined when nothing can be inferred.
+ * Shape inference of as much of the graph as it can follow: a node whose rule fails (e.g. a
+ * Pad whose pads come from shape arithmetic, in every Swin block) is left unknown, and so is
+ * what depends on it; everything else is inferred. Undefined when even that fails.
  */
 function partialShapes(graph: Graph): ShapeInfo | undefined {
-  let g = graph;
-  for (let attempt = 0; attempt < 8; attempt++) {
-    try {
-      return inferShapes(g);
-    } catch (e) {
-      const bad = e instanceof GraphError ? e.node : undefined;
-      if (!bad || !g.nodes.some((n) => n.name === bad)) return undefined;
-      const cut = new Set<string>();
-      const nodes: Node[] = [];
-      for (const n of g.nodes) {
-        if (n.name === bad || n.inputs.some((i) => cut.has(i)))
-          for (const o of n.outputs) cut.add(o);
-        else nodes.push(n);
-      }
-      g = { ...g, nodes, outputs: [] };
-    }
+  try {
+    return inferShapes(graph, { tolerant: true });
+  } catch {
+    return undefined;
   }
-  return undefined;
 }
 
 function inferred(n: Node, info: ShapeInfo | undefined, max: number): Tensor | undefined {

@@ -120,47 +120,114 @@ function elementwise(outDtype?: DType): ShapeRule {
     };
   };
 }
-registerShapeRule(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mean'], (ctx) => {
-  const r = elementwise()(ctx);
-  const [a, b] = [ctx.value(0), ctx.value(1)];
-  // Shape arithmetic on small int vectors (e.g. batch * channels) stays static.
-  if (
-    a &&
-    b &&
-    ctx.node.inputs.length === 2 &&
-    (a.length === b.length || a.length === 1 || b.length === 1)
-  ) {
-    const n = Math.max(a.length, b.length);
-    const f = {
-      Add: (x: number, y: number) => x + y,
-      Sub: (x: number, y: number) => x - y,
-      Mul: (x: number, y: number) => x * y,
-      Div: (x: number, y: number) => Math.trunc(x / y),
-    }[ctx.node.opType as 'Add'];
-    if (f)
-      r.values = [
-        Array.from({ length: n }, (_, i) =>
-          f(a[a.length === 1 ? 0 : i]!, b[b.length === 1 ? 0 : i]!),
-        ),
-      ];
-  }
-  return r;
-});
+registerShapeRule(
+  ['Add', 'Sub', 'Mul', 'Div', 'Mod', 'Pow', 'Max', 'Min', 'Sum', 'Mean'],
+  (ctx) => {
+    const r = elementwise()(ctx);
+    const [a, b] = [ctx.value(0), ctx.value(1)];
+    // Shape arithmetic on small int vectors (e.g. batch * channels) stays static.
+    if (
+      a &&
+      b &&
+      ctx.node.inputs.length === 2 &&
+      (a.length === b.length || a.length === 1 || b.length === 1)
+    ) {
+      const n = Math.max(a.length, b.length);
+      const f = {
+        Add: (x: number, y: number) => x + y,
+        Sub: (x: number, y: number) => x - y,
+        Mul: (x: number, y: number) => x * y,
+        Div: (x: number, y: number) => Math.trunc(x / y),
+        Mod: (x: number, y: number) => intMod(x, y, attrInt(ctx.node, 'fmod', 0) === 1),
+      }[ctx.node.opType as 'Add'];
+      if (f && !(ctx.node.opType === 'Mod' && b.some((y) => y === 0)))
+        r.values = [
+          Array.from({ length: n }, (_, i) =>
+            f(a[a.length === 1 ? 0 : i]!, b[b.length === 1 ? 0 : i]!),
+          ),
+        ];
+    } else if (ctx.node.opType === 'Mul' || ctx.node.opType === 'Div') {
+      // A symbolic dim times (or over) a number, as Swin's window partition writes
+      // `B * (H / 7) * (W / 7)` from the shape: kept as `batch*64` so a Reshape can use it.
+      const [da, db] = [ctx.dims(0), ctx.dims(1)];
+      if (da?.length === 1 && db?.length === 1) {
+        const v = scaleDim(da[0]!, db[0]!, ctx.node.opType === 'Div');
+        if (v !== undefined) r.values = [[v]];
+      }
+    }
+    return r;
+  },
+);
+
+/** A symbolic dim `s` or `s*m` as [s, m]. */
+function symbolFactor(d: string): [string, number] {
+  const m = /^(.*)\*(\d+)$/.exec(d);
+  return m ? [m[1]!, Number(m[2])] : [d, 1];
+}
+
+/**
+ * `x·y` (or `x / y`) where one side is a symbolic dim and the other a number, as a symbolic dim
+ * (`batch*64`); undefined when it is not a whole multiple of the symbol.
+ */
+function scaleDim(x: Dim, y: Dim, divide: boolean): Dim | undefined {
+  const [sym, k] = typeof x === 'string' ? [x, y] : divide ? [undefined, y] : [y, x];
+  if (typeof sym !== 'string' || typeof k !== 'number' || k <= 0) return undefined;
+  const [base, m] = symbolFactor(sym);
+  if (divide && m % k !== 0) return undefined;
+  const f = divide ? m / k : m * k;
+  return f === 1 ? base : `${base}*${f}`;
+}
 registerShapeRule(
   ['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'And', 'Or', 'Not'],
-  elementwise('bool'),
+  (ctx) => {
+    const r = elementwise('bool')(ctx);
+    // torch's expand writes `Where(Equal(shape, -1), ones, shape)` on shape vectors, where the
+    // shape may hold the symbolic batch (ViT's class token): a dim is never negative.
+    const [a, b] = [ctx.dims(0), ctx.dims(1)];
+    const n = vectorLength(a, b);
+    if (ctx.node.opType === 'Equal' && a && b && n !== undefined) {
+      const eq = Array.from({ length: n }, (_, i) => dimsEqual(at(a, i), at(b, i)));
+      if (eq.every((e) => e !== undefined)) r.values = [eq.map((e) => (e ? 1 : 0))];
+    }
+    return r;
+  },
 );
-registerShapeRule('Where', (ctx) => ({
-  outputs: [
-    {
-      dtype: req(ctx, 1).dtype,
-      shape: broadcastShapes(
-        ctx,
-        ctx.inputs.map((v) => v!.shape),
-      ),
-    },
-  ],
-}));
+registerShapeRule('Where', (ctx) => {
+  const [c, x, y] = [ctx.value(0), ctx.dims(1), ctx.dims(2)];
+  const n = vectorLength(c, x, y);
+  return {
+    outputs: [
+      {
+        dtype: req(ctx, 1).dtype,
+        shape: broadcastShapes(
+          ctx,
+          ctx.inputs.map((v) => v!.shape),
+        ),
+      },
+    ],
+    values:
+      c && x && y && n !== undefined
+        ? [Array.from({ length: n }, (_, i) => (at(c, i) ? at(x, i) : at(y, i)))]
+        : undefined,
+  };
+});
+
+/** Whether two shape entries are equal, when that is known (a symbolic dim is never < 0). */
+function dimsEqual(x: Dim, y: Dim): boolean | undefined {
+  if (typeof x === 'number' && typeof y === 'number') return x === y;
+  if (typeof x === 'string' && typeof y === 'string') return x === y ? true : undefined;
+  return (typeof x === 'number' ? x : (y as number)) < 0 ? false : undefined;
+}
+
+/** The common length of known value vectors (1 broadcasts), or undefined. */
+function vectorLength(...vs: (readonly unknown[] | undefined)[]): number | undefined {
+  if (vs.some((v) => !v)) return undefined;
+  const n = Math.max(...vs.map((v) => v!.length));
+  return vs.every((v) => v!.length === n || v!.length === 1) ? n : undefined;
+}
+
+/** Element i of a broadcast vector. */
+const at = <T>(v: readonly T[], i: number): T => v[v.length === 1 ? 0 : i]!;
 
 registerShapeRule('Cast', (ctx) => {
   const to = dtypeFromOnnx(attrInt(ctx.node, 'to', 1));
@@ -177,3 +244,12 @@ registerShapeRule('Shape', (ctx) => {
 });
 
 registerShapeRule('Size', () => ({ outputs: [{ dtype: 'int64', shape: [] }] }));
+
+/**
+ * Integer Mod as ONNX defines it: with fmod = 0 the result takes the divisor's sign (Python's
+ * %), with fmod = 1 the dividend's (C's fmod). Swin's padding is `(w − h % w) % w` on shapes.
+ */
+export function intMod(x: number, y: number, fmod: boolean): number {
+  const r = x % y;
+  return fmod || r === 0 || Math.sign(r) === Math.sign(y) ? r : r + y;
+}

@@ -18,5 +18,5 @@ export {
   type ShapeResult,
   type ShapeRule,
 } from './registry.js';
-export { inferShapes, staticShape, type ShapeInfo } from './infer.js';
+export { inferShapes, staticShape, type InferOptions, type ShapeInfo } from './infer.js';
 export { convOutSize, convParams, resolvePads } from './conv.js';

@@ -14,12 +14,22 @@ export interface ShapeInfo {
   unsupported: Node[];
 }
 
+/** Options of `inferShapes`. */
+export interface InferOptions {
+  /**
+   * Best effort: a node whose rule fails (e.g. a Pad whose pads are not known yet) is listed in
+   * `unsupported` and its outputs left unknown, instead of throwing. Constant folding uses this
+   * to get the shape arithmetic upstream of such nodes, which is what makes them foldable.
+   */
+  tolerant?: boolean;
+}
+
 /**
  * Infers dtype and shape of every value in the graph, in topological order. Nodes whose op has
  * no rule are listed in `unsupported` and their outputs left unknown (callers decide whether
  * that is an error).
  */
-export function inferShapes(g: Graph): ShapeInfo {
+export function inferShapes(g: Graph, opts: InferOptions = {}): ShapeInfo {
   const values = new Map<string, ValueInfo>();
   const constants = new Map<string, Dim[]>();
   for (const v of g.inputs) values.set(v.name, v);
@@ -67,6 +77,10 @@ export function inferShapes(g: Graph): ShapeInfo {
         },
       });
     } catch (e) {
+      if (opts.tolerant) {
+        unsupported.push(node);
+        continue;
+      }
       if (e instanceof GraphError) throw e;
       throw new GraphError(
         `node '${node.name}' (${node.opType}): ${(e as Error).message}`,

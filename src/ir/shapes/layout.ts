@@ -31,16 +31,30 @@ function inferredDim(
   known: readonly Dim[],
   bad: () => never,
 ): Dim | undefined {
-  const syms = input.filter((d): d is string => typeof d === 'string');
+  // `batch*64` (a symbol times a number, from shape arithmetic) counts as `batch` and 64.
+  const factor = (d: string): [string, number] => {
+    const m = /^(.*)\*(\d+)$/.exec(d);
+    return m ? [m[1]!, Number(m[2])] : [d, 1];
+  };
+  const syms: string[] = [];
   let numIn = 1;
-  for (const d of input) if (typeof d === 'number') numIn *= d;
+  for (const d of input) {
+    if (typeof d === 'number') numIn *= d;
+    else {
+      const [s, m] = factor(d);
+      syms.push(s);
+      numIn *= m;
+    }
+  }
   let numOut = 1;
   for (const d of known) {
     if (typeof d === 'number') numOut *= d;
     else {
-      const k = syms.indexOf(d);
+      const [s, m] = factor(d);
+      const k = syms.indexOf(s);
       if (k < 0) return undefined;
       syms.splice(k, 1);
+      numOut *= m;
     }
   }
   if (syms.length > 1) return undefined;

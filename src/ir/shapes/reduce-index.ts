@@ -65,7 +65,8 @@ registerShapeRule('Gather', (ctx) => {
 });
 
 registerShapeRule('Expand', (ctx) => {
-  const shape = ctx.value(1);
+  // The target may hold the symbolic batch (ViT's class token, expanded to the batch).
+  const shape = ctx.dims(1);
   if (!shape) fail(ctx, `shape must be a constant`);
   return {
     outputs: [
