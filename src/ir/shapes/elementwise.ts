@@ -5,7 +5,7 @@ import { attrInt, attrString } from '../graph.js';
 import type { DType } from '../tensor.js';
 import { dtypeFromOnnx } from '../tensor.js';
 import type { ShapeRule } from './registry.js';
-import { broadcastShapes, fail, registerShapeRule, req, same } from './registry.js';
+import { broadcastShapes, fail, registerShapeRule, req, same, symbolFactor } from './registry.js';
 
 registerShapeRule(
   [
@@ -158,12 +158,6 @@ registerShapeRule(
     return r;
   },
 );
-
-/** A symbolic dim `s` or `s*m` as [s, m]. */
-function symbolFactor(d: string): [string, number] {
-  const m = /^(.*)\*(\d+)$/.exec(d);
-  return m ? [m[1]!, Number(m[2])] : [d, 1];
-}
 
 /**
  * `x·y` (or `x / y`) where one side is a symbolic dim and the other a number, as a symbolic dim

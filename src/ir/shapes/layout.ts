@@ -3,7 +3,7 @@
 import type { Dim, ValueInfo } from '../graph.js';
 import { attrInt, attrInts } from '../graph.js';
 import { sliceBounds, wrapAxis } from '../axes.js';
-import { fail, normAxis, registerShapeRule, req } from './registry.js';
+import { fail, normAxis, registerShapeRule, req, symbolFactor } from './registry.js';
 
 registerShapeRule('Flatten', (ctx) => {
   const x = req(ctx, 0).shape;
@@ -32,16 +32,12 @@ function inferredDim(
   bad: () => never,
 ): Dim | undefined {
   // `batch*64` (a symbol times a number, from shape arithmetic) counts as `batch` and 64.
-  const factor = (d: string): [string, number] => {
-    const m = /^(.*)\*(\d+)$/.exec(d);
-    return m ? [m[1]!, Number(m[2])] : [d, 1];
-  };
   const syms: string[] = [];
   let numIn = 1;
   for (const d of input) {
     if (typeof d === 'number') numIn *= d;
     else {
-      const [s, m] = factor(d);
+      const [s, m] = symbolFactor(d);
       syms.push(s);
       numIn *= m;
     }
@@ -50,7 +46,7 @@ function inferredDim(
   for (const d of known) {
     if (typeof d === 'number') numOut *= d;
     else {
-      const [s, m] = factor(d);
+      const [s, m] = symbolFactor(d);
       const k = syms.indexOf(s);
       if (k < 0) return undefined;
       syms.splice(k, 1);

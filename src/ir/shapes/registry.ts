@@ -99,3 +99,12 @@ export function broadcastShapes(ctx: ShapeContext | undefined, shapes: Dim[][]):
 export const same: ShapeRule = (ctx) => ({
   outputs: [{ dtype: req(ctx, 0).dtype, shape: [...req(ctx, 0).shape] }],
 });
+
+/**
+ * A symbolic dim as its symbol and a whole factor: `batch*9` (the open batch times 9, from
+ * shape arithmetic such as Swin's window count) is [`batch`, 9]; `batch` is [`batch`, 1].
+ */
+export function symbolFactor(d: string): [string, number] {
+  const m = /^(.*)\*(\d+)$/.exec(d);
+  return m ? [m[1]!, Number(m[2])] : [d, 1];
+}
