@@ -9,14 +9,10 @@ io.json holds a seeded input (batch 2) and PyTorch's logits for it.
 
 Run: /usr/bin/python3 scripts/gen_shuffle_model.py   (Debian python3-torch; < 20 kB)
 """
-import json
-import os
-
 import torch
 import torch.nn as nn
+from torch_fixture_io import export_with_io
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(ROOT, "fixtures", "models")
 
 
 def shuffle(x, groups=2):
@@ -41,18 +37,7 @@ class Unit(nn.Module):
 
 def main():
     torch.manual_seed(0)
-    m = Unit().eval()
-    x = torch.rand(2, 3, 8, 8)
-    path = os.path.join(OUT, "torch_shuffle.onnx")
-    torch.onnx.export(m, x, path, opset_version=17, input_names=["input"], output_names=["logits"],
-                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
-    with torch.no_grad():
-        y = m(x)
-    io = {"input": {"dims": list(x.shape), "data": x.flatten().tolist()},
-          "logits": {"dims": list(y.shape), "data": y.flatten().tolist()}}
-    with open(os.path.join(OUT, "torch_shuffle.io.json"), "w") as f:
-        json.dump(io, f)
-    print("wrote", path)
+    export_with_io(Unit().eval(), torch.rand(2, 3, 8, 8), "torch_shuffle")
 
 
 if __name__ == "__main__":

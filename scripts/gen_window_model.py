@@ -15,15 +15,11 @@ io.json holds a seeded input (batch 2) and PyTorch's logits for it.
 
 Run: /usr/bin/python3 scripts/gen_window_model.py   (Debian python3-torch; < 40 kB)
 """
-import json
-import os
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch_fixture_io import export_with_io
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(ROOT, "fixtures", "models")
 WS = 3
 
 
@@ -64,18 +60,7 @@ class WindowNet(nn.Module):
 
 def main():
     torch.manual_seed(0)
-    m = WindowNet().eval()
-    x = torch.rand(2, 3, 16, 16)
-    path = os.path.join(OUT, "torch_window.onnx")
-    torch.onnx.export(m, x, path, opset_version=17, input_names=["input"], output_names=["logits"],
-                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
-    with torch.no_grad():
-        y = m(x)
-    io = {"input": {"dims": list(x.shape), "data": x.flatten().tolist()},
-          "logits": {"dims": list(y.shape), "data": y.flatten().tolist()}}
-    with open(os.path.join(OUT, "torch_window.io.json"), "w") as f:
-        json.dump(io, f)
-    print("wrote", path)
+    export_with_io(WindowNet().eval(), torch.rand(2, 3, 16, 16), "torch_window")
 
 
 if __name__ == "__main__":

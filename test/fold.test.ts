@@ -361,6 +361,34 @@ describe('models exported by torch.onnx.export, folded on import', () => {
   }
 });
 
+/**
+ * A torch export with its `io.json` (batch 2): our outputs are PyTorch's, `quadratize` leaves them
+ * unchanged, and one adapter train step runs with a finite loss and a non-zero gradient.
+ */
+async function matchesPyTorchAndTrains(
+  g: Graph,
+  io: { input: { dims: number[]; data: number[] }; logits: { data: number[] } },
+): Promise<void> {
+  const feeds = { input: { dims: io.input.dims, data: Float32Array.from(io.input.data) } };
+  const ours = (await run(g, feeds))['logits']!;
+  expectAllClose(ours, io.logits.data, { rtol: 1e-4, atol: 1e-5, what: 'vs PyTorch' });
+  const { graph: q, targets } = quadratize(g);
+  assert.ok(targets.length >= 4, `${targets.length} targets`);
+  await sameOutputs(g, q, feeds);
+  const trainer = await Trainer.create(q, {
+    batchSize: 2,
+    loss: { kind: 'cross_entropy' },
+    optimizer: { kind: 'adamw' },
+    groups: [{ name: 'quad', params: quadParamNames(q), lr: 1e-2 }],
+  });
+  try {
+    const r = await trainer.trainStep({ x: feeds.input.data, y: Int32Array.of(0, 1), size: 2 });
+    assert.ok(Number.isFinite(r.loss) && r.gradNorm > 0, `loss ${r.loss}, |g| ${r.gradNorm}`);
+  } finally {
+    await trainer.release();
+  }
+}
+
 describe('a ShuffleNet-style unit (torch.onnx.export, dynamic batch; scripts/gen_shuffle_model.py)', () => {
   // torch writes `x.view(b, 2, c/2, h, w).transpose(1, 2).reshape(b, -1, h, w)` and
   // `x.chunk(2, 1)` as Slices whose starts/ends come from Shape → Gather(1) of the shuffled
@@ -377,25 +405,7 @@ describe('a ShuffleNet-style unit (torch.onnx.export, dynamic batch; scripts/gen
       assert.ok(g.initializers.has(n.inputs[1]!) && g.initializers.has(n.inputs[2]!), n.name);
       assert.deepEqual(shapes.values.get(n.outputs[0]!)!.shape, ['batch', 4, 8, 8]);
     }
-    const feeds = { input: { dims: io.input.dims, data: Float32Array.from(io.input.data) } };
-    const ours = (await run(g, feeds))['logits']!;
-    expectAllClose(ours, io.logits.data, { rtol: 1e-4, atol: 1e-5, what: 'vs PyTorch' });
-
-    const { graph: q, targets } = quadratize(g);
-    assert.ok(targets.length >= 4, `${targets.length} targets`);
-    await sameOutputs(g, q, feeds);
-    const trainer = await Trainer.create(q, {
-      batchSize: 2,
-      loss: { kind: 'cross_entropy' },
-      optimizer: { kind: 'adamw' },
-      groups: [{ name: 'quad', params: quadParamNames(q), lr: 1e-2 }],
-    });
-    try {
-      const r = await trainer.trainStep({ x: feeds.input.data, y: Int32Array.of(0, 1), size: 2 });
-      assert.ok(Number.isFinite(r.loss) && r.gradNorm > 0, `loss ${r.loss}, |g| ${r.gradNorm}`);
-    } finally {
-      await trainer.release();
-    }
+    await matchesPyTorchAndTrains(g, io);
   });
 });
 
@@ -417,25 +427,7 @@ describe("Swin's and ViT's shape arithmetic (torch.onnx.export, dynamic batch; s
       (n) => n.opType === 'Reshape' && shapes.values.get(n.outputs[0]!)!.shape[0] === 'batch*9',
     );
     assert.equal(windows.length, 2, 'the two window partitions: [batch*9, 9, 8]');
-    const feeds = { input: { dims: io.input.dims, data: Float32Array.from(io.input.data) } };
-    const ours = (await run(g, feeds))['logits']!;
-    expectAllClose(ours, io.logits.data, { rtol: 1e-4, atol: 1e-5, what: 'vs PyTorch' });
-
-    const { graph: q, targets } = quadratize(g);
-    assert.ok(targets.length >= 4, `${targets.length} targets`);
-    await sameOutputs(g, q, feeds);
-    const trainer = await Trainer.create(q, {
-      batchSize: 2,
-      loss: { kind: 'cross_entropy' },
-      optimizer: { kind: 'adamw' },
-      groups: [{ name: 'quad', params: quadParamNames(q), lr: 1e-2 }],
-    });
-    try {
-      const r = await trainer.trainStep({ x: feeds.input.data, y: Int32Array.of(0, 1), size: 2 });
-      assert.ok(Number.isFinite(r.loss) && r.gradNorm > 0, `loss ${r.loss}, |g| ${r.gradNorm}`);
-    } finally {
-      await trainer.release();
-    }
+    await matchesPyTorchAndTrains(g, io);
   });
 });
 
