@@ -20,7 +20,7 @@ def main():
     out, names = sys.argv[1], sys.argv[2:]
     for n in names:
         torch.manual_seed(0)
-        kw = dict(aux_logits=False, init_weights=True) if n == "googlenet" else {}
+        kw = dict(aux_logits=False, init_weights=True) if n in ("googlenet", "inception_v3") else {}
         m = getattr(M, n)(num_classes=10, **kw).eval()
         g = torch.Generator().manual_seed(1)
         for mod in m.modules():
@@ -35,7 +35,7 @@ def main():
                     mod.weight.data.copy_(torch.rand(mod.weight.shape, generator=g) + 0.5)
                     mod.bias.data.copy_(torch.randn(mod.bias.shape, generator=g) * 0.1)
         # Transformers with fixed position tables or windows need their training size.
-        size = 224 if n.startswith(("vit", "swin", "maxvit")) else 96
+        size = 299 if n == "inception_v3" else 224 if n.startswith(("vit", "swin", "maxvit")) else 96
         x = torch.randn(1, 3, size, size)
         for mode, tm in (("eval", torch.onnx.TrainingMode.EVAL), ("train", torch.onnx.TrainingMode.TRAINING)):
             for opset in (13, 17):
