@@ -19,7 +19,7 @@ import {
   validateGraph,
 } from '../ir/graph.js';
 import type { ShapeInfo } from '../ir/shapes/index.js';
-import { inferShapes } from '../ir/shapes/index.js';
+import { inferShapes, shapeRule } from '../ir/shapes/index.js';
 import type { Tensor } from '../ir/tensor.js';
 import { numel } from '../ir/tensor.js';
 import { inlineConstantIfs } from './control-flow.js';
@@ -147,16 +147,17 @@ function adapterGuard(graph: Graph): Guard | undefined {
  * GraphError when the input graph is not valid.
  */
 export function foldConstants(graph: Graph, opts: FoldOptions = {}): FoldResult {
-  let r = foldOnce(graph, opts);
+  let { again, ...r } = foldOnce(graph, opts);
   // 5. An If whose condition became a constant is replaced by its taken branch, and the
   //    branch's nodes are folded in turn (nested Ifs included).
-  // 6. Folding again until nothing changes: a node whose shape rule needed a folded value (a
-  //    Pad whose pads come from shape arithmetic, one in each Swin block) is inferred on the
-  //    next round, and what follows it can fold then.
+  // 6. Folding again while it can help: a node whose shape rule needed a folded value (a Pad
+  //    whose pads come from shape arithmetic, one in each Swin block) is inferred on the next
+  //    round, and what follows it can fold then.
   for (let round = 0; round < FOLD_MAX_ROUNDS; round++) {
     const { graph: inlined, inlined: ifs } = inlineConstantIfs(r.graph);
-    const next = foldOnce(inlined, opts);
-    if (ifs.length === 0 && Object.keys(next.folded).length === 0) break;
+    if (ifs.length === 0 && !again) break;
+    const { again: more, ...next } = foldOnce(inlined, opts);
+    again = more;
     const add = (a: Record<string, number>, b: Record<string, number>) => {
       for (const [k, v] of Object.entries(b)) a[k] = (a[k] ?? 0) + v;
       return a;
@@ -171,7 +172,14 @@ export function foldConstants(graph: Graph, opts: FoldOptions = {}): FoldResult 
   return r;
 }
 
-function foldOnce(graph: Graph, { maxElements = FOLD_MAX_ELEMENTS }: FoldOptions): FoldResult {
+/**
+ * One folding walk. `again`: another walk may fold more, because this one folded something and
+ * its shape inference was blocked at a node whose rule failed (its input is folded now).
+ */
+function foldOnce(
+  graph: Graph,
+  { maxElements = FOLD_MAX_ELEMENTS }: FoldOptions,
+): FoldResult & { again: boolean } {
   if (!Number.isSafeInteger(maxElements) || maxElements < 1) {
     throw new RangeError(
       `foldConstants: maxElements must be a positive integer, not ${maxElements}`,
@@ -181,9 +189,10 @@ function foldOnce(graph: Graph, { maxElements = FOLD_MAX_ELEMENTS }: FoldOptions
   const g = cloneGraph(graph);
   const report: FoldReport = { folded: {}, removed: {}, removedInitializers: [] };
   const guard = adapterGuard(graph);
-  if (!guard) return finish(g, report);
+  if (!guard) return { ...finish(g, report), again: false };
   // Shape inference is best effort here: without it only constant inputs are folded.
   const info = partialShapes(graph);
+  const blocked = !!info?.unsupported.some((n) => n.domain === '' && shapeRule(n.opType));
   const graphOutputs = new Set(g.outputs.map((v) => v.name));
   const bump = (m: Record<string, number>, op: string) => (m[op] = (m[op] ?? 0) + 1);
 
@@ -304,7 +313,7 @@ function foldOnce(graph: Graph, { maxElements = FOLD_MAX_ELEMENTS }: FoldOptions
   }
   g.nodes = kept.filter((n) => !removedNodes.has(n));
   report.removedInitializers.sort();
-  return finish(g, report);
+  return { ...finish(g, report), again: blocked && Object.keys(report.folded).length > 0 };
 }
 
 function finish(g: Graph, report: FoldReport): FoldResult {

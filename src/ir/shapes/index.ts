@@ -13,6 +13,7 @@ import './control-flow.js';
 export {
   broadcastShapes,
   registerShapeRule,
+  shapeRule,
   shapeRuleOps,
   type ShapeContext,
   type ShapeResult,
