@@ -188,7 +188,10 @@ export function untieMerged(graph: Graph): { graph: Graph; untied: UntiedInitial
   const readers = new Map<string, [number, number][]>();
   graph.nodes.forEach((node, j) =>
     node.inputs.forEach((i, k) => {
-      if (i && graph.initializers.has(i)) readers.set(i, [...(readers.get(i) ?? []), [j, k]]);
+      if (!i || !graph.initializers.has(i)) return;
+      const list = readers.get(i);
+      if (list) list.push([j, k]);
+      else readers.set(i, [[j, k]]);
     }),
   );
   const merged = [...readers].filter(([name, rs]) => {

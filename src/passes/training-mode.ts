@@ -35,23 +35,17 @@ export interface TrainingModeResult {
  * Returns a new graph, or the input graph itself when nothing is shared.
  */
 export function unshareRunningStats(graph: Graph): Graph {
-  const reads = new Map<string, number>();
-  const isShared = (n: Node) =>
-    n.domain === '' &&
-    n.opType === 'BatchNormalization' &&
-    [3, 4].some((k) => (reads.get(n.inputs[k] ?? '') ?? 0) > 1);
-  const count = (g: Graph) => {
-    reads.clear();
-    for (const n of g.nodes) for (const i of n.inputs) if (i) reads.set(i, (reads.get(i) ?? 0) + 1);
-    for (const o of g.outputs) reads.set(o.name, (reads.get(o.name) ?? 0) + 1);
-  };
-  count(graph);
-  if (!graph.nodes.some(isShared)) return graph;
+  // Reads of each value: one per node input slot, one per graph output. The copy keeps the
+  // node order and names, so the counts hold for it too.
+  const reads = new Map([...consumers(graph)].map(([v, ns]) => [v, ns.length]));
+  for (const o of graph.outputs) reads.set(o.name, (reads.get(o.name) ?? 0) + 1);
+  const batchNorms = (g: Graph) =>
+    g.nodes.filter((n) => n.domain === '' && n.opType === 'BatchNormalization');
+  const shared = (n: Node) => [3, 4].some((k) => (reads.get(n.inputs[k] ?? '') ?? 0) > 1);
+  if (!batchNorms(graph).some(shared)) return graph;
   const g = cloneGraph(graph);
   const names = usedNames(g);
-  count(g);
-  for (const n of g.nodes) {
-    if (n.domain !== '' || n.opType !== 'BatchNormalization') continue;
+  for (const n of batchNorms(g)) {
     for (const k of [3, 4] as const) {
       const state = n.inputs[k]!;
       if ((reads.get(state) ?? 0) <= 1) continue;
