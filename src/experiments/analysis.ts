@@ -93,13 +93,13 @@ export function runTrainFlopsPerSample(r: RunOutcome): number {
 /** Samples trained by a whole run (its last history record). */
 const runSamples = (r: RunOutcome) => r.history.at(-1)?.samples ?? 0;
 
-/** A run's state at a budget: the budget point, or the end of the run. */
 /**
  * How far a budget's reading may lie from the budget in epochs: a budget point falls on a whole
  * step (0.5 epoch of 31 steps is step 16, epoch 0.516).
  */
 const BUDGET_TOLERANCE = 0.02;
 
+/** A run's state at a budget: the budget point, or the end of the run. */
 function atBudget(r: RunOutcome, budget: number) {
   const bp = r.budgets?.find((b) => Math.abs(b.epochs - budget) < BUDGET_TOLERANCE);
   if (bp) return { acc: bp.testAccuracy, samples: bp.samples, cpu: bp.cpuSeconds, n: bp.testN };
