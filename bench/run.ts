@@ -215,12 +215,10 @@ const spread = (a: number[]) => {
   return (q(0.9) - q(0.1)) / median(a);
 };
 
-type Result = BenchResult;
-
 async function main(): Promise<void> {
   const peer = await startPeer();
   if (typeof peer === 'string') console.error(peer);
-  const results: Result[] = [];
+  const results: BenchResult[] = [];
   for (const c of CASES) {
     const q = await quadranetRunner(c);
     await q.run(2); // warm-up
@@ -244,7 +242,7 @@ async function main(): Promise<void> {
       }
     }
     await q.release();
-    const res: Result = {
+    const res: BenchResult = {
       name: c.name,
       quadranet_ms: median(qTimes),
       torch_ms: tTimes.length ? median(tTimes) : null,
@@ -268,7 +266,7 @@ async function main(): Promise<void> {
       session: { threads },
     });
     const acc = accountLayers(adapted).totals;
-    const r: Result = {
+    const r: BenchResult = {
       name: bs === 64 ? 'adapted_vs_original_infer' : 'adapted_vs_original_infer_b1',
       quadranet_ms: a![0]!.p50Ms,
       torch_ms: null,
@@ -326,7 +324,7 @@ async function main(): Promise<void> {
     const acc = accountLayers(ad).totals;
     const flopsOverhead = acc.quadratic.flops / acc.base.flops;
     const paired = pairedRatio(a![0]!.timesMs, o![0]!.timesMs)!;
-    const r: Result = {
+    const r: BenchResult = {
       name: 'adapted_vs_original_infer_resnet18',
       quadranet_ms: a![0]!.p50Ms,
       torch_ms: null,
@@ -376,7 +374,7 @@ async function main(): Promise<void> {
     process.env['MEMEFF_RANK'] = String(rank);
     const m = measureMemeff();
     if (rank === 8) rank8 = m;
-    const r: Result = {
+    const r: BenchResult = {
       name: rank === 8 ? 'memeff_peak_rss' : `memeff_peak_rss_r${rank}`,
       quadranet_ms: m.withMs,
       torch_ms: null,
@@ -402,7 +400,7 @@ async function main(): Promise<void> {
     delete process.env['MEMEFF_PATTERN'];
     const off = rank8!; // rank 8 is in every setting of the loop above
     const onMiB = on.maxRssKiB / 1024;
-    const r: Result = {
+    const r: BenchResult = {
       name: 'mempattern_off_peak_rss',
       quadranet_ms: off.withMs,
       torch_ms: null,
