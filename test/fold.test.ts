@@ -344,19 +344,7 @@ describe('models exported by torch.onnx.export, folded on import', () => {
       const { graph: q } = quadratize(
         (await importModel(fixture(`torch_cnn_opset${opset}.onnx`))).graph,
       );
-      const trainer = await Trainer.create(q, {
-        batchSize: 4,
-        loss: { kind: 'cross_entropy' },
-        optimizer: { kind: 'adamw' },
-        groups: [{ name: 'quad', params: quadParamNames(q), lr: 1e-2 }],
-      });
-      try {
-        const x = randomFloats(4 * 16 * 16, 3);
-        const r = await trainer.trainStep({ x, y: Int32Array.of(0, 1, 2, 3), size: 4 });
-        assert.ok(Number.isFinite(r.loss) && r.gradNorm > 0, `loss ${r.loss}, |g| ${r.gradNorm}`);
-      } finally {
-        await trainer.release();
-      }
+      await quadStepTrains(q, randomFloats(4 * 16 * 16, 3), Int32Array.of(0, 1, 2, 3));
     });
   }
 });
@@ -375,14 +363,19 @@ async function matchesPyTorchAndTrains(
   const { graph: q, targets } = quadratize(g);
   assert.ok(targets.length >= 4, `${targets.length} targets`);
   await sameOutputs(g, q, feeds);
+  await quadStepTrains(q, feeds.input.data, Int32Array.of(0, 1));
+}
+
+/** One AdamW step on the quadratic parameters of `q`: a finite loss and a non-zero gradient. */
+async function quadStepTrains(q: Graph, x: Float32Array, y: Int32Array): Promise<void> {
   const trainer = await Trainer.create(q, {
-    batchSize: 2,
+    batchSize: y.length,
     loss: { kind: 'cross_entropy' },
     optimizer: { kind: 'adamw' },
     groups: [{ name: 'quad', params: quadParamNames(q), lr: 1e-2 }],
   });
   try {
-    const r = await trainer.trainStep({ x: feeds.input.data, y: Int32Array.of(0, 1), size: 2 });
+    const r = await trainer.trainStep({ x, y, size: y.length });
     assert.ok(Number.isFinite(r.loss) && r.gradNorm > 0, `loss ${r.loss}, |g| ${r.gradNorm}`);
   } finally {
     await trainer.release();
